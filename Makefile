@@ -1,0 +1,37 @@
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint type format clean
+
+# torch==2.13.0 first: its CPU wheel is what we want; a bare `torch` requirement would pull a CUDA build.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m sb3_distill demo
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check sb3_distill tests scripts
+	$(VENV)/bin/ruff format --check sb3_distill tests scripts
+
+format: install
+	$(VENV)/bin/ruff format sb3_distill tests scripts
+	$(VENV)/bin/ruff check --fix sb3_distill tests scripts
+
+type: install
+	$(VENV)/bin/mypy sb3_distill
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

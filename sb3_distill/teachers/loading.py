@@ -1,0 +1,512 @@
+"""
+``load_teacher``: resolve a teacher spec (model, zip, rl-zoo3 run folder, zoo id, Hub repo) to a :class:`Teacher`.
+
+Old files are expected: zips and ``vecnormalize.pkl`` pickled with ``gym``, unsafe-YAML ``config.yml``,
+renamed env ids. Only the policy is rebuilt (from the zip's ``policy_class``, spaces and ``policy_kwargs``),
+so files without optimizer state, or with schedules pickled by an old Python, load as well.
+"""
+
+import inspect
+import json
+import os
+import pickle
+import re
+import socket
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import gymnasium as gym
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.utils import ConstantSchedule, get_device
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
+
+from sb3_distill.errors import (
+    HubAccessError,
+    IncompatibleTeacherError,
+    TeacherLoadError,
+    TeacherNotFoundError,
+)
+from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids, legacy_gym_modules
+from sb3_distill.teachers.teacher import Teacher
+
+TeacherSpec = str | os.PathLike | Teacher | BaseAlgorithm | BasePolicy
+
+#: Where the package's own teachers live (an rl-zoo3 log folder).
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+ZOO_ENV_VAR = "SB3_DISTILL_ZOO"
+TRUST_ENV_VAR = "SB3_DISTILL_TRUST_REMOTE_CODE"
+HUB_ORGANIZATION = "sb3"
+_ZOO_ID = re.compile(r"^(?P<algo>[a-z0-9_]+)/(?P<env>[^/\\]+)$")
+_RUN_FOLDER = re.compile(r"^(?P<env>.+)_(?P<run>\d+)$")
+# The model's entries that the teacher needs; everything else in "data" is left unpickled.
+_NEEDED_DATA = ("policy_class", "observation_space", "action_space", "policy_kwargs", "use_sde")
+
+
+# ---------------------------------------------------------------------------------------------- model files
+def _check_sb3_zip(path: Path) -> list[str]:
+    if not path.is_file():
+        raise TeacherNotFoundError(f"Teacher file {path} does not exist: check the path (or give a zoo id like 'dqn/CartPole-v1').")
+    if not zipfile.is_zipfile(path):
+        raise TeacherLoadError(
+            f"{path} is not a zip file (or it is truncated): a teacher must be a model saved by SB3's "
+            "model.save() (a .zip). Re-download or re-save it."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise TeacherLoadError(f"{path} is a damaged zip ({error}): re-download or re-save the teacher.") from error
+    if bad is not None:
+        raise TeacherLoadError(f"{path} is a damaged zip (entry {bad!r} fails its CRC): re-download or re-save the teacher.")
+    if "data" not in names or "policy.pth" not in names:
+        raise TeacherLoadError(
+            f"{path} is a zip but not an SB3 model (no 'data' and 'policy.pth' entries; it has {names[:6]}): "
+            "save the teacher with model.save() from stable-baselines3 or sb3-contrib."
+        )
+    return names
+
+
+def _guess_algo(policy: BasePolicy, data: dict[str, Any]) -> str:
+    """rl-zoo3's name for the algorithm that trained ``policy`` (the zip does not record it)."""
+    module = type(policy).__module__
+    for name in ("qrdqn", "dqn", "sac", "tqc", "crossq", "ars"):
+        if f".{name}." in module:
+            return name
+    if ".td3." in module:
+        return "ddpg" if data.get("target_noise_clip") == 0.0 and data.get("policy_delay") == 1 else "td3"
+    if "clip_range" in data:
+        return "ppo"
+    if "cg_max_steps" in data:
+        return "trpo"
+    if "n_steps" in data:
+        return "a2c"
+    return type(policy).__name__
+
+
+def _read_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, Any]]:
+    with zipfile.ZipFile(path) as archive:
+        keys = json.loads(archive.read("data").decode()).keys()
+    # Keep old pickled schedules and buffers unread: only what rebuilds the policy is deserialized.
+    skip = {key: None for key in keys if key not in _NEEDED_DATA}
+    try:
+        with legacy_gym_modules():
+            data, params, _ = load_from_zip_file(path, custom_objects=skip, device=device)
+    except Exception as error:
+        raise TeacherLoadError(f"Could not read the SB3 model {path}: {type(error).__name__}: {error}") from error
+    assert data is not None
+    missing = [key for key in ("policy_class", "observation_space", "action_space") if key not in data]
+    if missing:
+        raise TeacherLoadError(
+            f"{path}: could not deserialize {missing} (saved with an incompatible library version?). Load it "
+            "yourself with ALGO.load(path, custom_objects=...) and pass the model as the teacher."
+        )
+    return data, params
+
+
+def load_policy_file(path: str | os.PathLike, device: th.device | str = "auto") -> tuple[BasePolicy, dict[str, Any]]:
+    """
+    Rebuild the policy stored in an SB3 zip, ignoring optimizer state and training-only entries.
+
+    :param path: the ``.zip``
+    :param device: torch device
+    :return: the policy (weights loaded) and the zip's deserialized ``data``
+    """
+    path = Path(path)
+    _check_sb3_zip(path)
+    device = get_device(device)
+    data, params = _read_data(path, device)
+    policy_class = data["policy_class"]
+    if isinstance(policy_class, str):
+        raise TeacherLoadError(f"{path}: policy_class is the alias {policy_class!r}; pass the loaded model instead.")
+    kwargs = dict(data.get("policy_kwargs") or {})
+    signature = inspect.signature(policy_class.__init__).parameters
+    if not any(param.kind is inspect.Parameter.VAR_KEYWORD for param in signature.values()):
+        # Old files carry keys that policies no longer take (SB3 1.x SAC stored ``device``).
+        kwargs = {key: value for key, value in kwargs.items() if key in signature}
+    if "use_sde" in signature and "use_sde" not in kwargs and "use_sde" in data:
+        kwargs["use_sde"] = data["use_sde"]
+    if "lr_schedule" in signature:
+        kwargs["lr_schedule"] = ConstantSchedule(0.0)
+    try:
+        policy = policy_class(data["observation_space"], data["action_space"], **kwargs).to(device)
+        policy.load_state_dict(params["policy"])
+    except Exception as error:
+        raise TeacherLoadError(
+            f"{path}: the weights do not fit {policy_class.__name__} as this version of SB3 builds it ({error}). "
+            "Load the model yourself (ALGO.load) and pass it as the teacher."
+        ) from error
+    return policy, data
+
+
+def _load_vec_normalize(path: Path) -> VecNormalize:
+    try:
+        with legacy_gym_modules(), open(path, "rb") as file:
+            normalizer = pickle.load(file)
+    except Exception as error:
+        raise TeacherLoadError(f"Could not read the VecNormalize statistics {path}: {error}") from error
+    if not isinstance(normalizer, VecNormalize):
+        raise TeacherLoadError(f"{path} holds a {type(normalizer).__name__}, not VecNormalize statistics.")
+    return normalizer
+
+
+def _load_config(config_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    config_file = config_dir / "config.yml"
+    if not config_file.is_file():
+        return {}
+    with open(config_file) as file:
+        # rl-zoo3 writes an OrderedDict with python tags; it is a local file next to a pickle anyway.
+        return dict(yaml.load(file, Loader=yaml.UnsafeLoader) or {})
+
+
+@dataclass
+class _Found:
+    """A located teacher: the zip and what lies beside it."""
+
+    zip_path: Path
+    algo: str | None = None
+    env_id: str | None = None
+    vecnormalize: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+def _from_zip(zip_path: Path, algo: str | None = None, source: str = "") -> _Found:
+    """Find the env id and stats next to a zip, in rl-zoo3's run layout or the Hub's."""
+    run_dir = zip_path.parent
+    found = _Found(zip_path=zip_path, algo=algo, source=source or str(zip_path))
+    match = _RUN_FOLDER.match(run_dir.name)
+    env_name = match.group("env") if match else zip_path.stem
+    config_dir = run_dir / env_name
+    if config_dir.is_dir():
+        found.config = _load_config(config_dir)
+        found.env_id = env_name
+        if (config_dir / "vecnormalize.pkl").is_file():
+            found.vecnormalize = config_dir / "vecnormalize.pkl"
+        if found.algo is None and match:
+            found.algo = run_dir.parent.name
+    # Hugging Face layout: {algo}-{env}.zip, config.yml and vec_normalize.pkl side by side.
+    if (run_dir / "vec_normalize.pkl").is_file() and found.vecnormalize is None:
+        found.vecnormalize = run_dir / "vec_normalize.pkl"
+    if not found.config and (run_dir / "config.yml").is_file():
+        found.config = _load_config(run_dir)
+    return found
+
+
+def _from_run_folder(run_dir: Path, algo: str | None = None) -> _Found:
+    match = _RUN_FOLDER.match(run_dir.name)
+    env_name = match.group("env") if match else run_dir.name
+    candidates = [run_dir / f"{env_name}.zip", run_dir / "best_model.zip"]
+    zips = [path for path in candidates if path.is_file()] or sorted(run_dir.glob("*.zip"))
+    if not zips:
+        raise TeacherNotFoundError(
+            f"No model zip in the folder {run_dir} (looked for {env_name}.zip, best_model.zip, *.zip): "
+            "give the run folder rl-zoo3 wrote (logs/ALGO/ENV_N) or the .zip itself."
+        )
+    return _from_zip(zips[0], algo=algo or (run_dir.parent.name if match else None), source=str(run_dir))
+
+
+# ---------------------------------------------------------------------------------------------- zoo ids
+def zoo_roots(zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None = None) -> list[Path]:
+    """
+    The folders a zoo id is looked up in, in order (the Hub and the bundled teachers come after these).
+
+    :param zoo_dirs: folders given by the caller (searched first)
+    :return: ``zoo_dirs``, then ``$SB3_DISTILL_ZOO`` (a path list), ``./logs``, ``./rl-trained-agents``
+    """
+    if zoo_dirs is None:
+        given: list[str | os.PathLike] = []
+    elif isinstance(zoo_dirs, (str, os.PathLike)):
+        given = [zoo_dirs]
+    else:
+        given = list(zoo_dirs)
+    from_env = [part for part in os.environ.get(ZOO_ENV_VAR, "").split(os.pathsep) if part]
+    return [Path(path) for path in [*given, *from_env, "logs", "rl-trained-agents"]]
+
+
+def _find_in_zoo_root(root: Path, algo: str, env_id: str) -> _Found | None:
+    """Latest run ``root/algo/ENV_N`` holding a model, trying the env's older ids too."""
+    for env_name in legacy_env_ids(env_id):
+        runs = []
+        for run_dir in (root / algo).glob(f"{env_name}_*"):
+            match = _RUN_FOLDER.match(run_dir.name)
+            if match and match.group("env") == env_name and (run_dir / f"{env_name}.zip").is_file():
+                runs.append((int(match.group("run")), run_dir))
+        if runs:
+            return _from_run_folder(max(runs)[1], algo=algo)
+    return None
+
+
+def trust_remote_code(trust: bool | None = None) -> bool:
+    """
+    Whether pickled models may be downloaded from the Hub: ``trust`` if given, else ``$SB3_DISTILL_TRUST_REMOTE_CODE``.
+
+    :param trust: explicit choice of the caller
+    :return: the decision
+    """
+    if trust is not None:
+        return trust
+    return os.environ.get(TRUST_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
+def hub_filenames(repo_id: str) -> tuple[str, list[str]]:
+    """
+    :param repo_id: e.g. ``sb3/dqn-CartPole-v1``
+    :return: the model file name (``dqn-CartPole-v1.zip``) and the optional files beside it
+    """
+    return f"{repo_id.split('/')[-1]}.zip", ["config.yml", "vec_normalize.pkl"]
+
+
+def _hub_repo_for(algo: str, env_id: str) -> str:
+    return f"{HUB_ORGANIZATION}/{algo}-{env_id}"
+
+
+def _from_hf_cache(repo_id: str) -> _Found | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    model_file, _ = hub_filenames(repo_id)
+    cached = try_to_load_from_cache(repo_id, model_file)
+    if not isinstance(cached, str):
+        return None
+    return _from_zip(Path(cached), source=f"hub:{repo_id} (local cache)")
+
+
+def _check_hub_reachable(timeout: float = 3.0) -> None:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubAccessError("HF_HUB_OFFLINE is set: the Hugging Face Hub cannot be used. Unset it, or use a local file.")
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        raise HubAccessError(
+            f"The Hugging Face Hub ({constants.ENDPOINT}) is not reachable ({error}). Work offline with a local "
+            "zip, an rl-zoo3 folder (zoo_dirs=... or $SB3_DISTILL_ZOO), or a bundled teacher."
+        ) from error
+
+
+def _from_hub(repo_id: str, trust: bool | None) -> _Found:
+    """Download (into the huggingface_hub cache) a model repo in the ``sb3/`` layout."""
+    if not trust_remote_code(trust):
+        raise HubAccessError(
+            f"Loading {repo_id} from the Hugging Face Hub means unpickling a downloaded file, which can run "
+            f"arbitrary code. If you trust the repo, pass trust_remote_code=True or set {TRUST_ENV_VAR}=1."
+        )
+    cached = _from_hf_cache(repo_id)
+    if cached is not None:
+        return cached
+    _check_hub_reachable()
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    model_file, extras = hub_filenames(repo_id)
+    try:
+        local = Path(hf_hub_download(repo_id, model_file))
+    except (HfHubHTTPError, OSError) as error:
+        raise HubAccessError(f"Could not download {model_file} from {repo_id}: {error}") from error
+    for extra in extras:
+        try:
+            hf_hub_download(repo_id, extra)
+        except (EntryNotFoundError, HfHubHTTPError):
+            pass  # optional files
+    return _from_zip(local, source=f"hub:{repo_id}")
+
+
+def _resolve_zoo_id(
+    algo: str, env_id: str, zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None, trust: bool | None
+) -> _Found:
+    looked: list[str] = []
+    for root in zoo_roots(zoo_dirs):
+        found = _find_in_zoo_root(root, algo, env_id)
+        if found is not None:
+            return found
+        looked.append(f"{root / algo}/{{{','.join(legacy_env_ids(env_id))}}}_N/")
+    repos = [_hub_repo_for(algo, name) for name in legacy_env_ids(env_id)]
+    for repo in repos:
+        found = _from_hf_cache(repo)
+        if found is not None:
+            return found
+    looked.append(f"Hugging Face cache: {', '.join(repos)}")
+    if trust_remote_code(trust):
+        for repo in repos:
+            try:
+                return _from_hub(repo, trust)
+            except HubAccessError as error:
+                looked.append(f"Hub {repo}: {error}")
+                if "not reachable" in str(error) or "HF_HUB_OFFLINE" in str(error):
+                    break
+    else:
+        looked.append(f"Hub {', '.join(repos)}: skipped (remote pickles not allowed; trust_remote_code=True or {TRUST_ENV_VAR}=1)")
+    found = _find_in_zoo_root(BUNDLED_DIR, algo, env_id)
+    if found is not None:
+        found.source = f"{algo}/{env_id} (bundled)"
+        return found
+    bundled = sorted(f"{path.parent.parent.name}/{path.stem}" for path in BUNDLED_DIR.glob("*/*_*/*.zip"))
+    looked.append(f"bundled teachers: {', '.join(bundled) or 'none'}")
+    raise TeacherNotFoundError(f"No teacher '{algo}/{env_id}' found. Looked in:\n  - " + "\n  - ".join(looked))
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _same_space(a: spaces.Space, b: spaces.Space) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, spaces.Discrete):
+        return int(a.n) == int(b.n)  # type: ignore[attr-defined]
+    if isinstance(a, spaces.Dict):
+        return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[key], b[key]) for key in a.spaces)  # type: ignore[attr-defined]
+    if isinstance(a, spaces.MultiDiscrete):
+        return list(a.nvec) == list(b.nvec)  # type: ignore[attr-defined]
+    return a.shape == b.shape
+
+
+def check_teacher_spaces(teacher: Teacher, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """
+    Raise :class:`IncompatibleTeacherError` unless the teacher acts on the same spaces as the env.
+
+    Bounds are not compared (old zoo files record slightly different ones); types, shapes and sizes are.
+
+    :param teacher: the teacher
+    :param observation_space: the env's (student's) observation space
+    :param action_space: the env's action space
+    """
+    problems = []
+    if not _same_space(teacher.observation_space, observation_space):
+        problems.append(f"observation space {teacher.observation_space} vs the env's {observation_space}")
+    if not _same_space(teacher.action_space, action_space):
+        problems.append(f"action space {teacher.action_space} vs the env's {action_space}")
+    if problems:
+        wrappers = ""
+        if teacher.env_id:
+            wrappers = f" It was trained on {teacher.env_id}"
+        raise IncompatibleTeacherError(
+            f"The teacher {teacher!r} does not fit this env: {'; '.join(problems)}.{wrappers} "
+            "Give the student the same env (and wrappers) the teacher was trained on, or pick a teacher of this env."
+        )
+
+
+def _env_spaces(env: gym.Env | VecEnv | str) -> tuple[spaces.Space, spaces.Space]:
+    if isinstance(env, str):
+        probe = gym.make(env)
+        result = (probe.observation_space, probe.action_space)
+        probe.close()
+        return result
+    return env.observation_space, env.action_space
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+def _teacher_from_model(model: BaseAlgorithm, device: th.device | str) -> Teacher:
+    normalizer = None
+    vec_normalize = unwrap_vec_normalize(model.get_env()) if model.get_env() is not None else None
+    if vec_normalize is not None:
+        # A snapshot: the teacher's statistics must not move with the student's env.
+        normalizer = pickle.loads(pickle.dumps(vec_normalize))
+    env_id = None
+    env = model.get_env()
+    if env is not None:
+        spec = env.get_attr("spec")[0]
+        env_id = spec.id if spec is not None else None
+    algo = next((name for name, cls in _zoo_algos().items() if type(model) is cls), type(model).__name__.lower())
+    return Teacher(model.policy, algo=algo, env_id=env_id, obs_normalizer=normalizer, source=f"{type(model).__name__} instance",
+                   device=device)
+
+
+def _zoo_algos() -> dict[str, type[BaseAlgorithm]]:
+    from rl_zoo3.utils import ALGOS
+
+    return ALGOS
+
+
+def load_teacher(
+    spec: TeacherSpec,
+    env: gym.Env | VecEnv | str | None = None,
+    device: th.device | str = "auto",
+    algo: str | None = None,
+    zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+    trust_remote_code: bool | None = None,
+) -> Teacher:
+    """
+    Load a teacher from any of these specs:
+
+    1. a loaded SB3 / sb3-contrib model, an SB3 policy, or a :class:`Teacher` (returned as is);
+    2. a path to an SB3 ``.zip`` (the algorithm is read from the file; ``algo=`` may force the name);
+    3. an rl-zoo3 run folder, e.g. ``logs/dqn/CartPole-v1_1`` (its ``vecnormalize.pkl`` is applied);
+    4. a zoo id ``"ALGO/ENV"``, looked up in ``zoo_dirs``, ``$SB3_DISTILL_ZOO``, ``./logs``,
+       ``./rl-trained-agents``, the local Hugging Face cache, the Hub repo ``sb3/ALGO-ENV`` (only if remote
+       pickles are allowed), then the teachers bundled with this package;
+    5. ``"hub:ORG/REPO"`` to force the Hugging Face Hub (needs ``trust_remote_code``).
+
+    :param spec: the teacher spec
+    :param env: if given (env, VecEnv or env id), the teacher must act on its observation and action spaces
+    :param device: torch device of the teacher
+    :param algo: force the algorithm name of a zip
+    :param zoo_dirs: extra rl-zoo3 log folders to search first for a zoo id
+    :param trust_remote_code: allow downloading pickled models from the Hub
+        (default: ``$SB3_DISTILL_TRUST_REMOTE_CODE``)
+    :return: the frozen :class:`Teacher`
+    """
+    if isinstance(spec, Teacher):
+        teacher = spec.to(get_device(device)) if device != "auto" else spec
+    elif isinstance(spec, BaseAlgorithm):
+        teacher = _teacher_from_model(spec, device)
+    elif isinstance(spec, BasePolicy):
+        teacher = Teacher(spec, algo=algo or "unknown", source=f"{type(spec).__name__} instance", device=device)
+    elif isinstance(spec, (str, os.PathLike)):
+        teacher = _load_spec_string(str(spec), device, algo, zoo_dirs, trust_remote_code)
+    else:
+        raise TypeError(
+            f"A teacher spec is a model, a policy, a Teacher, a path, a zoo id 'algo/env' or 'hub:org/repo', "
+            f"not {type(spec).__name__}."
+        )
+    if env is not None:
+        check_teacher_spaces(teacher, *_env_spaces(env))
+    return teacher
+
+
+def _load_spec_string(
+    spec: str,
+    device: th.device | str,
+    algo: str | None,
+    zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None,
+    trust: bool | None,
+) -> Teacher:
+    path = Path(spec).expanduser()
+    if spec.startswith("hub:"):
+        found = _from_hub(spec[len("hub:") :], trust)
+    elif path.is_dir():
+        found = _from_run_folder(path, algo)
+    elif path.is_file() or spec.endswith(".zip"):
+        found = _from_zip(path, algo)
+    elif (match := _ZOO_ID.match(spec)) is not None:
+        found = _resolve_zoo_id(match.group("algo"), canonical_env_id(match.group("env")), zoo_dirs, trust)
+    else:
+        raise TeacherNotFoundError(
+            f"'{spec}' is neither an existing file or folder, nor a zoo id 'algo/env' (e.g. 'dqn/CartPole-v1'), "
+            "nor 'hub:org/repo'."
+        )
+    policy, data = load_policy_file(found.zip_path, device)
+    normalizer = _load_vec_normalize(found.vecnormalize) if found.vecnormalize is not None else None
+    env_id = found.env_id or (found.config.get("env_id") if found.config else None)
+    if env_id is None and "-" in found.zip_path.stem and found.zip_path.stem.split("-", 1)[0] in _zoo_algos():
+        env_id = found.zip_path.stem.split("-", 1)[1]  # Hub naming: algo-Env-vN.zip
+    return Teacher(
+        policy,
+        algo=algo or found.algo or _guess_algo(policy, data),
+        env_id=canonical_env_id(env_id) if env_id else None,
+        obs_normalizer=normalizer,
+        source=found.source,
+        source_path=found.zip_path,
+        device=device,
+        config=found.config,
+    )
