@@ -1,0 +1,55 @@
+"""
+Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them.
+
+* ``"seed"``: the loss of the seed document this project started from, exactly:
+  L = E[(r + γ max_a' Q_T(s', a') − Q_S(s, a))²] + α·T²·KL(p_S ‖ p_T), with T = 20 and α = 0.9
+  (teacher TD target, MSE TD loss, reverse KL with T² scaling, no teacher phase).
+* ``"qdagger"``: QDagger (Agarwal et al., "Reincarnating Reinforcement Learning", NeurIPS 2022): the student's own
+  (n-step) DQN loss plus λ_t · KL(p_T ‖ p_S), with λ_t = max(1 − Ĝ_S / Ĝ_T, 0) on random-normalized returns, after a
+  teacher phase: the teacher plays (ε-greedy) into the replay buffer, then the student is pre-trained offline.
+* ``"policy_distillation"``: Policy Distillation (Rusu et al., ICLR 2016): forward KL(p_T ‖ p_S) with a sharp
+  teacher (T = 0.01), no TD term: the student imitates, its outputs are action preferences rather than Q-values.
+"""
+
+from typing import Any
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "seed": dict(
+        distill_loss="kl",
+        kl_direction="student_teacher",
+        temperature=20.0,
+        temperature_scaling=True,
+        td_target="teacher",
+        td_loss="mse",
+        distill_coef=0.9,
+        teacher_rollout_steps=0,
+        pretrain_gradient_steps=0,
+    ),
+    "qdagger": dict(
+        distill_loss="kl",
+        kl_direction="teacher_student",
+        temperature=1.0,
+        temperature_scaling=False,
+        td_target="student",
+        td_loss="huber",
+        distill_coef="qdagger",
+        teacher_rollout_steps=1000,
+        pretrain_gradient_steps=1000,
+    ),
+    "policy_distillation": dict(
+        distill_loss="kl",
+        kl_direction="teacher_student",
+        temperature=0.01,
+        temperature_scaling=False,
+        td_target="none",
+        td_loss="huber",
+        distill_coef=1.0,
+        teacher_rollout_steps=0,
+        pretrain_gradient_steps=0,
+    ),
+}
+
+#: The recipe used when none is given: the one that measures best in ``scripts/benchmark.py``.
+DEFAULT_RECIPE = "qdagger"
+
+TD_TARGETS: tuple[str, ...] = ("student", "teacher", "none")
