@@ -94,9 +94,10 @@ def _guess_algo(policy: BasePolicy, data: dict[str, Any]) -> str:
 
 def _read_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, Any]]:
     with zipfile.ZipFile(path) as archive:
-        keys = json.loads(archive.read("data").decode()).keys()
-    # Keep old pickled schedules and buffers unread: only what rebuilds the policy is deserialized.
-    skip = {key: None for key in keys if key not in _NEEDED_DATA}
+        raw = json.loads(archive.read("data").decode())
+    # Keep old pickled schedules and buffers unread: only what rebuilds the policy is unpickled.
+    skip = {key: None for key, value in raw.items() if isinstance(value, dict) and ":serialized:" in value}
+    skip = {key: value for key, value in skip.items() if key not in _NEEDED_DATA}
     try:
         with legacy_gym_modules():
             data, params, _ = load_from_zip_file(path, custom_objects=skip, device=device)

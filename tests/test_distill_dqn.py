@@ -1,0 +1,233 @@
+"""DistillDQN: API coverage with tiny budgets, SB3 integration, bad input, and the exact seed loss."""
+
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_distill import DistillDQN, Teacher
+from sb3_distill.common import sampling
+from sb3_distill.distill_dqn import RECIPES
+from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+
+TINY = dict(learning_starts=50, buffer_size=500, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0)
+
+
+@pytest.fixture(scope="module")
+def ppo_teacher(zoo_dir: Path) -> Teacher:
+    from sb3_distill import load_teacher
+
+    return load_teacher(zoo_dir / "ppo/CartPole-v1_1")
+
+
+@pytest.mark.parametrize("recipe", [*RECIPES, None])
+def test_recipes_run(zoo_dqn_cartpole: Teacher, recipe: str | None) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe=recipe, teacher_rollout_steps=100,
+                       pretrain_gradient_steps=10, **TINY)
+    model.learn(300)
+    assert model.num_timesteps == 300
+    values = model.logger.name_to_value
+    for key in ("train/td_loss", "train/distill_loss", "train/distill_coef", "train/teacher_agreement"):
+        assert key in values
+    assert 0.0 <= values["train/teacher_agreement"] <= 1.0
+
+
+@pytest.mark.parametrize("run", ["qrdqn/CartPole-v1_1", "ppo/CartPole-v1_1"])
+def test_other_teacher_kinds(zoo_dir: Path, run: str) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=str(zoo_dir / run), recipe="policy_distillation", **TINY)
+    model.learn(200)
+    assert model.teacher is not None and model.teacher.algo == run.split("/")[0]
+
+
+def test_explicit_keywords_override_the_recipe(zoo_dqn_cartpole: Teacher) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="seed", temperature=5.0, td_loss="huber", **TINY)
+    assert (model.temperature, model.td_loss, model.distill_coef, model.td_target) == (5.0, "huber", 0.9, "teacher")
+    seed = RECIPES["seed"]
+    assert (seed["temperature"], seed["distill_coef"], seed["kl_direction"], seed["temperature_scaling"]) == (
+        20.0, 0.9, "student_teacher", True)
+
+
+def test_seed_recipe_loss_is_the_seed_formula(zoo_dqn_cartpole: Teacher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """L = mean (r + γ(1-d) max_a' Q_T(s') − Q_S(s, a))² + 0.9 · 20² · KL(p_S ‖ p_T), p = softmax(Q / 20)."""
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="seed", learning_rate=0.0, **TINY)
+    model.learn(100)
+    batch = sampling.sample_student_teacher(model.replay_buffer, 32, None)
+    monkeypatch.setattr("sb3_distill.distill_dqn.distill_dqn.sample_student_teacher", lambda *args: batch)
+    data = batch.student
+    with th.no_grad():
+        q_s = model.q_net(data.observations)
+        q_t = zoo_dqn_cartpole.q_values(data.observations)
+        q_t_next = zoo_dqn_cartpole.q_values(data.next_observations)
+        target = data.rewards + model.gamma * (1 - data.dones) * q_t_next.max(dim=1, keepdim=True).values
+        td = ((target - q_s.gather(1, data.actions.long())) ** 2).mean()
+        p_s, p_t = th.softmax(q_s / 20, dim=1), th.softmax(q_t / 20, dim=1)
+        kl = (p_s * (p_s.log() - p_t.log())).sum(dim=1).mean()
+    model.train(gradient_steps=1, batch_size=32)
+    logged = model.logger.name_to_value
+    assert logged["train/td_loss"] == pytest.approx(td.item(), rel=1e-4)
+    assert logged["train/distill_loss"] == pytest.approx(400 * kl.item(), rel=1e-3)
+    assert logged["train/loss"] == pytest.approx(td.item() + 0.9 * 400 * kl.item(), rel=1e-3)
+
+
+def test_distill_coef_schedule_and_qdagger(zoo_dqn_cartpole: Teacher) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, distill_coef=LinearSchedule(1.0, 0.0, 1.0), **TINY)
+    model.learn(200)
+    assert model.current_distill_coef() == pytest.approx(0.0, abs=0.01)
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="qdagger", reference_returns=(20.0, 500.0),
+                       teacher_rollout_steps=0, **TINY)
+    assert model.current_distill_coef() == 1.0  # no student episode yet
+    model.learn(300)
+    returns = [info["r"] for info in list(model.ep_info_buffer)[-10:]]
+    expected = max(1 - (np.mean(returns) - 20.0) / 480.0, 0.0)
+    assert model.current_distill_coef() == pytest.approx(expected)
+
+
+def test_teacher_phase_counts_steps_and_pretrains_once(zoo_dqn_cartpole: Teacher) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="qdagger", teacher_rollout_steps=200,
+                       pretrain_gradient_steps=77, reference_returns=(20.0, 500.0), exploration_final_eps=0.0,
+                       **{**TINY, "learning_starts": 1000})
+    model.learn(200)
+    assert model.num_timesteps == 200 and model._n_updates == 0
+    # The teacher acted: every stored action is its greedy action.
+    stored = model.replay_buffer.observations[:200, 0]
+    assert np.array_equal(model.replay_buffer.actions[:200, 0, 0], zoo_dqn_cartpole.predict(stored)[0])
+    model.learning_starts = 0
+    model.learn(8, reset_num_timesteps=False)
+    assert model._n_updates == 77 + 2  # pretraining once, then train_freq=4 → 1 step per 4 env steps
+
+
+def test_save_load_without_teacher(zoo_dqn_cartpole: Teacher, tmp_path: Path) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **TINY)
+    model.learn(200)
+    model.save(tmp_path / "student")
+    with zipfile.ZipFile(tmp_path / "student.zip") as archive:
+        data = archive.read("data").decode()
+        assert '"teacher"' not in data and "teacher_spec" in data
+        assert sum(archive.getinfo(name).file_size for name in archive.namelist()) < 200_000
+    obs = np.zeros(4, dtype=np.float32)
+    loaded = DistillDQN.load(tmp_path / "student")
+    assert loaded.teacher is None and loaded.recipe == model.recipe
+    assert loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
+    with pytest.raises(TeacherError, match=r"teacher='dqn/CartPole-v1'"):
+        DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1")).learn(10)
+    resumed = DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1"), teacher=zoo_dqn_cartpole)
+    resumed.learn(100, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 300
+
+
+def test_sb3_tools(zoo_dqn_cartpole: Teacher, tmp_path: Path) -> None:
+    """EvalCallback, CheckpointCallback, progress bar, tensorboard, several envs, n-step returns."""
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = DistillDQN("MlpPolicy", env, teacher=zoo_dqn_cartpole, n_steps=3, tensorboard_log=str(tmp_path / "tb"), **TINY)
+    eval_cb = EvalCallback(make_vec_env("CartPole-v1", n_envs=1), eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path))
+    ckpt_cb = CheckpointCallback(save_freq=100, save_path=str(tmp_path / "ckpt"))
+    model.learn(400, callback=[eval_cb, ckpt_cb], progress_bar=True)
+    assert (tmp_path / "evaluations.npz").exists()
+    assert len(list((tmp_path / "ckpt").glob("*.zip"))) >= 1
+    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert events and "DistillDQN" in str(events[0])
+    mean, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=2)
+    assert mean > 0
+
+
+def test_vecnormalize_student_teacher_sees_raw_obs(zoo_dqn_cartpole: Teacher, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=0), norm_reward=False)
+    seen: list[th.Tensor] = []
+    original = Teacher.action_logits
+
+    def spy(self: Teacher, obs: th.Tensor) -> th.Tensor:
+        seen.append(obs)
+        return original(self, obs)
+
+    monkeypatch.setattr(Teacher, "action_logits", spy)
+    model = DistillDQN("MlpPolicy", env, teacher=zoo_dqn_cartpole, **TINY)
+    model.learn(300)
+    teacher_obs = th.cat(seen)
+    # Raw CartPole observations: the cart position stays within ±4.8 and its raw mean is near zero while the
+    # normalized batch of the same samples differs from it.
+    batch = sampling.sample_student_teacher(model.replay_buffer, 64, env)
+    assert not th.allclose(batch.student.observations, batch.teacher_obs)
+    expected = th.as_tensor(env.normalize_obs(batch.teacher_obs.numpy()))
+    th.testing.assert_close(batch.student.observations, expected)
+    assert teacher_obs.abs().max() < 5
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(temperature=0.0), "temperature must be > 0"),
+        (dict(temperature=-1.0), "temperature must be > 0"),
+        (dict(distill_coef=-0.1), "distill_coef must be >= 0"),
+        (dict(distill_coef="sometimes"), "Unknown distill_coef"),
+        (dict(recipe="magic"), "Unknown recipe"),
+        (dict(distill_loss="l1"), "Unknown distill_loss"),
+        (dict(td_target="oracle"), "Unknown td_target"),
+        (dict(td_loss="l1"), "Unknown td_loss"),
+        (dict(kl_direction="both"), "Unknown kl_direction"),
+        (dict(teacher_rollout_steps=-1), "must be >= 0"),
+    ],
+)
+def test_bad_keywords(zoo_dqn_cartpole: Teacher, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, **kwargs)
+
+
+def test_bad_teachers(zoo_dir: Path, ppo_teacher: Teacher, tmp_path: Path) -> None:
+    with pytest.raises(TeacherError, match="needs a teacher"):
+        DistillDQN("MlpPolicy", "CartPole-v1")
+    with pytest.raises(IncompatibleTeacherError, match="observation space"):
+        DistillDQN("MlpPolicy", "Acrobot-v1", teacher=str(zoo_dir / "dqn/CartPole-v1_1"))
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6)
+    with pytest.raises(IncompatibleTeacherError, match="discrete actions"):
+        DistillDQN("MlpPolicy", "CartPole-v1", teacher=sac)
+    with pytest.raises(IncompatibleTeacherError, match="policy-only teacher"):
+        DistillDQN("MlpPolicy", "CartPole-v1", teacher=ppo_teacher, td_target="teacher")
+    with pytest.raises(IncompatibleTeacherError, match="distill_loss='mse'"):
+        DistillDQN("MlpPolicy", "CartPole-v1", teacher=ppo_teacher, distill_loss="mse", td_target="student")
+    # a policy-only teacher is fine with KL / NLL and the student's own TD target
+    DistillDQN("MlpPolicy", "CartPole-v1", teacher=PPO("MlpPolicy", "CartPole-v1"), distill_loss="nll", td_target="student")
+    with pytest.raises(IncompatibleTeacherError, match="norm_reward"):
+        DistillDQN("MlpPolicy", VecNormalize(make_vec_env("CartPole-v1")), teacher=zoo_dir / "dqn/CartPole-v1_1", recipe="seed")
+
+
+def test_save_never_overwrites_the_teacher(zoo_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "dqn/CartPole-v1_1"
+    shutil.copytree(zoo_dir / "dqn/CartPole-v1_1", run)
+    before = (run / "CartPole-v1.zip").read_bytes()
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=str(run), **TINY)
+    for path in (run / "CartPole-v1.zip", run / "CartPole-v1", str(run / "CartPole-v1")):
+        with pytest.raises(TeacherError, match="Refusing to save"):
+            model.save(path)
+    assert (run / "CartPole-v1.zip").read_bytes() == before
+
+
+# ------------------------------------------------------------------------------------------- learning
+@pytest.mark.learning
+@pytest.mark.parametrize("run", ["dqn/CartPole-v1_1", "qrdqn/CartPole-v1_1"])
+@pytest.mark.parametrize("recipe", ["policy_distillation", None])
+def test_small_student_reaches_teacher_level(zoo_dir: Path, run: str, recipe: str | None) -> None:
+    """A student with <= 5% of the teacher's parameters reaches >= 475 within 5,000 env steps."""
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=str(zoo_dir / run), recipe=recipe, learning_rate=1e-3,
+                       buffer_size=10_000, learning_starts=100, batch_size=64, train_freq=1, target_update_interval=100,
+                       exploration_final_eps=0.02, policy_kwargs=dict(net_arch=[32, 32]), seed=0)
+    assert model.teacher is not None
+    student_params = sum(p.numel() for p in model.q_net.parameters())
+    assert student_params <= 0.05 * model.teacher.num_parameters
+    model.learn(5000)
+    assert model.num_timesteps == 5000
+    env = gym.make("CartPole-v1")
+    env.reset(seed=123)
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=10)
+    assert mean >= 475
