@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     student.learn(args.timesteps, progress_bar=False)
     train_time = time.perf_counter() - start
-    print(f"Student: DistillDQN recipe={student.recipe!r} trained for {student.num_timesteps:,} env steps in {train_time:.1f}s")
+    print(
+        f"Student: DistillDQN recipe={student.recipe!r} trained for {student.num_timesteps:,} env steps in {train_time:.1f}s"
+    )
 
     env = Monitor(gym.make(args.env))
     env.reset(seed=args.seed + 1000)

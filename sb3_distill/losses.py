@@ -5,6 +5,7 @@ Names follow the design: ``p_X = softmax(logits_X / T)``; "teacher_student" is t
 (Rusu et al. 2016, QDagger), "student_teacher" the reverse KL(p_S || p_T) (the seed document's formula).
 """
 
+import math
 from typing import Literal
 
 import torch as th
@@ -121,3 +122,84 @@ def agreement(student_logits: th.Tensor, teacher_logits: th.Tensor) -> th.Tensor
     :return: share of states where both argmax agree (a float tensor in [0, 1])
     """
     return (student_logits.argmax(dim=-1) == teacher_logits.argmax(dim=-1)).float().mean()
+
+
+# ---------------------------------------------------------------------------------------------- PolicyDistill
+# The student of PolicyDistill is a policy (it acts with softmax(z_S), or its Gaussian), so only the teacher is softened.
+PolicyLossName = Literal["kl", "mse", "nll"]
+POLICY_LOSSES: tuple[str, ...] = ("kl", "mse", "nll")
+
+
+def policy_kl_loss(
+    student_logits: th.Tensor,
+    teacher_logits: th.Tensor,
+    temperature: float = 1.0,
+    direction: KLDirection = "teacher_student",
+) -> th.Tensor:
+    """
+    KL divergence between a softened categorical teacher p_T = softmax(z_T / T) and the student's own policy
+    p_S = softmax(z_S) (Rusu et al. 2016, "Policy Distillation": the student is not softened, so after training it
+    acts with the teacher's softened policy itself).
+
+    :param student_logits: shape (batch, n_actions), the student's action logits
+    :param teacher_logits: shape (batch, n_actions), the teacher's logits (or Q-values, for softmax(Q / T))
+    :param temperature: T of the teacher's softmax
+    :param direction: ``"teacher_student"``: KL(p_T || p_S); ``"student_teacher"``: KL(p_S || p_T)
+    :return: mean over the batch of the per-state KL
+    """
+    log_p_student = F.log_softmax(student_logits, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    if direction == "teacher_student":
+        per_state = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=-1)
+    else:
+        per_state = (log_p_student.exp() * (log_p_student - log_p_teacher)).sum(dim=-1)
+    return per_state.mean()
+
+
+def gaussian_kl_loss(
+    student_mean: th.Tensor,
+    student_log_std: th.Tensor,
+    teacher_mean: th.Tensor,
+    teacher_log_std: th.Tensor,
+    direction: KLDirection = "teacher_student",
+) -> th.Tensor:
+    """
+    KL divergence between two diagonal Gaussians, summed over action dimensions, then mean over the batch.
+
+    KL(N(m_1, s_1) || N(m_2, s_2)) = log(s_2 / s_1) + (s_1² + (m_1 - m_2)²) / (2 s_2²) - 1/2 per dimension.
+    For tanh-squashed policies (SAC, TQC) pass the pre-tanh parameters: both sides are pushed through the same
+    bijection, and the KL divergence is invariant under it, so this is exactly the KL of the squashed policies.
+
+    :param student_mean: shape (batch, action_dim)
+    :param student_log_std: shape (batch, action_dim) (or broadcastable to it)
+    :param teacher_mean: shape (batch, action_dim)
+    :param teacher_log_std: shape (batch, action_dim) (or broadcastable to it)
+    :param direction: ``"teacher_student"``: KL(π_T || π_S); ``"student_teacher"``: KL(π_S || π_T)
+    :return: scalar loss
+    """
+    if direction == "teacher_student":
+        mean_1, log_std_1, mean_2, log_std_2 = teacher_mean, teacher_log_std, student_mean, student_log_std
+    else:
+        mean_1, log_std_1, mean_2, log_std_2 = student_mean, student_log_std, teacher_mean, teacher_log_std
+    variance_ratio = th.exp(2 * (log_std_1 - log_std_2))
+    mean_term = (mean_1 - mean_2) ** 2 * th.exp(-2 * log_std_2)
+    per_dim = log_std_2 - log_std_1 + 0.5 * (variance_ratio + mean_term) - 0.5
+    return per_dim.sum(dim=-1).mean()
+
+
+def gaussian_nll_loss(student_mean: th.Tensor, student_log_std: th.Tensor, target_actions: th.Tensor) -> th.Tensor:
+    """
+    Negative log-likelihood of the teacher's (greedy) actions under the student's diagonal Gaussian, summed over
+    action dimensions, then mean over the batch (behaviour cloning of a continuous teacher).
+
+    For a tanh-squashed student pass the pre-tanh target atanh(a): the log-determinant of tanh at a fixed target
+    does not depend on the student, so the gradients are those of the squashed likelihood.
+
+    :param student_mean: shape (batch, action_dim)
+    :param student_log_std: shape (batch, action_dim) (or broadcastable to it)
+    :param target_actions: shape (batch, action_dim)
+    :return: scalar loss
+    """
+    squared_error = ((target_actions - student_mean) * th.exp(-student_log_std)) ** 2
+    per_dim = 0.5 * squared_error + student_log_std + 0.5 * math.log(2 * math.pi)
+    return per_dim.sum(dim=-1).mean()

@@ -31,8 +31,15 @@ def ppo_teacher(zoo_dir: Path) -> Teacher:
 
 @pytest.mark.parametrize("recipe", [*RECIPES, None])
 def test_recipes_run(zoo_dqn_cartpole: Teacher, recipe: str | None) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe=recipe, teacher_rollout_steps=100,
-                       pretrain_gradient_steps=10, **TINY)
+    model = DistillDQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=zoo_dqn_cartpole,
+        recipe=recipe,
+        teacher_rollout_steps=100,
+        pretrain_gradient_steps=10,
+        **TINY,
+    )
     model.learn(300)
     assert model.num_timesteps == 300
     values = model.logger.name_to_value
@@ -49,11 +56,17 @@ def test_other_teacher_kinds(zoo_dir: Path, run: str) -> None:
 
 
 def test_explicit_keywords_override_the_recipe(zoo_dqn_cartpole: Teacher) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="seed", temperature=5.0, td_loss="huber", **TINY)
+    model = DistillDQN(
+        "MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="seed", temperature=5.0, td_loss="huber", **TINY
+    )
     assert (model.temperature, model.td_loss, model.distill_coef, model.td_target) == (5.0, "huber", 0.9, "teacher")
     seed = RECIPES["seed"]
     assert (seed["temperature"], seed["distill_coef"], seed["kl_direction"], seed["temperature_scaling"]) == (
-        20.0, 0.9, "student_teacher", True)
+        20.0,
+        0.9,
+        "student_teacher",
+        True,
+    )
 
 
 def test_seed_recipe_loss_is_the_seed_formula(zoo_dqn_cartpole: Teacher, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,11 +92,20 @@ def test_seed_recipe_loss_is_the_seed_formula(zoo_dqn_cartpole: Teacher, monkeyp
 
 
 def test_distill_coef_schedule_and_qdagger(zoo_dqn_cartpole: Teacher) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, distill_coef=LinearSchedule(1.0, 0.0, 1.0), **TINY)
+    model = DistillDQN(
+        "MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, distill_coef=LinearSchedule(1.0, 0.0, 1.0), **TINY
+    )
     model.learn(200)
     assert model.current_distill_coef() == pytest.approx(0.0, abs=0.01)
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="qdagger", reference_returns=(20.0, 500.0),
-                       teacher_rollout_steps=0, **TINY)
+    model = DistillDQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=zoo_dqn_cartpole,
+        recipe="qdagger",
+        reference_returns=(20.0, 500.0),
+        teacher_rollout_steps=0,
+        **TINY,
+    )
     assert model.current_distill_coef() == 1.0  # no student episode yet
     model.learn(300)
     returns = [info["r"] for info in list(model.ep_info_buffer)[-10:]]
@@ -92,9 +114,17 @@ def test_distill_coef_schedule_and_qdagger(zoo_dqn_cartpole: Teacher) -> None:
 
 
 def test_teacher_phase_counts_steps_and_pretrains_once(zoo_dqn_cartpole: Teacher) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=zoo_dqn_cartpole, recipe="qdagger", teacher_rollout_steps=200,
-                       pretrain_gradient_steps=77, reference_returns=(20.0, 500.0), exploration_final_eps=0.0,
-                       **{**TINY, "learning_starts": 1000})
+    model = DistillDQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=zoo_dqn_cartpole,
+        recipe="qdagger",
+        teacher_rollout_steps=200,
+        pretrain_gradient_steps=77,
+        reference_returns=(20.0, 500.0),
+        exploration_final_eps=0.0,
+        **{**TINY, "learning_starts": 1000},
+    )
     model.learn(200)
     assert model.num_timesteps == 200 and model._n_updates == 0
     # The teacher acted: every stored action is its greedy action.
@@ -197,7 +227,9 @@ def test_bad_teachers(zoo_dir: Path, ppo_teacher: Teacher, tmp_path: Path) -> No
     # a policy-only teacher is fine with KL / NLL and the student's own TD target
     DistillDQN("MlpPolicy", "CartPole-v1", teacher=PPO("MlpPolicy", "CartPole-v1"), distill_loss="nll", td_target="student")
     with pytest.raises(IncompatibleTeacherError, match="norm_reward"):
-        DistillDQN("MlpPolicy", VecNormalize(make_vec_env("CartPole-v1")), teacher=zoo_dir / "dqn/CartPole-v1_1", recipe="seed")
+        DistillDQN(
+            "MlpPolicy", VecNormalize(make_vec_env("CartPole-v1")), teacher=zoo_dir / "dqn/CartPole-v1_1", recipe="seed"
+        )
 
 
 def test_save_never_overwrites_the_teacher(zoo_dir: Path, tmp_path: Path) -> None:
@@ -219,9 +251,21 @@ def test_save_never_overwrites_the_teacher(zoo_dir: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize("recipe", ["policy_distillation", None])
 def test_small_student_reaches_teacher_level(zoo_dir: Path, run: str, recipe: str | None) -> None:
     """A student with <= 5% of the teacher's parameters reaches >= 475 within 5,000 env steps."""
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=str(zoo_dir / run), recipe=recipe, learning_rate=1e-3,
-                       buffer_size=10_000, learning_starts=100, batch_size=64, train_freq=1, target_update_interval=100,
-                       exploration_final_eps=0.02, policy_kwargs=dict(net_arch=[32, 32]), seed=0)
+    model = DistillDQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=str(zoo_dir / run),
+        recipe=recipe,
+        learning_rate=1e-3,
+        buffer_size=10_000,
+        learning_starts=100,
+        batch_size=64,
+        train_freq=1,
+        target_update_interval=100,
+        exploration_final_eps=0.02,
+        policy_kwargs=dict(net_arch=[32, 32]),
+        seed=0,
+    )
     assert model.teacher is not None
     student_params = sum(p.numel() for p in model.q_net.parameters())
     assert student_params <= 0.05 * model.teacher.num_parameters

@@ -220,7 +220,7 @@ def test_not_a_zip_and_truncated_zip(zoo_dir: Path, tmp_path: Path) -> None:
         load_teacher(tmp_path / "teacher.zip")
     data = (zoo_dir / "dqn/CartPole-v1_1/CartPole-v1.zip").read_bytes()
     (tmp_path / "truncated.zip").write_bytes(data[: len(data) // 2])
-    with pytest.raises(TeacherLoadError, match="truncated|damaged"):
+    with pytest.raises(TeacherLoadError, match=r"truncated|damaged"):
         load_teacher(tmp_path / "truncated.zip")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("readme.txt", "not a model")

@@ -49,8 +49,8 @@ def sample_student_teacher(buffer: ReplayBuffer, batch_size: int, vec_normalize:
     device = raw.rewards.device
     rewards = vec_normalize.normalize_reward(raw.rewards.cpu().numpy())
     student = raw._replace(
-        observations=_normalize(raw.observations, vec_normalize, device),
-        next_observations=_normalize(raw.next_observations, vec_normalize, device),
+        observations=_normalize(raw.observations, vec_normalize, device),  # type: ignore[arg-type]
+        next_observations=_normalize(raw.next_observations, vec_normalize, device),  # type: ignore[arg-type]
         rewards=th.as_tensor(rewards, dtype=raw.rewards.dtype, device=device),
     )
     return StudentTeacherBatch(student, raw.observations, raw.next_observations)

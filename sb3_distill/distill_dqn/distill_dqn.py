@@ -1,5 +1,5 @@
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -247,9 +247,7 @@ class DistillDQN(DQN):
     def _in_teacher_phase(self) -> bool:
         return self.num_timesteps < self.teacher_rollout_steps
 
-    def _sample_action(
-        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if not self._in_teacher_phase():
             return super()._sample_action(learning_starts, action_noise, n_envs)
         teacher = self._require_teacher()
@@ -290,7 +288,7 @@ class DistillDQN(DQN):
                 env_id = self.env.get_attr("spec")[0].id
             self.reference_returns = teacher.reference_returns(env_id)
         random_return, teacher_return = self.reference_returns
-        recent = [info["r"] for info in list(self.ep_info_buffer)[-min(student_episodes, 10) :]]
+        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-min(student_episodes, 10) :]]
         if not recent or teacher_return <= random_return:
             return 1.0
         student_score = (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
@@ -365,7 +363,9 @@ class DistillDQN(DQN):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "teacher"]
 
-    def save(self, path: str | pathlib.Path | Any, exclude: list[str] | None = None, include: list[str] | None = None) -> None:
+    def save(
+        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
+    ) -> None:
         """
         Save the student (never the teacher). Refuses to write over the teacher's own model file.
 

@@ -53,7 +53,9 @@ _NEEDED_DATA = ("policy_class", "observation_space", "action_space", "policy_kwa
 # ---------------------------------------------------------------------------------------------- model files
 def _check_sb3_zip(path: Path) -> list[str]:
     if not path.is_file():
-        raise TeacherNotFoundError(f"Teacher file {path} does not exist: check the path (or give a zoo id like 'dqn/CartPole-v1').")
+        raise TeacherNotFoundError(
+            f"Teacher file {path} does not exist: check the path (or give a zoo id like 'dqn/CartPole-v1')."
+        )
     if not zipfile.is_zipfile(path):
         raise TeacherLoadError(
             f"{path} is not a zip file (or it is truncated): a teacher must be a model saved by SB3's "
@@ -349,7 +351,9 @@ def _resolve_zoo_id(
                 if "not reachable" in str(error) or "HF_HUB_OFFLINE" in str(error):
                     break
     else:
-        looked.append(f"Hub {', '.join(repos)}: skipped (remote pickles not allowed; trust_remote_code=True or {TRUST_ENV_VAR}=1)")
+        looked.append(
+            f"Hub {', '.join(repos)}: skipped (remote pickles not allowed; trust_remote_code=True or {TRUST_ENV_VAR}=1)"
+        )
     found = _find_in_zoo_root(BUNDLED_DIR, algo, env_id)
     if found is not None:
         found.source = f"{algo}/{env_id} (bundled)"
@@ -366,7 +370,8 @@ def _same_space(a: spaces.Space, b: spaces.Space) -> bool:
     if isinstance(a, spaces.Discrete):
         return int(a.n) == int(b.n)  # type: ignore[attr-defined]
     if isinstance(a, spaces.Dict):
-        return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[key], b[key]) for key in a.spaces)  # type: ignore[attr-defined]
+        assert isinstance(b, spaces.Dict)
+        return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[key], b[key]) for key in a.spaces)
     if isinstance(a, spaces.MultiDiscrete):
         return list(a.nvec) == list(b.nvec)  # type: ignore[attr-defined]
     return a.shape == b.shape
@@ -408,19 +413,24 @@ def _env_spaces(env: gym.Env | VecEnv | str) -> tuple[spaces.Space, spaces.Space
 
 # ---------------------------------------------------------------------------------------------- entry point
 def _teacher_from_model(model: BaseAlgorithm, device: th.device | str) -> Teacher:
-    normalizer = None
-    vec_normalize = unwrap_vec_normalize(model.get_env()) if model.get_env() is not None else None
-    if vec_normalize is not None:
-        # A snapshot: the teacher's statistics must not move with the student's env.
-        normalizer = pickle.loads(pickle.dumps(vec_normalize))
-    env_id = None
+    normalizer, env_id = None, None
     env = model.get_env()
     if env is not None:
+        vec_normalize = unwrap_vec_normalize(env)
+        if vec_normalize is not None:
+            # A snapshot: the teacher's statistics must not move with the student's env.
+            normalizer = pickle.loads(pickle.dumps(vec_normalize))
         spec = env.get_attr("spec")[0]
         env_id = spec.id if spec is not None else None
     algo = next((name for name, cls in _zoo_algos().items() if type(model) is cls), type(model).__name__.lower())
-    return Teacher(model.policy, algo=algo, env_id=env_id, obs_normalizer=normalizer, source=f"{type(model).__name__} instance",
-                   device=device)
+    return Teacher(
+        model.policy,
+        algo=algo,
+        env_id=env_id,
+        obs_normalizer=normalizer,
+        source=f"{type(model).__name__} instance",
+        device=device,
+    )
 
 
 def _zoo_algos() -> dict[str, type[BaseAlgorithm]]:

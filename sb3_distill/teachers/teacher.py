@@ -111,6 +111,11 @@ class Teacher:
 
     # ------------------------------------------------------------------ description
     @property
+    def _net(self) -> Any:
+        # The policy's sub-networks differ per kind; torch types attribute access as Tensor | Module.
+        return self.policy
+
+    @property
     def observation_space(self) -> spaces.Space:
         return self.policy.observation_space
 
@@ -140,11 +145,11 @@ class Teacher:
     def acting_network(self) -> th.nn.Module:
         """The part of the policy used to act (what a student replaces): Q-net, actor, or the whole policy."""
         if self.kind == "q":
-            return self.policy.q_net  # type: ignore[attr-defined]
+            return self._net.q_net
         if self.kind == "quantile":
-            return self.policy.quantile_net  # type: ignore[attr-defined]
+            return self._net.quantile_net
         if self.kind in ("sac", "tqc", "crossq", "td3"):
-            return self.policy.actor  # type: ignore[attr-defined]
+            return self._net.actor
         if self.kind == "actor_critic":
             policy = self.policy
             assert isinstance(policy, ActorCriticPolicy)
@@ -202,8 +207,8 @@ class Teacher:
         self._require(self.has_q_values, "q_values()", "a DQN or QR-DQN teacher")
         tensor = self.obs_to_tensor(obs)
         if self.kind == "q":
-            return self.policy.q_net(tensor)  # type: ignore[attr-defined]
-        return self.policy.quantile_net(tensor).mean(dim=1)  # type: ignore[attr-defined]
+            return self._net.q_net(tensor)
+        return self._net.quantile_net(tensor).mean(dim=1)
 
     @th.no_grad()
     def action_logits(self, obs: ObsLike) -> th.Tensor:
@@ -220,11 +225,9 @@ class Teacher:
             return self.q_values(obs)
         tensor = self.obs_to_tensor(obs)
         if self.kind == "ars":
-            policy = self.policy
-            features = policy.extract_features(tensor, policy.features_extractor)  # type: ignore[arg-type]
-            return policy.action_net(features)  # type: ignore[attr-defined,operator]
-        distribution = self.policy.get_distribution(tensor)  # type: ignore[attr-defined]
-        return distribution.distribution.logits
+            features = self._net.extract_features(tensor, self._net.features_extractor)
+            return self._net.action_net(features)
+        return self._net.get_distribution(tensor).distribution.logits
 
     @th.no_grad()
     def distribution(self, obs: ObsLike, temperature: float = 1.0) -> Distribution:
@@ -245,8 +248,8 @@ class Teacher:
             return CategoricalDistribution(int(self.action_space.n)).proba_distribution(logits)
         tensor = self.obs_to_tensor(obs)
         if self.kind == "actor_critic":
-            return self.policy.get_distribution(tensor)  # type: ignore[attr-defined]
-        actor = self.policy.actor  # type: ignore[attr-defined]
+            return self._net.get_distribution(tensor)
+        actor = self._net.actor
         mean_actions, log_std, kwargs = actor.get_action_dist_params(tensor)
         return actor.action_dist.proba_distribution(mean_actions, log_std, **kwargs)
 
@@ -290,10 +293,9 @@ class Teacher:
             return (th.softmax(q_values / temperature, dim=1) * q_values).sum(dim=1)
         tensor = self.obs_to_tensor(obs)
         if self.kind == "actor_critic":
-            return self.policy.predict_values(tensor).flatten()  # type: ignore[attr-defined]
-        policy = self.policy
-        actions = policy._predict(tensor, deterministic=True)
-        critic_values = policy.critic(tensor, actions)  # type: ignore[attr-defined,operator]
+            return self._net.predict_values(tensor).flatten()
+        actions = self._net._predict(tensor, deterministic=True)
+        critic_values = self._net.critic(tensor, actions)
         if self.kind == "tqc":
             return critic_values.mean(dim=(1, 2))
         return th.cat(critic_values, dim=1).min(dim=1).values
@@ -363,5 +365,5 @@ class Teacher:
                 random_returns.append(env.get_episode_rewards()[-1])
             teacher_mean, _ = evaluate_policy(self, env, n_eval_episodes=n_episodes, deterministic=True)
             env.close()
-            self._reference_returns[key] = (float(np.mean(random_returns)), float(teacher_mean))
+            self._reference_returns[key] = (float(np.mean(random_returns)), float(teacher_mean))  # type: ignore[arg-type]
         return self._reference_returns[key]
