@@ -242,3 +242,20 @@ def test_space_mismatch(zoo_dir: Path) -> None:
         load_teacher(zoo_dir / "dqn/CartPole-v1_1", env="Acrobot-v1")
     with pytest.raises(IncompatibleTeacherError, match="action space"):
         load_teacher(zoo_dir / "dqn/MountainCar-v0_1", env=gym.make("MountainCarContinuous-v0"))
+
+
+def test_zoo_id_with_hub_allowed_but_offline_falls_back_to_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    start = time.monotonic()
+    teacher = load_teacher("dqn/CartPole-v1", trust_remote_code=True)
+    assert "bundled" in teacher.source and time.monotonic() - start < 10
+    with pytest.raises(TeacherNotFoundError, match=r"Hub sb3/dqn-NoSuchEnv-v0: .*not reachable"):
+        load_teacher("dqn/NoSuchEnv-v0", trust_remote_code=True)
+
+
+def test_algo_can_be_forced(zoo_dir: Path) -> None:
+    assert load_teacher(zoo_dir / "ppo/CartPole-v1_1/CartPole-v1.zip", algo="a2c").algo == "a2c"
