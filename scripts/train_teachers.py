@@ -1,0 +1,443 @@
+"""Train the teachers bundled with ``sb3_distill`` using rl-zoo3 and its own hyperparameters.
+
+Each teacher is trained by running ``python -m rl_zoo3.train`` in a subprocess, with the zoo's tuned
+hyperparameters (``rl_zoo3/hyperparams/{algo}.yml``), in a temporary log folder outside the repository.
+The full model saved by rl-zoo3 is then evaluated with :func:`stable_baselines3.common.evaluation.evaluate_policy`
+on a fresh, ``Monitor``-wrapped ``gymnasium.make(env_id)`` environment (deterministic actions), and a compact copy
+is written to the output folder using the rl-zoo3 log-folder layout::
+
+    {out}/{algo}/{env_id}_1/{env_id}.zip                  # SB3 zip without any ``*optimizer*.pth`` entry
+    {out}/{algo}/{env_id}_1/{env_id}/config.yml           # copied from the rl-zoo3 run
+    {out}/{algo}/{env_id}_1/{env_id}/vecnormalize.pkl     # only if the run used ``normalize``
+    {out}/teachers.json                                   # evaluation results of every bundled teacher
+
+``teachers.json`` is updated in place: entries for the teachers trained in this invocation replace older ones,
+the others are kept.
+
+Examples::
+
+    python scripts/train_teachers.py                                  # all default teachers, seed 0
+    python scripts/train_teachers.py --only dqn/LunarLander-v3 --seed 1 --force
+    python scripts/train_teachers.py --only sac/Pendulum-v1 --n-timesteps 30000 --force
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+import yaml
+from rl_zoo3.utils import ALGOS
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+#: Teachers trained by default, as ``(algo, env_id)``.
+DEFAULT_TEACHERS: list[tuple[str, str]] = [
+    ("dqn", "CartPole-v1"),
+    ("dqn", "Acrobot-v1"),
+    ("dqn", "MountainCar-v0"),
+    ("dqn", "LunarLander-v3"),
+    ("sac", "Pendulum-v1"),
+]
+
+#: Minimum mean return for a teacher to be considered good.
+TARGET_RETURNS: dict[str, float] = {
+    "CartPole-v1": 500.0,
+    "Acrobot-v1": -100.0,
+    "MountainCar-v0": -120.0,
+    "LunarLander-v3": 200.0,
+    "Pendulum-v1": -200.0,
+}
+
+#: Attribute of ``model.policy`` holding the network used to act (its trainable parameters are counted).
+ACTING_NETWORK: dict[str, str] = {
+    "dqn": "q_net",
+    "qrdqn": "quantile_net",
+    "sac": "actor",
+    "td3": "actor",
+    "tqc": "actor",
+    "ddpg": "actor",
+}
+
+#: Zip entries matching this pattern (optimizer states) are dropped from the bundled zip.
+OPTIMIZER_ENTRY_PATTERN = "*optimizer*.pth"
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "sb3_distill" / "teachers" / "bundled"
+
+
+def parse_teacher(spec: str) -> tuple[str, str]:
+    """
+    Parse an ``algo/env_id`` teacher specification.
+
+    :param spec: Teacher specification, e.g. ``dqn/CartPole-v1``.
+    :return: ``(algo, env_id)`` with ``algo`` lower-cased.
+    :raises argparse.ArgumentTypeError: If the specification is malformed or the algorithm is unsupported.
+    """
+    algo, sep, env_id = spec.partition("/")
+    algo = algo.strip().lower()
+    env_id = env_id.strip()
+    if not sep or not algo or not env_id:
+        raise argparse.ArgumentTypeError(f"expected 'algo/env_id' (e.g. dqn/CartPole-v1), got {spec!r}")
+    if algo not in ACTING_NETWORK:
+        raise argparse.ArgumentTypeError(f"unsupported algo {algo!r}, choose from {sorted(ACTING_NETWORK)}")
+    return algo, env_id
+
+
+def n_episodes_type(value: str) -> int:
+    """
+    Argparse type for ``--n-eval-episodes`` (an integer >= 10).
+
+    :param value: Command-line value.
+    :return: The number of evaluation episodes.
+    :raises argparse.ArgumentTypeError: If the value is not an integer >= 10.
+    """
+    n = int(value)
+    if n < 10:
+        raise argparse.ArgumentTypeError(f"--n-eval-episodes must be >= 10, got {n}")
+    return n
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """
+    Parse the command line.
+
+    :param argv: Arguments (defaults to ``sys.argv[1:]``).
+    :return: Parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--only",
+        type=parse_teacher,
+        action="append",
+        default=None,
+        metavar="ALGO/ENV",
+        help="Train only this teacher (repeatable). Default: " + ", ".join(f"{a}/{e}" for a, e in DEFAULT_TEACHERS),
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed passed to rl-zoo3 (default: 0)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Output (zoo root) folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--n-eval-episodes", type=n_episodes_type, default=20, help="Evaluation episodes, >= 10 (default: 20)")
+    parser.add_argument("--force", action="store_true", help="Overwrite existing teacher folders")
+    parser.add_argument(
+        "-n",
+        "--n-timesteps",
+        type=int,
+        default=-1,
+        help="Override the zoo's n_timesteps (rl-zoo3 '-n'); recorded in teachers.json (default: zoo value)",
+    )
+    parser.add_argument("--num-threads", type=int, default=1, help="torch threads for training and evaluation (default: 1)")
+    parser.add_argument("--eval-seed", type=int, default=12345, help="Seed of the evaluation environment (default: 12345)")
+    parser.add_argument(
+        "--log-root",
+        type=Path,
+        default=None,
+        help="Where rl-zoo3 writes its logs (default: a fresh temporary directory, deleted unless --keep-logs)",
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="Keep rl-zoo3's log folder after the run")
+    return parser.parse_args(argv)
+
+
+def teacher_dir(out: Path, algo: str, env_id: str) -> Path:
+    """
+    Folder of one bundled teacher (rl-zoo3 layout, experiment id 1).
+
+    :param out: Output (zoo root) folder.
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :return: ``{out}/{algo}/{env_id}_1``.
+    """
+    return out / algo / f"{env_id}_1"
+
+
+def train_with_zoo(algo: str, env_id: str, seed: int, log_folder: Path, n_timesteps: int, num_threads: int) -> Path:
+    """
+    Train one agent with ``python -m rl_zoo3.train`` and the zoo's hyperparameters.
+
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :param seed: Random seed.
+    :param log_folder: Empty rl-zoo3 log folder (``-f``) for this run (so that the run id is 1).
+    :param n_timesteps: Override of the number of timesteps (``-n``), or -1 for the zoo's value.
+    :param num_threads: Number of torch threads.
+    :return: The rl-zoo3 run folder, ``{log_folder}/{algo}/{env_id}_1``.
+    :raises RuntimeError: If training fails.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "rl_zoo3.train",
+        "--algo",
+        algo,
+        "--env",
+        env_id,
+        "-f",
+        str(log_folder),
+        "--seed",
+        str(seed),
+        "--eval-freq",
+        "-1",
+        "--device",
+        "cpu",
+        "--num-threads",
+        str(num_threads),
+        "-n",
+        str(n_timesteps),
+    ]
+    log_folder.mkdir(parents=True, exist_ok=True)
+    log_file = log_folder / "train.log"
+    print(f"[{algo}/{env_id}] $ {' '.join(cmd[1:])}\n[{algo}/{env_id}] rl-zoo3 output -> {log_file}", flush=True)
+    start = time.time()
+    with log_file.open("w") as f:
+        result = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = "\n".join(log_file.read_text().splitlines()[-30:])
+        raise RuntimeError(f"rl-zoo3 training of {algo}/{env_id} failed (exit {result.returncode}):\n{tail}")
+    run_dir = log_folder / algo / f"{env_id}_1"
+    if not (run_dir / f"{env_id}.zip").is_file():
+        raise RuntimeError(f"rl-zoo3 did not write {run_dir / f'{env_id}.zip'}")
+    print(f"[{algo}/{env_id}] trained in {time.time() - start:.0f} s", flush=True)
+    return run_dir
+
+
+def configured_timesteps(run_dir: Path, env_id: str, n_timesteps: int) -> int:
+    """
+    Training budget of a run: the ``-n`` override if given, else ``n_timesteps`` from the run's ``config.yml``.
+
+    :param run_dir: rl-zoo3 run folder.
+    :param env_id: Gymnasium environment id.
+    :param n_timesteps: Value of ``-n`` (-1 if not overridden).
+    :return: Number of timesteps the agent was trained for.
+    """
+    if n_timesteps > 0:
+        return n_timesteps
+    with (run_dir / env_id / "config.yml").open() as f:
+        # rl-zoo3 dumps an OrderedDict (python tags); this file was just written by our own run.
+        config = dict(yaml.load(f, Loader=yaml.UnsafeLoader))
+    return int(float(config["n_timesteps"]))
+
+
+def make_eval_env(env_id: str, run_dir: Path, eval_seed: int) -> VecEnv:
+    """
+    Fresh ``Monitor``-wrapped evaluation environment (with the run's frozen ``VecNormalize`` stats if any).
+
+    :param env_id: Gymnasium environment id.
+    :param run_dir: rl-zoo3 run folder.
+    :param eval_seed: Seed of the evaluation environment.
+    :return: A single-environment ``VecEnv``.
+    """
+    env: VecEnv = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
+    vecnormalize_path = run_dir / env_id / "vecnormalize.pkl"
+    if vecnormalize_path.is_file():
+        normalized = VecNormalize.load(str(vecnormalize_path), env)
+        normalized.training = False
+        normalized.norm_reward = False
+        env = normalized
+    env.seed(eval_seed)
+    return env
+
+
+def count_trainable_params(model: BaseAlgorithm, algo: str) -> int:
+    """
+    Count the trainable parameters of the policy's acting network (``q_net`` for DQN, ``actor`` for SAC).
+
+    :param model: Loaded model.
+    :param algo: Algorithm name.
+    :return: Number of trainable parameters.
+    """
+    network: th.nn.Module = getattr(model.policy, ACTING_NETWORK[algo])
+    return sum(p.numel() for p in network.parameters() if p.requires_grad)
+
+
+def write_compact_zip(src: Path, dst: Path) -> list[str]:
+    """
+    Copy an SB3 zip without its optimizer states, using zip compression.
+
+    :param src: Zip saved by rl-zoo3.
+    :param dst: Destination zip.
+    :return: Names of the dropped entries.
+    """
+    dropped = []
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
+        for info in zin.infolist():
+            if fnmatch.fnmatch(Path(info.filename).name, OPTIMIZER_ENTRY_PATTERN):
+                dropped.append(info.filename)
+                continue
+            zout.writestr(info.filename, zin.read(info.filename))
+    return dropped
+
+
+def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str) -> Path:
+    """
+    Write the compact teacher (zip, ``config.yml``, ``vecnormalize.pkl`` if any) into the output folder.
+
+    Any existing folder for this teacher is replaced (the caller has checked ``--force``).
+
+    :param run_dir: rl-zoo3 run folder.
+    :param out: Output (zoo root) folder.
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :return: Path of the bundled zip.
+    """
+    dest = teacher_dir(out, algo, env_id)
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / env_id).mkdir(parents=True)
+    zip_path = dest / f"{env_id}.zip"
+    dropped = write_compact_zip(run_dir / f"{env_id}.zip", zip_path)
+    shutil.copy2(run_dir / env_id / "config.yml", dest / env_id / "config.yml")
+    vecnormalize_path = run_dir / env_id / "vecnormalize.pkl"
+    if vecnormalize_path.is_file():
+        shutil.copy2(vecnormalize_path, dest / env_id / "vecnormalize.pkl")
+    print(f"[{algo}/{env_id}] wrote {zip_path} ({zip_path.stat().st_size / 1024:.0f} KiB, dropped {dropped})", flush=True)
+    return zip_path
+
+
+def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Path) -> dict[str, Any]:
+    """
+    Train, evaluate and bundle one teacher.
+
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :param args: Parsed command-line arguments.
+    :param log_root: Folder holding the rl-zoo3 log folders.
+    :return: The teacher's ``teachers.json`` entry.
+    """
+    log_root.mkdir(parents=True, exist_ok=True)
+    log_folder = Path(tempfile.mkdtemp(prefix=f"{algo}_{env_id}_seed{args.seed}_", dir=log_root))
+    run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads)
+    model = ALGOS[algo].load(run_dir / f"{env_id}.zip", device="cpu")
+    eval_env = make_eval_env(env_id, run_dir, args.eval_seed)
+    rewards, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=args.n_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
+    eval_env.close()
+    zip_path = bundle_teacher(run_dir, args.out, algo, env_id)
+    entry = {
+        "algo": algo,
+        "env_id": env_id,
+        "path": zip_path.relative_to(args.out).as_posix(),
+        "mean_return": float(np.mean(rewards)),
+        "std_return": float(np.std(rewards)),
+        "n_eval_episodes": args.n_eval_episodes,
+        "n_timesteps": configured_timesteps(run_dir, env_id, args.n_timesteps),
+        "seed": args.seed,
+        "params": count_trainable_params(model, algo),
+    }
+    print(f"[{algo}/{env_id}] mean return {entry['mean_return']:.2f} +/- {entry['std_return']:.2f}", flush=True)
+    return entry
+
+
+def update_index(out: Path, new_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """
+    Merge entries into ``{out}/teachers.json`` (replacing entries of the same teacher) and write it.
+
+    :param out: Output (zoo root) folder.
+    :param new_entries: Entries of freshly trained teachers.
+    :return: All entries, in default-teacher order.
+    """
+    index_path = out / "teachers.json"
+    entries: list[dict[str, Any]] = json.loads(index_path.read_text()) if index_path.is_file() else []
+    keys = {(e["algo"], e["env_id"]) for e in new_entries}
+    entries = [e for e in entries if (e["algo"], e["env_id"]) not in keys] + new_entries
+
+    def order(entry: dict[str, Any]) -> tuple[int, str, str]:
+        key = (entry["algo"], entry["env_id"])
+        return (DEFAULT_TEACHERS.index(key) if key in DEFAULT_TEACHERS else len(DEFAULT_TEACHERS), *key)
+
+    entries.sort(key=order)
+    out.mkdir(parents=True, exist_ok=True)
+    index_path.write_text(json.dumps(entries, indent=2) + "\n")
+    return entries
+
+
+def markdown_table(entries: list[dict[str, Any]]) -> str:
+    """
+    Format ``teachers.json`` entries as a markdown table.
+
+    :param entries: ``teachers.json`` entries.
+    :return: The table.
+    """
+    lines = [
+        "| algo | env | mean return | std | episodes | params | seed | timesteps | target | ok |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for e in entries:
+        target = TARGET_RETURNS.get(e["env_id"])
+        ok = "?" if target is None else ("yes" if e["mean_return"] >= target else "NO")
+        lines.append(
+            f"| {e['algo']} | {e['env_id']} | {e['mean_return']:.2f} | {e['std_return']:.2f} | {e['n_eval_episodes']} "
+            f"| {e['params']} | {e['seed']} | {e['n_timesteps']} | {'-' if target is None else f'{target:g}'} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Entry point.
+
+    :param argv: Command-line arguments (defaults to ``sys.argv[1:]``).
+    :return: Exit code (1 if a trained teacher misses its target return, 0 otherwise).
+    """
+    args = parse_args(argv)
+    args.out = args.out.resolve()
+    teachers: list[tuple[str, str]] = list(dict.fromkeys(args.only or DEFAULT_TEACHERS))
+    for _, env_id in teachers:
+        if env_id not in gym.envs.registry:
+            print(f"error: unknown environment {env_id!r}", file=sys.stderr)
+            return 2
+    existing = [teacher_dir(args.out, a, e) for a, e in teachers if teacher_dir(args.out, a, e).exists()]
+    if existing and not args.force:
+        print(
+            "error: refusing to overwrite existing teacher folder(s):\n  "
+            + "\n  ".join(str(p) for p in existing)
+            + "\nRe-run with --force to replace them.",
+            file=sys.stderr,
+        )
+        return 2
+    th.set_num_threads(args.num_threads)
+
+    log_root = args.log_root if args.log_root is not None else Path(tempfile.mkdtemp(prefix="sb3_distill_teachers_"))
+    log_root = log_root.resolve()
+    if log_root.is_relative_to(args.out):
+        print("error: --log-root must not be inside --out", file=sys.stderr)
+        return 2
+    print(f"rl-zoo3 logs: {log_root}", flush=True)
+    new_entries: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    try:
+        for algo, env_id in teachers:
+            new_entries.append(train_teacher(algo, env_id, args, log_root))
+            entries = update_index(args.out, [new_entries[-1]])
+    finally:
+        if args.keep_logs or args.log_root is not None:
+            print(f"rl-zoo3 logs kept in {log_root}", flush=True)
+        else:
+            shutil.rmtree(log_root, ignore_errors=True)
+
+    print(f"\nWrote {args.out / 'teachers.json'}\n")
+    print(markdown_table(entries))
+    missed = [e for e in new_entries if e["mean_return"] < TARGET_RETURNS.get(e["env_id"], -np.inf)]
+    for e in missed:
+        print(
+            f"warning: {e['algo']}/{e['env_id']} (seed {e['seed']}) misses its target "
+            f"{TARGET_RETURNS[e['env_id']]:g}; try another --seed",
+            file=sys.stderr,
+        )
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
