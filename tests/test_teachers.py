@@ -259,3 +259,13 @@ def test_zoo_id_with_hub_allowed_but_offline_falls_back_to_bundled(tmp_path: Pat
 
 def test_algo_can_be_forced(zoo_dir: Path) -> None:
     assert load_teacher(zoo_dir / "ppo/CartPole-v1_1/CartPole-v1.zip", algo="a2c").algo == "a2c"
+
+
+def test_a_live_model_is_snapshotted_not_frozen() -> None:
+    model = DQN("MlpPolicy", "CartPole-v1", learning_starts=0, buffer_size=500, seed=0)
+    teacher = load_teacher(model)
+    assert all(p.requires_grad for p in model.policy.parameters())
+    before = [p.clone() for p in teacher.policy.parameters()]
+    model.learn(200)
+    assert all(th.equal(a, b) for a, b in zip(before, teacher.policy.parameters(), strict=True))
+    assert not all(th.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))

@@ -6,6 +6,7 @@ renamed env ids. Only the policy is rebuilt (from the zip's ``policy_class``, sp
 so files without optimizer state, or with schedules pickled by an old Python, load as well.
 """
 
+import copy
 import inspect
 import json
 import os
@@ -364,14 +365,19 @@ def _resolve_zoo_id(
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _same_space(a: spaces.Space, b: spaces.Space) -> bool:
+def same_space(a: spaces.Space, b: spaces.Space) -> bool:
+    """
+    :param a: a space
+    :param b: another space
+    :return: whether they have the same type, shape and size (bounds are not compared)
+    """
     if type(a) is not type(b):
         return False
     if isinstance(a, spaces.Discrete):
         return int(a.n) == int(b.n)  # type: ignore[attr-defined]
     if isinstance(a, spaces.Dict):
         assert isinstance(b, spaces.Dict)
-        return a.spaces.keys() == b.spaces.keys() and all(_same_space(a[key], b[key]) for key in a.spaces)
+        return a.spaces.keys() == b.spaces.keys() and all(same_space(a[key], b[key]) for key in a.spaces)
     if isinstance(a, spaces.MultiDiscrete):
         return list(a.nvec) == list(b.nvec)  # type: ignore[attr-defined]
     return a.shape == b.shape
@@ -388,9 +394,9 @@ def check_teacher_spaces(teacher: Teacher, observation_space: spaces.Space, acti
     :param action_space: the env's action space
     """
     problems = []
-    if not _same_space(teacher.observation_space, observation_space):
+    if not same_space(teacher.observation_space, observation_space):
         problems.append(f"observation space {teacher.observation_space} vs the env's {observation_space}")
-    if not _same_space(teacher.action_space, action_space):
+    if not same_space(teacher.action_space, action_space):
         problems.append(f"action space {teacher.action_space} vs the env's {action_space}")
     if problems:
         wrappers = ""
@@ -412,23 +418,46 @@ def _env_spaces(env: gym.Env | VecEnv | str) -> tuple[spaces.Space, spaces.Space
 
 
 # ---------------------------------------------------------------------------------------------- entry point
+def copy_policy(policy: BasePolicy) -> BasePolicy:
+    """
+    A detached copy of a policy, rebuilt from its constructor parameters and weights as ``BasePolicy.load()`` does.
+
+    A teacher is frozen; wrapping the caller's own policy would freeze a model that may keep learning.
+
+    :param policy: an SB3 policy
+    :return: an independent copy with the same weights
+    """
+    try:
+        copied = type(policy)(**policy._get_constructor_parameters())
+    except TypeError:
+        # A few policies do not take their own constructor parameters back (sb3-contrib's ARSLinearPolicy). A deepcopy
+        # works for those; it is not the first choice because it fails on a policy that just trained (its last
+        # action distribution keeps tensors of the autograd graph).
+        return copy.deepcopy(policy)
+    copied.load_state_dict(policy.state_dict())
+    # ActorCriticPolicy reports squash_output=None among its constructor parameters when it has no dist kwargs.
+    copied._squash_output = policy.squash_output
+    return copied
+
+
 def _teacher_from_model(model: BaseAlgorithm, device: th.device | str) -> Teacher:
+    """A frozen snapshot of a model (policy and VecNormalize statistics); the model itself may keep learning."""
     normalizer, env_id = None, None
     env = model.get_env()
     if env is not None:
         vec_normalize = unwrap_vec_normalize(env)
         if vec_normalize is not None:
-            # A snapshot: the teacher's statistics must not move with the student's env.
+            # Pickling drops the wrapped env: only the statistics are kept, and they no longer move with it.
             normalizer = pickle.loads(pickle.dumps(vec_normalize))
         spec = env.get_attr("spec")[0]
         env_id = spec.id if spec is not None else None
     algo = next((name for name, cls in _zoo_algos().items() if type(model) is cls), type(model).__name__.lower())
     return Teacher(
-        model.policy,
+        copy_policy(model.policy),
         algo=algo,
         env_id=env_id,
         obs_normalizer=normalizer,
-        source=f"{type(model).__name__} instance",
+        source=f"{type(model).__name__} instance (snapshot at step {model.num_timesteps})",
         device=device,
     )
 
@@ -472,7 +501,7 @@ def load_teacher(
     elif isinstance(spec, BaseAlgorithm):
         teacher = _teacher_from_model(spec, device)
     elif isinstance(spec, BasePolicy):
-        teacher = Teacher(spec, algo=algo or "unknown", source=f"{type(spec).__name__} instance", device=device)
+        teacher = Teacher(copy_policy(spec), algo=algo or "unknown", source=f"{type(spec).__name__} instance", device=device)
     elif isinstance(spec, (str, os.PathLike)):
         teacher = _load_spec_string(str(spec), device, algo, zoo_dirs, trust_remote_code)
     else:

@@ -1,0 +1,728 @@
+import pathlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import Distribution, TanhBijector
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import ConstantSchedule, configure_logger
+
+from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
+from sb3_distill.common.sampling import Obs, sample_student_teacher
+from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+from sb3_distill.losses import (
+    KL_DIRECTIONS,
+    POLICY_LOSSES,
+    agreement,
+    gaussian_kl_loss,
+    gaussian_nll_loss,
+    mse_loss,
+    nll_loss,
+    policy_kl_loss,
+)
+from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
+from sb3_distill.teachers import Teacher, check_teacher_spaces, load_teacher
+from sb3_distill.teachers.loading import TeacherSpec, same_space
+
+SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
+DataPolicy = str | float | Callable[[float], float]
+
+#: Softmax temperature used when none is given: a policy teacher's own distribution (T = 1); a sharp
+#: Boltzmann policy over a Q-value teacher's values (T = 0.01, Rusu et al. 2016).
+DEFAULT_TEMPERATURES = {"policy": 1.0, "q_values": 0.01}
+
+
+@dataclass
+class DistillTerm:
+    """One teacher's part of the loss: w · (policy_coef · L_policy + value_coef · L_value)."""
+
+    teacher: Teacher
+    weight: float
+    policy_loss: str
+    temperature: float
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return list(value)
+    return [value]
+
+
+def _per_teacher(name: str, value: Any, n_teachers: int) -> list[Any]:
+    """A keyword that is one value for all teachers or a list with one value per teacher."""
+    values = _as_list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * n_teachers
+    if len(values) != n_teachers:
+        raise ValueError(f"{name} has {len(values)} entries for {n_teachers} teacher(s): give one value, or one per teacher.")
+    return values
+
+
+def check_teacher_weights(weights: Sequence[float] | None, n_teachers: int) -> list[float]:
+    """
+    :param weights: w_i of L = Σ w_i · L_i, or ``None`` for equal weights 1 / n
+    :param n_teachers: number of teachers
+    :return: the weights as floats
+    """
+    if weights is None:
+        return [1.0 / n_teachers] * n_teachers
+    values = [float(weight) for weight in _as_list(weights)]
+    if len(values) != n_teachers:
+        raise ValueError(
+            f"teacher_weights has {len(values)} entries for {n_teachers} teacher(s): give one weight per teacher, "
+            "in the order of teacher=[...]."
+        )
+    if not all(np.isfinite(values)) or any(weight < 0 for weight in values):
+        raise ValueError(f"teacher_weights must be finite and >= 0 (got {values}).")
+    if sum(values) == 0:
+        raise ValueError(f"teacher_weights are all zero ({values}): at least one teacher must have a positive weight.")
+    return values
+
+
+def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
+    """
+    :param data_policy: ``"student"`` (β = 0), ``"teacher"`` (β = 1), a share β in [0, 1], or an SB3 schedule of
+        the remaining progress (1 → 0) giving β
+    :return: the schedule of β, the probability that a teacher rather than the student acts
+    """
+    if isinstance(data_policy, str):
+        shares = {"student": 0.0, "teacher": 1.0}
+        if data_policy not in shares:
+            raise ValueError(
+                f"Unknown data_policy {data_policy!r}: use 'student', 'teacher', a teacher share in [0, 1] "
+                "or an SB3 schedule (e.g. LinearSchedule(1.0, 0.0, 0.5))."
+            )
+        return ConstantSchedule(shares[data_policy])
+    if callable(data_policy):
+        for progress in (1.0, 0.0):
+            if not 0.0 <= float(data_policy(progress)) <= 1.0:
+                raise ValueError(
+                    f"The data_policy schedule gives {data_policy(progress)} at progress {progress}: it must stay in [0, 1]."
+                )
+        return data_policy
+    share = float(data_policy)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"data_policy={data_policy}: a teacher share must be in [0, 1].")
+    return ConstantSchedule(share)
+
+
+class PolicyDistill(OffPolicyAlgorithm):
+    """
+    Policy distillation into an SB3 actor-critic student, from one or several teachers, online or offline.
+
+    For each state s of a replay batch: L = Σ_i w_i · (policy_coef · L_policy,i + value_coef · (V_Ti(s) - V_S(s))²).
+    L_policy (``policy_loss``, per teacher): ``"kl"`` — KL(π_T‖π_S) (or KL(π_S‖π_T) with
+    ``kl_direction="student_teacher"``) between categorical policies, π_T = softmax(z_T / T) with z_T the teacher's
+    logits or Q-values, π_S = softmax(z_S) the student's own policy; between diagonal Gaussians for stochastic
+    continuous teachers (PPO/A2C: in the action space; SAC/TQC: the pre-tanh Gaussians of a tanh-squashed student,
+    which is the exact KL of the squashed policies); ``"mse"`` — mean squared error between the student's and the
+    teacher's deterministic actions, scaled to [-1, 1] (TD3/DDPG); ``"nll"`` — -log π_S(a_T(s)) of the teacher's
+    greedy action; ``"auto"`` — ``"kl"`` where the teacher has a distribution of the student's kind, else ``"mse"``.
+    V_T is :meth:`Teacher.values` (PPO/A2C critic; DQN: softmax(Q/T)-weighted Q; SAC/TD3/TQC: Q(s, π_T(s))), in the
+    teacher's own reward scale and discount.
+
+    Data (``data_policy``): at every env step a teacher acts with probability β (a teacher drawn with probability
+    ∝ w_i, sampling its own policy), else the student (sampling its policy): ``"student"`` (β = 0: DAgger-like, the
+    teachers label the student's states), ``"teacher"`` (β = 1), a float, or an SB3 schedule of β. Labels are
+    computed when a batch is sampled, so every state gets the teachers' current answer. Offline: give
+    ``dataset=`` (see :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`,
+    which never touches an env. Online while the teacher learns: see
+    :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
+
+    The student (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``: SB3's ``ActorCriticPolicy`` classes, tanh-squashed
+    for SAC-like teachers) can be fine-tuned by RL: :meth:`to_ppo`, :meth:`to_a2c`. The teachers see raw
+    observations (with their own VecNormalize statistics). They are never saved: ``load(path)`` predicts without a
+    teacher, ``load(path, env=env, teacher=...)`` continues training.
+
+    Parameters shared with SB3's off-policy algorithms (see ``stable_baselines3.SAC``):
+
+    :param policy: the student policy (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy`` or an ``ActorCriticPolicy``)
+    :param env: the student's env (or its id); ``None`` is allowed with a ``dataset`` (offline distillation)
+    :param learning_rate: Adam learning rate, a float or a schedule of the remaining progress
+    :param buffer_size: replay buffer size
+    :param learning_starts: env steps collected before the first gradient step
+    :param batch_size: minibatch size of each gradient step
+    :param train_freq: update the student every ``train_freq`` steps (or ``(n, "episode")``)
+    :param gradient_steps: gradient steps per update (``-1``: as many as env steps collected)
+    :param action_noise: noise added to the student's continuous actions when it acts
+    :param replay_buffer_class: replay buffer class (default ``ReplayBuffer`` / ``DictReplayBuffer``)
+    :param replay_buffer_kwargs: keyword arguments of the replay buffer
+    :param optimize_memory_usage: SB3's memory-efficient replay buffer
+    :param policy_kwargs: keyword arguments of the student policy (``net_arch``, ``activation_fn``...)
+    :param stats_window_size: episodes averaged in the rollout logs
+    :param tensorboard_log: tensorboard log folder
+    :param verbose: verbosity level
+    :param seed: random seed
+    :param device: torch device of the student (the teachers are moved to it)
+    :param _init_setup_model: whether to build the networks at construction
+
+    Distillation parameters:
+
+    :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
+        folder, ``"hub:..."``, a loaded model — copied, so it may keep learning), or a list of them
+    :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each); not normalized
+    :param policy_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher
+    :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), mean-seeking) or ``"student_teacher"`` (KL(π_S‖π_T))
+    :param temperature: T > 0 of the teacher's softmax(z_T / T) (discrete teachers), or one per teacher; default 1
+        for policy teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
+    :param policy_coef: weight of the policy term (>= 0)
+    :param value_coef: weight of the value term (>= 0; 0 turns value distillation off)
+    :param data_policy: who acts in the env: ``"student"``, ``"teacher"``, a teacher share β in [0, 1], or an SB3
+        schedule of β
+    :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
+        TD3...)
+    :param dataset: a dataset path (or ``ReplayBuffer``) recorded by ``collect_teacher_dataset``, used as the
+        replay buffer (for :meth:`learn_offline`)
+    :param max_grad_norm: clip the gradient norm (``None``: no clipping, so that a large value loss cannot shrink
+        the policy's gradient)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: ActorCriticPolicy
+    teachers: list[Teacher]
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+        teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
+        teacher_weights: Sequence[float] | None = None,
+        policy_loss: str | Sequence[str] = "auto",
+        kl_direction: str = "teacher_student",
+        temperature: float | Sequence[float] | None = None,
+        policy_coef: float = 1.0,
+        value_coef: float = 0.5,
+        data_policy: DataPolicy = "student",
+        squash_output: bool | None = None,
+        dataset: str | pathlib.Path | ReplayBuffer | None = None,
+        max_grad_norm: float | None = None,
+    ) -> None:
+        # Everything that can be checked without loading anything is checked first.
+        specs = _as_list(teacher)
+        if _init_setup_model and not specs:
+            raise TeacherError(
+                "PolicyDistill needs a teacher: PolicyDistill('MlpPolicy', env, teacher='ppo/CartPole-v1') (a Teacher, "
+                "a loaded model, a zip, an rl-zoo3 folder, a zoo id, or a list of them)."
+            )
+        for loss in _as_list(policy_loss):
+            if loss not in ("auto", *POLICY_LOSSES):
+                raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
+        if kl_direction not in KL_DIRECTIONS:
+            raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
+        for value in _as_list(temperature):
+            if not float(value) > 0:
+                raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
+        if not (policy_coef >= 0 and value_coef >= 0 and policy_coef + value_coef > 0):
+            raise ValueError(f"policy_coef and value_coef must be >= 0 and not both 0 (got {policy_coef}, {value_coef}).")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None (got {max_grad_norm}).")
+        if specs:
+            check_teacher_weights(teacher_weights, len(specs))
+            _per_teacher("policy_loss", policy_loss, len(specs))
+            _per_teacher("temperature", temperature, len(specs))
+        if env is None and dataset is None and _init_setup_model:
+            raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
+
+        self.teacher = teacher  # type: ignore[assignment]
+        self.teacher_specs: list[str] = []
+        self.teacher_weights = teacher_weights
+        self.policy_loss = policy_loss
+        self.kl_direction = kl_direction
+        self.temperature = temperature
+        self.policy_coef = float(policy_coef)
+        self.value_coef = float(value_coef)
+        self.data_policy = data_policy
+        self.teacher_share_fn = teacher_share_schedule(data_policy)
+        self.squash_output = squash_output
+        self.dataset = dataset
+        self.max_grad_norm = max_grad_norm
+        self.teachers = []
+        self._terms: list[DistillTerm] = []
+
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=True,
+            seed=seed,
+            sde_support=False,
+            supported_action_spaces=(spaces.Discrete, spaces.Box),
+        )
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ set-up
+    def _setup_model(self) -> None:
+        # Dataset and teachers first: bad input must fail before buffers and networks are allocated.
+        self._load_dataset()
+        specs = _as_list(self.teacher)
+        if specs:
+            teachers: list[Teacher] = []
+            for spec in specs:
+                teachers.append(self._resolve_teacher(spec, first=teachers[0] if teachers else None))
+            self._terms = self._build_terms(teachers)
+            self.teachers = [term.teacher for term in self._terms]
+            # Saved with the student, so that a loaded student can say what it was trained with.
+            self.teacher_specs = [
+                str(spec) if isinstance(spec, (str, pathlib.PurePath)) else teacher.source
+                for spec, teacher in zip(specs, teachers, strict=True)
+            ]
+        if isinstance(self.action_space, spaces.Box):
+            if self.squash_output is None:
+                self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
+            self.policy_class = with_squashing(self.policy_class, bool(self.squash_output))  # type: ignore[arg-type]
+        elif self.squash_output:
+            raise ValueError(f"squash_output=True is for continuous actions; the action space is {self.action_space}.")
+        for term in self._terms:
+            term.policy_loss = self._check_policy_loss(term.teacher, term.policy_loss)
+        super()._setup_model()
+
+    def _load_dataset(self) -> None:
+        """Load and check the dataset, which becomes the replay buffer."""
+        if self.dataset is None:
+            return
+        if isinstance(self.dataset, ReplayBuffer):
+            dataset = self.dataset
+        else:
+            dataset = load_teacher_dataset(self.dataset)
+        if self.env is None and getattr(self, "observation_space", None) is None:
+            # Offline without an env: the dataset says what the student observes and does.
+            self.observation_space, self.action_space, self.n_envs = dataset.observation_space, dataset.action_space, 1
+            if not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
+                raise DatasetError(f"PolicyDistill supports Discrete and Box actions; the dataset has {self.action_space}.")
+        else:
+            check_dataset_spaces(dataset, self.observation_space, self.action_space, "the env")
+        dataset.device = self.device
+        self.replay_buffer = dataset
+
+    def _resolve_teacher(self, spec: TeacherSpec, first: Teacher | None = None) -> Teacher:
+        # load_teacher snapshots a live model: it may keep learning (online distillation).
+        teacher = load_teacher(spec, device=self.device)
+        if first is not None and not (
+            same_space(teacher.observation_space, first.observation_space)
+            and same_space(teacher.action_space, first.action_space)
+        ):
+            raise IncompatibleTeacherError(
+                f"The teachers act on different spaces: {first!r} on {first.observation_space} -> {first.action_space}, "
+                f"{teacher!r} on {teacher.observation_space} -> {teacher.action_space}. All teachers must be trained on "
+                "the student's env."
+            )
+        student_discrete = isinstance(self.action_space, spaces.Discrete)
+        if teacher.is_discrete != student_discrete:
+            kinds = ("discrete", "continuous") if teacher.is_discrete else ("continuous", "discrete")
+            raise IncompatibleTeacherError(
+                f"A {kinds[0]} teacher cannot teach a {kinds[1]} student: {teacher!r} acts in {teacher.action_space}, "
+                f"the student's env in {self.action_space}. Pick a teacher trained on this env."
+            )
+        if self.dataset is not None and self.replay_buffer is not None:
+            what = f"the teacher {teacher!r}"
+            check_dataset_spaces(self.replay_buffer, teacher.observation_space, teacher.action_space, what)
+        check_teacher_spaces(teacher, self.observation_space, self.action_space)
+        if self.value_coef > 0 and not teacher.has_critic:
+            raise IncompatibleTeacherError(
+                f"Value distillation (value_coef={self.value_coef}) needs a teacher with a critic, and {teacher!r} "
+                f"(kind '{teacher.kind}') has none: set value_coef=0, or use a teacher with a critic."
+            )
+        return teacher
+
+    def _build_terms(self, teachers: list[Teacher]) -> list[DistillTerm]:
+        weights = check_teacher_weights(self.teacher_weights, len(teachers))
+        losses = _per_teacher("policy_loss", self.policy_loss, len(teachers))
+        temperatures = _per_teacher("temperature", self.temperature, len(teachers))
+        terms = []
+        for teacher, weight, loss, temperature in zip(teachers, weights, losses, temperatures, strict=True):
+            if temperature is None:
+                temperature = DEFAULT_TEMPERATURES["q_values" if teacher.has_q_values else "policy"]
+            terms.append(DistillTerm(teacher, weight, loss, float(temperature)))
+        return terms
+
+    def _check_policy_loss(self, teacher: Teacher, loss: str) -> str:
+        """The policy loss for this teacher ('auto' resolved), or a clear error if it cannot be computed."""
+        student_squashes = is_squashed(self.policy_class)  # type: ignore[arg-type]
+        same_family = teacher.is_discrete or (teacher.has_distribution and teacher.policy.squash_output == student_squashes)
+        if loss == "auto":
+            return "kl" if same_family else "mse"
+        if loss == "mse" and teacher.is_discrete:
+            raise IncompatibleTeacherError(
+                f"policy_loss='mse' regresses continuous actions; {teacher!r} is discrete: use 'kl' or 'nll'."
+            )
+        if loss == "kl" and not teacher.has_distribution:
+            raise IncompatibleTeacherError(
+                f"policy_loss='kl' needs a stochastic teacher, and {teacher!r} (kind '{teacher.kind}') is deterministic: "
+                "use policy_loss='mse' or 'nll' (or 'auto')."
+            )
+        if loss == "kl" and not same_family:
+            squashing = "squashes its actions with tanh" if teacher.policy.squash_output else "does not squash its actions"
+            raise IncompatibleTeacherError(
+                f"The Gaussian KL compares distributions of the same kind, but {teacher!r} {squashing} and the student "
+                f"{'does' if student_squashes else 'does not'}: set squash_output={teacher.policy.squash_output}, or use "
+                "policy_loss='mse' or 'nll' for this teacher."
+            )
+        if loss == "kl" and student_squashes and not teacher.is_discrete:
+            assert isinstance(teacher.action_space, spaces.Box) and isinstance(self.action_space, spaces.Box)
+            same_bounds = np.allclose(teacher.action_space.low, self.action_space.low) and np.allclose(
+                teacher.action_space.high, self.action_space.high
+            )
+            if not same_bounds:
+                raise IncompatibleTeacherError(
+                    f"The pre-tanh KL assumes the same action bounds, but {teacher!r} squashes into "
+                    f"[{teacher.action_space.low}, {teacher.action_space.high}] and the env has "
+                    f"[{self.action_space.low}, {self.action_space.high}]: use policy_loss='mse' or 'nll'."
+                )
+        return loss
+
+    def set_teacher(self, teacher: TeacherSpec, index: int = 0) -> None:
+        """
+        Replace one teacher (checked as at construction), e.g. with a newer snapshot of a learning model.
+
+        :param teacher: the new teacher (any spec ``load_teacher`` takes, or a model, which is copied)
+        :param index: which teacher to replace
+        """
+        if not 0 <= index < len(self._terms):
+            raise IndexError(f"This PolicyDistill has {len(self._terms)} teacher(s); there is no teacher {index}.")
+        others = [term.teacher for i, term in enumerate(self._terms) if i != index]
+        loaded = self._resolve_teacher(teacher, first=others[0] if others else None)
+        old = self._terms[index]
+        requested = _per_teacher("policy_loss", self.policy_loss, len(self._terms))[index]
+        self._terms[index] = DistillTerm(loaded, old.weight, self._check_policy_loss(loaded, requested), old.temperature)
+        self.teachers = [term.teacher for term in self._terms]
+
+    def _require_teachers(self) -> list[DistillTerm]:
+        if not self._terms:
+            specs = getattr(self, "teacher_specs", [])
+            hint = f" (it was trained with teacher={specs if len(specs) > 1 else specs[0]!r})" if specs else ""
+            raise TeacherError(
+                "This PolicyDistill has no teacher, so it can predict but not train. Load it with "
+                f"PolicyDistill.load(path, env=env, teacher=...){hint}."
+            )
+        return self._terms
+
+    # ------------------------------------------------------------------ data
+    def teacher_share(self) -> float:
+        """
+        :return: β, the probability that a teacher acts at the current progress
+        """
+        return float(self.teacher_share_fn(self._current_progress_remaining))
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # No uniform warm-up: an untrained student already acts almost at random, and its states are the ones it
+        # must learn to act in (DAgger).
+        actions, buffer_actions = super()._sample_action(0, action_noise, n_envs)
+        share = self.teacher_share()
+        play = np.random.rand(n_envs) < share
+        if not play.any():
+            return actions, buffer_actions
+        terms = self._require_teachers()
+        weights = np.array([term.weight for term in terms])
+        teacher = terms[np.random.choice(len(terms), p=weights / weights.sum())].teacher
+        raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+        teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
+        mask = play.reshape(-1, *([1] * (actions.ndim - 1)))
+        actions = np.where(mask, teacher_actions, actions)
+        buffer_actions = np.where(mask, scale_box_actions(self.action_space, teacher_actions), buffer_actions)
+        return actions, buffer_actions
+
+    # ------------------------------------------------------------------ the loss
+    def _scaled(self, actions: th.Tensor) -> th.Tensor:
+        """Env-space continuous actions to [-1, 1], with the student's bounds."""
+        assert isinstance(self.action_space, spaces.Box)
+        low = th.as_tensor(self.action_space.low, device=actions.device)
+        high = th.as_tensor(self.action_space.high, device=actions.device)
+        return 2.0 * (actions - low) / (high - low) - 1.0
+
+    def _policy_term(self, term: DistillTerm, student: Distribution, obs: Obs) -> tuple[th.Tensor, th.Tensor | None]:
+        """One teacher's policy loss on a batch, and (discrete teachers) the share of states where both argmax agree."""
+        teacher, direction = term.teacher, self.kl_direction
+        if teacher.is_discrete:
+            student_logits, teacher_logits = student.distribution.logits, teacher.action_logits(obs)  # type: ignore[union-attr]
+            if term.policy_loss == "nll":
+                loss = nll_loss(student_logits, teacher_logits)
+            else:
+                loss = policy_kl_loss(student_logits, teacher_logits, term.temperature, direction)  # type: ignore[arg-type]
+            return loss, agreement(student_logits, teacher_logits)
+        # Continuous: the student's Gaussian (pre-tanh when it squashes).
+        mean, log_std = student.distribution.loc, student.distribution.scale.log()  # type: ignore[union-attr]
+        if term.policy_loss == "kl":
+            gaussian: th.distributions.Normal = teacher.distribution(obs).distribution  # type: ignore[assignment]
+            # Pre-tanh for squashing teachers, like the student.
+            return gaussian_kl_loss(mean, log_std, gaussian.loc, gaussian.scale.log(), direction), None  # type: ignore[arg-type]
+        teacher_actions = teacher.actions(obs)  # in the env's bounds
+        if term.policy_loss == "nll":
+            # The likelihood is taken where the student's Gaussian lives: pre-tanh for a squashing student.
+            targets = TanhBijector.inverse(self._scaled(teacher_actions)) if self.policy.squash_output else teacher_actions
+            return gaussian_nll_loss(mean, log_std, targets), None
+        student_actions = th.tanh(mean) if self.policy.squash_output else self._scaled(mean)
+        return mse_loss(student_actions, self._scaled(teacher_actions)), None
+
+    def _value_term(self, term: DistillTerm, student_values: th.Tensor, obs: Obs) -> th.Tensor:
+        temperature = term.temperature if term.teacher.has_q_values else None
+        return mse_loss(student_values, term.teacher.values(obs, temperature=temperature))
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        terms = self._require_teachers()
+        assert self.replay_buffer is not None
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        losses, policy_losses, value_losses, agreements = [], [], [], []
+        for _ in range(gradient_steps):
+            batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)
+            observations = batch.student.observations
+            policy_loss = value_loss = th.zeros((), device=self.device)
+            if self.policy_coef > 0:
+                distribution = self.policy.get_distribution(observations)
+                for term in terms:
+                    term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
+                    policy_loss = policy_loss + term.weight * term_loss
+                    if term_agreement is not None:
+                        agreements.append(term_agreement.item())
+            if self.value_coef > 0:
+                student_values = self.policy.predict_values(observations).flatten()
+                for term in terms:
+                    value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
+            loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+
+            losses.append(loss.item())
+            policy_losses.append(policy_loss.item())
+            value_losses.append(value_loss.item())
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if gradient_steps > 0:
+            self.logger.record("train/loss", np.mean(losses))
+            self.logger.record("train/policy_loss", np.mean(policy_losses))
+            self.logger.record("train/value_loss", np.mean(value_losses))
+        if agreements:
+            self.logger.record("train/teacher_agreement", np.mean(agreements))
+        if isinstance(self.action_space, spaces.Box):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+        self.logger.record("train/teacher_share", self.teacher_share())
+
+    # ------------------------------------------------------------------ learning
+    def _check_buffer_fits_env(self) -> None:
+        assert self.replay_buffer is not None
+        if self.env is not None and self.replay_buffer.n_envs != self.env.num_envs:
+            raise DatasetError(
+                f"The replay buffer (dataset) was recorded with {self.replay_buffer.n_envs} env(s) and the env has "
+                f"{self.env.num_envs}: learn() adds to it, so use an env with as many envs, or learn_offline()."
+            )
+
+    def learn(
+        self: SelfPolicyDistill,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "PolicyDistill",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPolicyDistill:
+        self._require_teachers()
+        if self.env is None:
+            raise ValueError("learn() steps an env and this model has none: model.set_env(env), or learn_offline().")
+        self._check_buffer_fits_env()
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def setup_learn_without_env(
+        self, total_timesteps: int, callback: MaybeCallback = None, reset_num_timesteps: bool = True, tb_log_name: str = "run"
+    ) -> BaseCallback:
+        """
+        What ``learn()`` sets up (counters, logger, callbacks), without resetting or stepping the env: for
+        :meth:`learn_offline` and :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
+
+        :param total_timesteps: the budget the progress (and schedules) refer to
+        :param callback: callback(s) of the student
+        :param reset_num_timesteps: whether to restart the counters
+        :param tb_log_name: name of the tensorboard run
+        :return: the student's callback
+        """
+        self.start_time = time.time_ns()
+        if self.ep_info_buffer is None or reset_num_timesteps:
+            self.ep_info_buffer = deque(maxlen=self._stats_window_size)
+            self.ep_success_buffer = deque(maxlen=self._stats_window_size)
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._episode_num = 0
+        self._total_timesteps = total_timesteps
+        self._num_timesteps_at_start = self.num_timesteps
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        return self._init_callback(callback)
+
+    def learn_offline(
+        self: SelfPolicyDistill,
+        gradient_steps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1_000,
+        tb_log_name: str = "PolicyDistill_offline",
+        reset_num_timesteps: bool = True,
+    ) -> SelfPolicyDistill:
+        """
+        Distill from the ``dataset`` alone: ``gradient_steps`` gradient steps, no env step, no env reset.
+
+        Callbacks are called once per gradient step (an ``EvalCallback(eval_freq=k)`` evaluates every k gradient
+        steps); ``num_timesteps`` stays at the number of env steps taken (0 for a purely offline student).
+
+        :param gradient_steps: number of gradient steps
+        :param callback: callback(s) called after every gradient step
+        :param log_interval: dump the logs every ``log_interval`` gradient steps
+        :param tb_log_name: name of the tensorboard run
+        :param reset_num_timesteps: whether to restart the counters
+        :return: the trained model
+        """
+        self._require_teachers()
+        if self.dataset is None:
+            raise DatasetError(
+                "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.pkl'), recorded with "
+                "collect_teacher_dataset(teacher, env, n_steps, path)."
+            )
+        vec_normalize = self._vec_normalize_env
+        if vec_normalize is not None and vec_normalize.training and vec_normalize.norm_obs:
+            raise DatasetError(
+                "The student's env is VecNormalize(training=True), but learn_offline() never steps it, so its statistics "
+                "would never be fit: use an unnormalized env (the teachers normalize for themselves) or load fitted "
+                "statistics and set training=False."
+            )
+        callback = self.setup_learn_without_env(gradient_steps, callback, reset_num_timesteps, tb_log_name)
+        callback.on_training_start(locals(), globals())
+        for step in range(gradient_steps):
+            self._current_progress_remaining = 1.0 - step / gradient_steps
+            self.train(gradient_steps=1, batch_size=self.batch_size)
+            callback.update_locals(locals())
+            if not callback.on_step():
+                break
+            if log_interval > 0 and (step + 1) % log_interval == 0:
+                self.logger.record("time/time_elapsed", int((time.time_ns() - self.start_time) / 1e9), exclude="tensorboard")
+                self.logger.dump(step=self._n_updates)
+        callback.on_training_end()
+        return self
+
+    # ------------------------------------------------------------------ fine-tuning
+    def to_on_policy(
+        self, algorithm_class: type[OnPolicyAlgorithm] = PPO, env: GymEnv | str | None = None, **kwargs: Any
+    ) -> OnPolicyAlgorithm:
+        """
+        A PPO / A2C (any ``OnPolicyAlgorithm``) whose policy starts from the student's weights, to fine-tune by RL.
+
+        The optimizer is the new algorithm's own (fresh). The architecture (``policy_kwargs``) is the student's.
+
+        :param algorithm_class: ``PPO``, ``A2C`` or another on-policy algorithm with actor-critic policies
+        :param env: the env to fine-tune on (default: the student's env, with its VecNormalize if any)
+        :param kwargs: keyword arguments of the algorithm (``learning_rate``, ``n_steps``, ``seed``...)
+        :return: the new model
+        """
+        env = env if env is not None else self.env
+        if env is None:
+            raise ValueError("to_on_policy() needs an env: to_ppo(env, ...).")
+        for key in ("policy_kwargs", "use_sde"):
+            if key in kwargs:
+                raise ValueError(f"{key} is fixed by the student's architecture; it cannot be passed to to_on_policy().")
+        kwargs.setdefault("device", self.device)
+        model = algorithm_class(self.policy_class, env, policy_kwargs=dict(self.policy_kwargs), **kwargs)  # type: ignore[arg-type]
+        model.policy.load_state_dict(self.policy.state_dict())
+        return model
+
+    def to_ppo(self, env: GymEnv | str | None = None, **kwargs: Any) -> PPO:
+        """
+        :param env: the env to fine-tune on (default: the student's env)
+        :param kwargs: PPO's keyword arguments
+        :return: a PPO whose policy is a copy of the student
+        """
+        return self.to_on_policy(PPO, env, **kwargs)  # type: ignore[return-value]
+
+    def to_a2c(self, env: GymEnv | str | None = None, **kwargs: Any) -> A2C:
+        """
+        :param env: the env to fine-tune on (default: the student's env)
+        :param kwargs: A2C's keyword arguments
+        :return: an A2C whose policy is a copy of the student
+        """
+        return self.to_on_policy(A2C, env, **kwargs)  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ save / load
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "teacher", "teachers", "_terms", "dataset"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    def save(
+        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
+    ) -> None:
+        """
+        Save the student (never the teachers). Refuses to write over a teacher's own model file.
+
+        :param path: where to save (``.zip`` is added if there is no suffix), or a file object
+        :param exclude: extra attributes not to save
+        :param include: attributes to save that would otherwise be excluded
+        """
+        if isinstance(path, (str, pathlib.Path)):
+            target = pathlib.Path(path)
+            target = (target if target.suffix else target.with_suffix(".zip")).resolve()
+            for teacher in getattr(self, "teachers", []):
+                if teacher.source_path is not None and target == teacher.source_path:
+                    raise TeacherError(f"Refusing to save the student over its teacher's file {target}: choose another path.")
+        super().save(path, exclude=exclude, include=include)
+
+
+__all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]
