@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint type format clean
+.PHONY: install postgres demo test lint type format clean
 
 # torch==2.13.0 first: its CPU wheel is what we want; a bare `torch` requirement would pull a CUDA build.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -19,7 +19,15 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m sb3_distill demo
 
-test: install
+# The distributed-tuning tests start a PostgreSQL server of their own from Debian's binaries (they skip without them).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; \
+	else echo "No apt-get: install PostgreSQL yourself, or its tests are skipped."; fi
+
+test: install postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 lint: install
