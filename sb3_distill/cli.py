@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from sb3_distill.errors import TeacherError
 
-USAGE = """usage: sb3-distill {train,enjoy,plot_train,plot_from_file,all_plots,demo} [ARGS...]
+USAGE = """usage: sb3-distill {train,enjoy,plot_train,plot_from_file,all_plots,demo,export} [ARGS...]
 
 Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
 
@@ -33,6 +33,7 @@ Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
   plot_from_file  rl-zoo3's plots from a results file
   all_plots       rl-zoo3's evaluation plots
   demo            a short guided demo: teacher, student, comparison
+  export          write a student as ONNX or TorchScript (observation -> greedy action, Q-values / logits)
 
 Run 'sb3-distill COMMAND --help' for the flags of a command."""
 
@@ -130,6 +131,12 @@ def _demo(args: list[str]) -> int:
     return demo_main(args)
 
 
+def _export(args: list[str]) -> int:
+    from sb3_distill.export import main as export_main
+
+    return export_main(args)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "train": _train,
     "enjoy": _enjoy,
@@ -137,6 +144,7 @@ COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "plot_from_file": _plot("plot_from_file"),
     "all_plots": _plot("all_plots"),
     "demo": _demo,
+    "export": _export,
 }
 
 

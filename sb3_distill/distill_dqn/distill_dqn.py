@@ -4,13 +4,15 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
 
-from sb3_distill.common.sampling import Samples, concat_obs, sample_student_teacher
+from sb3_distill.common.buffers import TeacherCacheMixin, TeacherNStepReplayBuffer, TeacherReplayBuffer
+from sb3_distill.common.sampling import Samples, StudentTeacherBatch, concat_obs, sample_student_teacher
 from sb3_distill.distill_dqn.recipes import DEFAULT_RECIPE, RECIPES, TD_TARGETS
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
@@ -59,6 +61,11 @@ class DistillDQN(DQN):
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
     :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"``; measured once per teacher
         on a separate env (10 episodes each) when not given
+    :param cache_teacher_outputs: store the teacher's outputs per transition in the replay buffer
+        (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer`), computed once in a batched pass over the new
+        transitions at each update, instead of a teacher forward pass per sampled batch. Used when
+        ``replay_buffer_class`` is not given, observations are not a dict and ``optimize_memory_usage=False``;
+        faster per gradient step, same values (``scripts/benchmark.py`` measures it)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -108,6 +115,7 @@ class DistillDQN(DQN):
         teacher_rollout_steps: int | None = None,
         pretrain_gradient_steps: int | None = None,
         reference_returns: tuple[float, float] | None = None,
+        cache_teacher_outputs: bool = True,
     ) -> None:
         # Checked before anything is built, so bad input costs nothing.
         self.recipe = _choice("recipe", recipe or DEFAULT_RECIPE, tuple(RECIPES))
@@ -141,6 +149,7 @@ class DistillDQN(DQN):
         if self.teacher_rollout_steps < 0 or self.pretrain_gradient_steps < 0:
             raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
         self.reference_returns = reference_returns
+        self.cache_teacher_outputs = cache_teacher_outputs
         if teacher is None and _init_setup_model:
             raise TeacherError(
                 "DistillDQN needs a teacher: DistillDQN('MlpPolicy', env, teacher='dqn/CartPole-v1') "
@@ -188,7 +197,39 @@ class DistillDQN(DQN):
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
         if self.teacher is not None:
             self.teacher = self._resolve_teacher(self.teacher)
+        if self._uses_teacher_cache():
+            self.replay_buffer = self._teacher_cache_buffer()
+            # SB3 then only names its default class (it builds no buffer when one exists): ours is named after.
+            self.replay_buffer_class = None
         super()._setup_model()
+        if isinstance(self.replay_buffer, TeacherCacheMixin):
+            self.replay_buffer_class = type(self.replay_buffer)
+
+    def _uses_teacher_cache(self) -> bool:
+        ours = (None, TeacherReplayBuffer, TeacherNStepReplayBuffer)
+        return (
+            self.cache_teacher_outputs
+            and self.replay_buffer is None
+            and self.replay_buffer_class in ours
+            and not isinstance(self.observation_space, spaces.Dict)
+            and not self.optimize_memory_usage
+        )
+
+    def _teacher_cache_buffer(self) -> TeacherReplayBuffer | TeacherNStepReplayBuffer:
+        kwargs = dict(self.replay_buffer_kwargs)
+        if self.n_steps > 1:
+            kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
+            buffer_class: type[TeacherReplayBuffer | TeacherNStepReplayBuffer] = TeacherNStepReplayBuffer
+        else:
+            buffer_class = TeacherReplayBuffer
+        return buffer_class(
+            self.buffer_size,
+            self.observation_space,
+            self.action_space,
+            device=self.device,
+            n_envs=self.n_envs,
+            **kwargs,
+        )
 
     def _resolve_teacher(self, spec: TeacherSpec) -> Teacher:
         teacher = load_teacher(spec, device=self.device)
@@ -294,12 +335,18 @@ class DistillDQN(DQN):
         student_score = (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
         return max(1.0 - student_score, 0.0)
 
-    def _teacher_outputs(self, batch_obs: Any, batch_next_obs: Any) -> tuple[th.Tensor, th.Tensor | None]:
-        """Teacher logits on s and, for the teacher TD target, Q_T on s' (one forward pass for both)."""
+    def _teacher_outputs(self, batch: StudentTeacherBatch) -> tuple[th.Tensor, th.Tensor | None]:
+        """Teacher logits on s and, for the teacher TD target, Q_T on s': cached in the buffer, else one forward pass."""
         teacher = self._require_teacher()
+        cached_logits = getattr(batch.student, "teacher_logits", None)
         if self.td_target != "teacher":
-            return teacher.action_logits(batch_obs), None
-        both = teacher.q_values(concat_obs(batch_obs, batch_next_obs))
+            return (cached_logits if cached_logits is not None else teacher.action_logits(batch.teacher_obs)), None
+        cached_next_q = getattr(batch.student, "teacher_next_q", None)
+        if cached_logits is not None and cached_next_q is not None:
+            return cached_logits, cached_next_q
+        if cached_logits is not None:  # n-step buffers cache s only
+            return cached_logits, teacher.q_values(batch.teacher_next_obs)
+        both = teacher.q_values(concat_obs(batch.teacher_obs, batch.teacher_next_obs))
         batch_size = both.shape[0] // 2
         return both[:batch_size], both[batch_size:]
 
@@ -317,7 +364,9 @@ class DistillDQN(DQN):
         return td_loss(current_q_values, target_q_values, self.td_loss)  # type: ignore[arg-type]
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self._require_teacher()
+        teacher = self._require_teacher()
+        if isinstance(self.replay_buffer, TeacherCacheMixin):
+            self.replay_buffer.update_teacher_outputs(teacher, next_q=self.td_target == "teacher")
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         gradient_steps += self._take_pretrain_steps()
@@ -326,7 +375,7 @@ class DistillDQN(DQN):
         td_losses, distill_losses, losses, agreements = [], [], [], []
         for _ in range(gradient_steps):
             batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)  # type: ignore[arg-type]
-            teacher_logits, teacher_next_q = self._teacher_outputs(batch.teacher_obs, batch.teacher_next_obs)
+            teacher_logits, teacher_next_q = self._teacher_outputs(batch)
 
             q_values = self.q_net(batch.student.observations)
             distill = distillation_loss(

@@ -1,7 +1,7 @@
 """The :class:`Teacher`: one frozen, uniform view of any SB3 / sb3-contrib agent, for distillation losses."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch as th
@@ -21,6 +21,9 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 
 from sb3_distill.errors import IncompatibleTeacherError
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.monitor import Monitor
 
 TeacherKind = Literal["q", "quantile", "actor_critic", "sac", "tqc", "crossq", "td3", "ars"]
 ObsLike = np.ndarray | dict[str, np.ndarray] | th.Tensor | dict[str, th.Tensor]
@@ -63,6 +66,25 @@ def count_parameters(module: th.nn.Module) -> int:
     :return: its number of parameters
     """
     return sum(p.numel() for p in module.parameters())
+
+
+def random_policy_returns(env: "Monitor", n_episodes: int) -> list[float]:
+    """
+    Returns of a uniformly random policy, the zero of teacher-normalized scores.
+
+    :param env: a ``Monitor``-wrapped env (seed it and its action space first for repeatable numbers)
+    :param n_episodes: number of episodes
+    :return: one return per episode
+    """
+    returns = []
+    for _ in range(n_episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            done = terminated or truncated
+        returns.append(float(env.get_episode_rewards()[-1]))
+    return returns
 
 
 class Teacher:
@@ -355,14 +377,7 @@ class Teacher:
             env = Monitor(gym.make(env_id))
             env.reset(seed=seed)
             env.action_space.seed(seed)
-            random_returns = []
-            for _ in range(n_episodes):
-                env.reset()
-                done = False
-                while not done:
-                    _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-                    done = terminated or truncated
-                random_returns.append(env.get_episode_rewards()[-1])
+            random_returns = random_policy_returns(env, n_episodes)
             teacher_mean, _ = evaluate_policy(self, env, n_eval_episodes=n_episodes, deterministic=True)
             env.close()
             self._reference_returns[key] = (float(np.mean(random_returns)), float(teacher_mean))  # type: ignore[arg-type]
