@@ -40,10 +40,10 @@ def test_train_enjoy_resume_distill_dqn(workdir, capsys):
     assert f"Loading hyperparameters from: {REPO / 'sb3_distill' / 'hyperparams' / 'distill_dqn.yml'}" in out
     run = workdir / "logs" / "distill_dqn" / "CartPole-v1_1"
     config = yaml.load((run / "CartPole-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
-    assert config["teacher"] == "dqn/CartPole-v1" and config["recipe"] == "qdagger"
+    assert config["teacher"] == "dqn/CartPole-v1" and config["recipe"] == "policy_distillation"
     student = DistillDQN.load(run / "CartPole-v1.zip")
     assert student.teacher is None and student.teacher_spec == "dqn/CartPole-v1"
-    assert student.num_timesteps == 400 and student.policy_kwargs["net_arch"] == [64]
+    assert student.num_timesteps == 400 and student.policy_kwargs["net_arch"] == [32, 32]
 
     # enjoy: the student plays with no teacher
     assert _run(["enjoy", "--algo", "distill_dqn", "--env", "CartPole-v1", "-f", "logs", "--no-render", "-n", "300"]) == 0
