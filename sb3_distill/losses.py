@@ -25,6 +25,7 @@ def kl_loss(
     teacher_logits: th.Tensor,
     temperature: float = 1.0,
     direction: KLDirection = "teacher_student",
+    student_temperature: float | None = None,
 ) -> th.Tensor:
     """
     KL divergence between the softened categorical policies of teacher and student.
@@ -33,9 +34,11 @@ def kl_loss(
     :param teacher_logits: shape (batch, n_actions), the teacher's Q-values or action logits
     :param temperature: T in softmax(logits / T)
     :param direction: ``"teacher_student"``: KL(p_T || p_S); ``"student_teacher"``: KL(p_S || p_T)
+    :param student_temperature: the student's own T, if it differs (default: ``temperature``)
     :return: mean over the batch of the per-state KL
     """
-    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
+    student_temperature = temperature if student_temperature is None else student_temperature
+    log_p_student = F.log_softmax(student_logits / student_temperature, dim=-1)
     log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
     if direction == "teacher_student":
         per_state = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=-1)
@@ -147,13 +150,7 @@ def policy_kl_loss(
     :param direction: ``"teacher_student"``: KL(p_T || p_S); ``"student_teacher"``: KL(p_S || p_T)
     :return: mean over the batch of the per-state KL
     """
-    log_p_student = F.log_softmax(student_logits, dim=-1)
-    log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
-    if direction == "teacher_student":
-        per_state = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=-1)
-    else:
-        per_state = (log_p_student.exp() * (log_p_student - log_p_teacher)).sum(dim=-1)
-    return per_state.mean()
+    return kl_loss(student_logits, teacher_logits, temperature, direction, student_temperature=1.0)
 
 
 def gaussian_kl_loss(
