@@ -81,7 +81,8 @@ def test_non_finite_teacher_outputs_stop_the_run(name: str) -> None:
     model = _make(name, "CartPole-v1", teacher=_poisoned_teacher())
     with pytest.raises(NonFiniteError, match=r"teacher outputs.*teacher\.action_logits") as error:
         model.learn(300)
-    assert _error_step(error) == TINY["learning_starts"] + 1  # the first gradient step
+    # at the first gradient step (DQN trains every 4 env steps, PolicyDistill every step)
+    assert TINY["learning_starts"] < _error_step(error) <= TINY["learning_starts"] + 4
     _assert_weights_finite(model)
 
 
