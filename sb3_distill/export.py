@@ -20,6 +20,7 @@ ONNX needs the optional extra ``onnx`` (``pip install "sb3-distill[onnx]"``): ``
 import argparse
 import copy
 import importlib
+import io
 import pickle
 import sys
 import warnings
@@ -34,6 +35,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.dqn.policies import DQNPolicy
+
+from sb3_distill.common.files import atomic_path
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 #: ONNX opset of the exported graphs (supported by every onnxruntime of the last years)
@@ -225,17 +228,21 @@ def export(
     example = th.as_tensor(policy.observation_space.sample()[None], dtype=th.float32)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    # Atomic: a crash or a full disk during the write leaves a previous export intact (--force overwrites).
+    with warnings.catch_warnings(), atomic_path(out) as temporary:
         # Both exporters are TorchScript-based; torch announces their successors on every call.
         warnings.simplefilter("ignore")
         if format == "torchscript":
             traced = th.jit.trace(module, example)
-            traced.save(str(out))  # type: ignore[no-untyped-call]
+            # Through memory: torch's C++ writer aborts the whole process (std::terminate) when the disk is full.
+            buffer = io.BytesIO()
+            th.jit.save(traced, buffer)  # type: ignore[no-untyped-call]
+            temporary.write_bytes(buffer.getvalue())
         else:
             th.onnx.export(
                 module,
                 (example,),
-                str(out),
+                str(temporary),
                 input_names=[INPUT_NAME],
                 output_names=module.output_names,
                 dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *module.output_names]},
