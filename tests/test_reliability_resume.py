@@ -170,7 +170,7 @@ def _schedule_state(model: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ SIGKILL, then resume
-KILL_TOTAL, SAVE_FREQ = 3_000, 500
+KILL_TOTAL, SAVE_FREQ = 2_000, 400
 FORK = multiprocessing.get_context("fork")
 
 
