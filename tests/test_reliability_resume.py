@@ -188,7 +188,7 @@ def _train_with_checkpoints(folder: Path) -> None:
 
 def newest_complete_checkpoint(folder: Path) -> tuple[int, dict[str, Path]]:
     """The newest step whose model, replay buffer and VecNormalize were all written (they are written in turn)."""
-    steps = sorted((int(re.search(r"_(\d+)_steps", path.name).group(1)) for path in folder.glob("rl_model_*_steps.zip")))
+    steps = sorted(int(re.search(r"_(\d+)_steps", path.name).group(1)) for path in folder.glob("rl_model_*_steps.zip"))
     for step in reversed(steps):
         files = {
             "model": folder / f"rl_model_{step}_steps.zip",
