@@ -107,22 +107,36 @@ def _td3_teacher() -> TD3:
 CASES = [
     # ---------------------------------------------------------------- teachers
     BadInput("no teacher", lambda tmp: DistillDQN("MlpPolicy", "CartPole-v1"), TeacherError, "needs a teacher"),
-    BadInput("teacher path that does not exist", lambda tmp: load_teacher(tmp / "nothing.zip"), TeacherNotFoundError, ""),
-    BadInput("spec that is neither a file nor a zoo id", lambda tmp: load_teacher("not a spec"), TeacherNotFoundError, ""),
+    BadInput(
+        "teacher path that does not exist",
+        lambda tmp: load_teacher(tmp / "nothing.zip"),
+        TeacherNotFoundError,
+        "check the path",
+    ),
+    BadInput(
+        "spec that is neither a file nor a zoo id", lambda tmp: load_teacher("not a spec"), TeacherNotFoundError, "zoo id"
+    ),
     BadInput(
         "unknown zoo id",
         lambda tmp: load_teacher("dqn/NoSuchEnv-v0", zoo_dirs=[tmp]),
         TeacherNotFoundError,
         "bundled teachers",
     ),
-    BadInput("teacher file that is not a zip", lambda tmp: load_teacher(_file("t.zip", b"hello")(tmp)), TeacherLoadError, ""),
-    BadInput("truncated teacher zip", lambda tmp: load_teacher(_truncated_zip(tmp)), TeacherLoadError, ""),
-    BadInput("zip that holds no SB3 model", lambda tmp: load_teacher(_zip_without_model(tmp)), TeacherLoadError, ""),
+    BadInput(
+        "teacher file that is not a zip",
+        lambda tmp: load_teacher(_file("t.zip", b"hello")(tmp)),
+        TeacherLoadError,
+        r"model\.save\(\)",
+    ),
+    BadInput("truncated teacher zip", lambda tmp: load_teacher(_truncated_zip(tmp)), TeacherLoadError, "truncated"),
+    BadInput(
+        "zip that holds no SB3 model", lambda tmp: load_teacher(_zip_without_model(tmp)), TeacherLoadError, "not an SB3 model"
+    ),
     BadInput(
         "Hub teacher without permission for remote pickles",
         lambda tmp: load_teacher("hub:sb3/dqn-NoSuchEnv-v0"),
         TeacherError,
-        "",
+        "trust_remote_code=True",
     ),
     BadInput(
         "teacher of another env (observation space)",
@@ -140,7 +154,7 @@ CASES = [
         "discrete teacher for a continuous student",
         lambda tmp: PolicyDistill("MlpPolicy", "Pendulum-v1", teacher="dqn/CartPole-v1"),
         IncompatibleTeacherError,
-        "",
+        "discrete teacher cannot teach a continuous student",
     ),
     BadInput(
         "DistillDQN with a continuous teacher",
@@ -308,7 +322,7 @@ CASES = [
         "export of a file that does not exist",
         lambda tmp: export(tmp / "none.zip", tmp / "x.pt", "torchscript"),
         ExportError,
-        "",
+        "does not exist",
     ),
     BadInput("export over an existing file without --force", _export_existing, ExportError, "--force"),
 ]
