@@ -11,10 +11,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 #: A tiny tuning budget: a few hundred env steps per trial, two evaluation episodes, no pruning, no plots.
@@ -174,3 +177,23 @@ class RaiseInLearn(BaseCallback):
         if self.num_timesteps >= 50:
             raise ValueError("boom inside learn()")
         return True
+
+
+def write_run_folder(log_dir: Path, algo: str, env_id: str, model: Any, hyperparams: dict[str, Any]) -> Path:
+    """
+    Save a model in rl-zoo3's layout, as ``train.py`` leaves it: ``LOG_DIR/ALGO/ENV_1/ENV.zip`` and
+    ``ENV_1/ENV/config.yml`` (an ``OrderedDict`` of the run's hyperparameters, sorted as rl-zoo3 writes them).
+
+    :param log_dir: the ``logs`` folder
+    :param algo: rl-zoo3 name of the model's algorithm
+    :param env_id: the env
+    :param model: the trained (or freshly built) model
+    :param hyperparams: the run's hyperparameters (``env_wrapper``, ``frame_stack``, ...)
+    :return: the run folder
+    """
+    run = log_dir / algo / f"{env_id}_1"
+    (run / env_id).mkdir(parents=True)
+    model.save(run / f"{env_id}.zip")
+    with open(run / env_id / "config.yml", "w") as file:
+        yaml.dump(OrderedDict(sorted(hyperparams.items())), file)
+    return run
