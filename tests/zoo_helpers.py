@@ -106,7 +106,11 @@ def postgres_server() -> Iterator[str]:
     """
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no pg_ctl/initdb): apt-get install -y postgresql, or run `make test`")
+        pytest.fail(
+            "PostgreSQL is not installed (no pg_ctl/initdb on the PATH or in /usr/lib/postgresql/*/bin): these tests "
+            "start a server of their own from its binaries. Install it with `make postgres` or `apt-get install -y "
+            "postgresql`."
+        )
     user = None
     if os.geteuid() == 0:
         name = "postgres" if _user_exists("postgres") else "nobody"

@@ -98,8 +98,9 @@ def open_storage(storage: str) -> BaseStorage:
     """
     The Optuna storage behind ``--storage``: a journal file for the processes of one machine, or a database for many.
 
-    * ``path.log``: ``JournalStorage(JournalFileBackend(path))`` (file locks; no heartbeat, so a killed worker's
-      trial stays ``RUNNING``);
+    * ``path.log``: ``JournalStorage(JournalFileBackend(path))`` (file locks; no heartbeat: a killed worker's
+      trial stays ``RUNNING`` until :mod:`sb3_distill.zoo.tuning` finds its process gone); a log line that a killed
+      worker left half-written is removed first (:func:`repair_journal`);
     * a database URL (``postgresql://user:password@host:5432/db``, ``mysql://...``, ``sqlite:///file.db``):
       ``RDBStorage`` with a heartbeat every ``$SB3_DISTILL_HEARTBEAT`` s (60): a trial whose worker stopped
       beating for two intervals is failed and retried (up to 3 times) by the other workers. The connection is
@@ -112,7 +113,10 @@ def open_storage(storage: str) -> BaseStorage:
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(storage))
+        lock = _journal_lock(storage)
+        backend = JournalFileBackend(storage, lock_obj=lock)  # creates the file
+        repair_journal(storage, lock)
+        return JournalStorage(backend)
     if "://" not in storage:
         raise StorageError(
             f"--storage {storage!r} is neither a journal file (a path ending in .log, for several processes on one "
@@ -124,6 +128,100 @@ def open_storage(storage: str) -> BaseStorage:
     if storage.startswith("postgresql://"):
         storage = _with_installed_driver(storage)
     return _rdb_storage(storage, shown)
+
+
+class FlockJournalLock:
+    """
+    A journal lock that dies with its holder: ``fcntl.flock`` on ``PATH.flock``.
+
+    Optuna's default lock is a symlink ``PATH.lock``, made for NFS: a worker killed while it writes leaves it behind,
+    and every other worker then waits 30 s (Optuna's grace period) before breaking it. The kernel releases a flock
+    when its process dies, so a killed worker stalls no one. Workers that lock the file Optuna's way (a plain
+    ``rl_zoo3.train`` on the same journal) do not see this lock: give a study's journal to sb3-distill workers only.
+
+    :param path: the journal file
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = f"{path}.flock"
+        self._file: Any = None
+
+    def acquire(self) -> bool:
+        """
+        Block until this process holds the lock.
+
+        :return: ``True``
+        """
+        import fcntl
+
+        file = open(self._path, "a")  # held until release()
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        """Release the lock."""
+        import fcntl
+
+        file, self._file = self._file, None
+        if file is not None:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            file.close()
+
+
+def _journal_lock(path: str) -> Any:
+    """:class:`FlockJournalLock` where ``fcntl`` exists; Optuna's default lock elsewhere (Windows)."""
+    import importlib.util
+
+    if importlib.util.find_spec("fcntl") is None:
+        from optuna.storages.journal import JournalFileSymlinkLock
+
+        return JournalFileSymlinkLock(path)
+    return FlockJournalLock(path)
+
+
+def repair_journal(path: str, lock: Any) -> int:
+    """
+    Remove the half-written last line a worker killed in the middle of a write (or a full disk) leaves in a journal.
+
+    Optuna skips such a line when it reads, but the next worker's log line is appended to it: the merged line is
+    invalid, that operation is lost and every later read of the file fails. The file is checked under the journal's
+    lock, which every writer holds while it appends, so no live writer can be in the middle of a line.
+
+    :param path: the journal file
+    :param lock: its lock (the one its ``JournalFileBackend`` uses)
+    :return: the number of bytes removed
+    """
+    lock.acquire()
+    try:
+        with open(path, "rb+") as file:
+            end = size = file.seek(0, os.SEEK_END)
+            file.seek(max(size - 1, 0))
+            if size > 0 and file.read(1) != b"\n":
+                end = _after_last_newline(file, size)
+                file.truncate(end)
+    finally:
+        lock.release()
+    if end < size:
+        warnings.warn(f"{path}: removed the last {size - end} bytes, a log line that a killed worker left half-written.")
+    return size - end
+
+
+def _after_last_newline(file: Any, size: int) -> int:
+    """:return: the offset just after the file's last newline (0 if it has none), read back in blocks"""
+    end = size
+    while end > 0:
+        start = max(end - 65536, 0)
+        file.seek(start)
+        newline = file.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 def _with_installed_driver(url: str) -> str:

@@ -61,15 +61,18 @@ def record_worker(trial: optuna.Trial) -> None:
         trial.set_user_attr(WORKER_START_ATTR, stat[1])
 
 
-def is_dead_worker(trial: FrozenTrial) -> bool | None:
+def is_dead_worker(trial: FrozenTrial, check_process: bool = True) -> bool | None:
     """
     :param trial: a running trial
+    :param check_process: look for its worker's process (where no heartbeat tells; otherwise only orphans are found)
     :return: whether its worker is gone (``None``: cannot tell, e.g. a worker on another machine)
     """
     worker = trial.user_attrs.get(WORKER_ATTR)
     if worker is None:
         started = trial.datetime_start
         return started is not None and datetime.now() - started > timedelta(seconds=ORPHAN_AFTER)
+    if not check_process:
+        return None
     host, _, pid_text = str(worker).rpartition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
@@ -98,13 +101,14 @@ def recover_dead_workers(study: optuna.Study) -> list[int]:
     :param study: the study
     :return: the numbers of the trials failed here
     """
-    if has_heartbeat(study._storage):
+    heartbeat = has_heartbeat(study._storage)
+    if heartbeat:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_dead_worker(trial):
+        if not is_dead_worker(trial, check_process=not heartbeat):
             continue
         try:
             study.tell(trial.number, state=TrialState.FAIL)
