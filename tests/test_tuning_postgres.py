@@ -97,3 +97,5 @@ def test_four_workers_two_killed_at_random_moments(postgres_url, tmp_path):
     assert failed, f"the trial being learned by the worker killed mid-trial was not failed ({killed_at})"
     for trial in failed.values():
         assert any(trial.user_attrs.get("worker", "").endswith(victim) for victim in victims), (killed_at, trial.user_attrs)
+    finished = len(study.get_trials(states=[TrialState.COMPLETE, TrialState.PRUNED]))
+    print(f"{killed_at}; failed and retried: {sorted(failed)}; finished trials: {finished} of {len(study.trials)}")

@@ -27,7 +27,7 @@ from sb3_distill.zoo.config import (
 )
 from sb3_distill.zoo.registry import ALGO_NAMES, packaged_hyperparams
 from sb3_distill.zoo.samplers import tuning_with
-from sb3_distill.zoo.storage import open_storage
+from sb3_distill.zoo.storage import has_heartbeat, open_storage
 from sb3_distill.zoo.teacher_cache import cached_teacher, teacher_specs
 
 
@@ -197,7 +197,8 @@ class DistillExperimentManager(ExperimentManager):
                 study.set_user_attr(key, str(self._hyperparams[key]))
         with tuning_with(self._teachers):
             try:
-                tuning.optimize(study, self.objective, self.n_trials, self.max_total_trials, self.n_jobs)
+                heartbeat = has_heartbeat(self._optuna_storage())
+                tuning.optimize(study, self.objective, heartbeat, self.n_trials, self.max_total_trials, self.n_jobs)
             except KeyboardInterrupt:
                 pass
         report_name = (

@@ -9,12 +9,16 @@ same parameters is queued, ``system_attrs["failed_trial"]`` naming the original,
 * a database storage: Optuna's heartbeat (a trial silent for two intervals is stale);
 * a journal file, which has no heartbeat: every trial records its worker (host, process id and the process's start
   time, so a recycled pid is not taken for the worker); a worker on the same host whose process is gone is dead.
-  Any worker of the study checks before each trial and while it waits for others' last trials, and so does the
-  next ``sb3-distill train -optimize`` on that study: a study whose every worker was killed is recovered by
-  running the same command again.
+  A trial with no worker recorded (its worker died between Optuna's ``ask()`` and the objective's first line) is
+  taken for dead after :data:`ORPHAN_AFTER` seconds.
 
-A trial with no worker recorded (its worker died between Optuna's ``ask()`` and the objective's first line) is
-failed the same way after :data:`ORPHAN_AFTER` seconds.
+What a worker killed at any moment leaves in a journal file, then: the trial it was running, ``RUNNING`` with its
+parameters; the empty ``PATH.flock`` (its lock was released by the kernel,
+:class:`~sb3_distill.zoo.storage.FlockJournalLock`); at worst, if it died inside a ``write()`` or the disk was full,
+half a log line, removed by the next :func:`~sb3_distill.zoo.storage.open_storage`. Every live worker of the study
+checks before each trial and while it waits for the last trials of others, and so does the next
+``sb3-distill train -optimize`` on that study: a study whose workers were all killed is completed by running the
+same command again.
 """
 
 import os
@@ -30,7 +34,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from sb3_distill.zoo.storage import WORKER_ATTRS, RetryDeadWorkerTrial, has_heartbeat, heartbeat_interval
+from sb3_distill.zoo.storage import WORKER_ATTRS, RetryDeadWorkerTrial, heartbeat_interval
 
 WORKER_ATTR, WORKER_START_ATTR = WORKER_ATTRS
 #: Seconds after which a running trial with no worker recorded is taken for a dead worker's.
@@ -61,18 +65,17 @@ def record_worker(trial: optuna.Trial) -> None:
         trial.set_user_attr(WORKER_START_ATTR, stat[1])
 
 
-def is_dead_worker(trial: FrozenTrial, check_process: bool = True) -> bool | None:
+def is_dead_worker(trial: FrozenTrial) -> bool | None:
     """
+    Whether the worker of a trial of a journal study is gone (see the module's docstring).
+
     :param trial: a running trial
-    :param check_process: look for its worker's process (where no heartbeat tells; otherwise only orphans are found)
     :return: whether its worker is gone (``None``: cannot tell, e.g. a worker on another machine)
     """
     worker = trial.user_attrs.get(WORKER_ATTR)
     if worker is None:
         started = trial.datetime_start
         return started is not None and datetime.now() - started > timedelta(seconds=ORPHAN_AFTER)
-    if not check_process:
-        return None
     host, _, pid_text = str(worker).rpartition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
@@ -92,23 +95,26 @@ def is_dead_worker(trial: FrozenTrial, check_process: bool = True) -> bool | Non
     return state in ("Z", "X") or (recorded_start is not None and start != recorded_start)
 
 
-def recover_dead_workers(study: optuna.Study) -> list[int]:
+def recover_dead_workers(study: optuna.Study, heartbeat: bool) -> list[int]:
     """
-    Fail the running trials of dead workers (see :func:`is_dead_worker`) and queue their retries.
+    Fail the running trials of dead workers and queue their retries.
 
     Several workers may do this at once: only the one whose ``FAIL`` lands queues the retry.
 
     :param study: the study
-    :return: the numbers of the trials failed here
+    :param heartbeat: whether its storage has Optuna's heartbeat (:func:`~sb3_distill.zoo.storage.has_heartbeat`):
+        then Optuna's stale-trial check; else :func:`is_dead_worker`
+    :return: the numbers of the trials failed here by :func:`is_dead_worker`
     """
-    heartbeat = has_heartbeat(study._storage)
     if heartbeat:
+        # Optuna runs this before each trial too; here it also runs while a worker waits for the last trials.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        return []
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_dead_worker(trial, check_process=not heartbeat):
+        if not is_dead_worker(trial):
             continue
         try:
             study.tell(trial.number, state=TrialState.FAIL)
@@ -124,18 +130,14 @@ def recover_dead_workers(study: optuna.Study) -> list[int]:
 
 
 def _recover_after(study: optuna.Study, _: FrozenTrial) -> None:
-    """A study callback: recover dead workers' trials after each trial, so that the next one is their retry."""
-    recover_dead_workers(study)
-
-
-def _can_wait_for(study: optuna.Study, running: list[FrozenTrial]) -> bool:
-    """Whether this worker can find out if the workers of these running trials die (so that it stays to retry)."""
-    return has_heartbeat(study._storage) or all(is_dead_worker(trial) is not None for trial in running)
+    """A study callback for journal studies: after each trial, recover dead workers' trials (the next is their retry)."""
+    recover_dead_workers(study, heartbeat=False)
 
 
 def optimize(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
+    heartbeat: bool,
     n_trials: int,
     max_total_trials: int | None,
     n_jobs: int = 1,
@@ -149,17 +151,19 @@ def optimize(
 
     :param study: the study
     :param objective: the objective
+    :param heartbeat: whether the study's storage has Optuna's heartbeat
     :param n_trials: trials for this worker (without ``max_total_trials``)
     :param max_total_trials: finished trials for the whole study (``None``: use ``n_trials``)
     :param n_jobs: threads
     """
     if max_total_trials is None:
-        recover_dead_workers(study)
-        study.optimize(objective, n_jobs=n_jobs, n_trials=n_trials, callbacks=[_recover_after], gc_after_trial=True)
+        recover_dead_workers(study, heartbeat)
+        callbacks = [] if heartbeat else [_recover_after]
+        study.optimize(objective, n_jobs=n_jobs, n_trials=n_trials, callbacks=callbacks, gc_after_trial=True)
         return
-    poll = min(heartbeat_interval(), 2) if has_heartbeat(study._storage) else 1
+    poll = min(heartbeat_interval(), 2) if heartbeat else 1
     while True:
-        recover_dead_workers(study)
+        recover_dead_workers(study, heartbeat)
         trials = study.get_trials(deepcopy=False)
         finished = sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in trials)
         running = [trial for trial in trials if trial.state == TrialState.RUNNING]
@@ -167,8 +171,8 @@ def optimize(
         if finished >= max_total_trials:
             return
         if finished + len(running) >= max_total_trials and waiting == 0:
-            if not _can_wait_for(study, running):
-                return  # their workers finish them (a dead one cannot be told from a slow one)
+            if not heartbeat and any(is_dead_worker(trial) is None for trial in running):
+                return  # their workers finish them (on another machine, a dead one cannot be told from a slow one)
             time.sleep(poll)
             continue
         try:
