@@ -1,6 +1,8 @@
 """Tuning with Optuna through ``sb3-distill train -optimize``: journal storage, --trial-id, loud failures, teacher cache."""
 
 import math
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +27,7 @@ from zoo_helpers import (
 import sb3_distill.teachers.loading as loading
 from sb3_distill import DistillDQN
 from sb3_distill.cli import main
-from sb3_distill.zoo import CONVERTERS, TrialError, open_storage
+from sb3_distill.zoo import CONVERTERS, TrialError, open_storage, tuning
 from sb3_distill.zoo.storage import FlockJournalLock
 
 N_TRIALS = 4
@@ -198,3 +200,37 @@ def test_journal_lock_dies_with_its_holder(tmp_path):
         if holder.poll() is None:
             kill(holder)
         holder.stdout.close()  # type: ignore[union-attr]
+
+
+def test_which_journal_workers_are_dead(tmp_path, monkeypatch):
+    """A worker is dead when its process is gone, or its pid now belongs to another process, or it never said who it was."""
+    study = optuna.create_study(study_name="s", storage=open_storage(str(tmp_path / "study.log")))
+    host = socket.gethostname()
+    started = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def running(**attrs: str) -> int:
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return trial.number
+
+    alive = running(worker=f"{host}:{os.getpid()}", worker_start=started)
+    dead = running(worker=f"{host}:{gone.pid}", worker_start="1")
+    recycled = running(worker=f"{host}:{os.getpid()}", worker_start="1")  # this pid, another process start
+    elsewhere = running(worker="another-host:1")  # cannot tell: left to its worker
+    orphan = running()
+    assert tuning.recover_dead_workers(study, heartbeat=False) == [dead, recycled]
+    monkeypatch.setattr(tuning, "ORPHAN_AFTER", 0)
+    assert tuning.recover_dead_workers(study, heartbeat=False) == [orphan]
+    assert tuning.recover_dead_workers(study, heartbeat=False) == [], "a second pass fails nothing more"
+
+    trials = study.get_trials()
+    assert [trials[n].state for n in (alive, elsewhere)] == [TrialState.RUNNING] * 2
+    retries = {t.system_attrs["failed_trial"]: t for t in trials if t.state == TrialState.WAITING}
+    assert sorted(retries) == [dead, recycled, orphan]
+    for number, retry in retries.items():
+        assert trials[number].state == TrialState.FAIL and retry.params == trials[number].params
+        assert "worker" not in retry.user_attrs, "a retry must not look like the dead worker's"
