@@ -179,3 +179,53 @@ def test_entry_script_runs_the_package(tmp_path: Path) -> None:
         [sys.executable, str(script), "--out", str(tmp_path), "--envs", "Pong-v5"], capture_output=True, text=True
     )
     assert done.returncode == 2 and "invalid choice: 'Pong-v5'" in done.stderr and not any(tmp_path.iterdir())
+
+
+def test_mujoco_students_are_sized_from_the_teacher() -> None:
+    from benchmark.suites.mujoco import hidden_width
+
+    # SAC HalfCheetah's actor: 73,484 parameters (17 observations, 6 actions).
+    assert hidden_width(17, 6, 0.02 * 73_484) == 28  # 1,490 parameters: 2.0%
+    assert hidden_width(17, 6, 0.10 * 73_484) == 74  # 7,332 parameters: 10.0%
+    assert hidden_width(18, 6, 0.02 * 5_766) == 4  # PPO Walker2d's actor (TimeFeatureWrapper: 18 observations)
+
+
+def test_mujoco_env_has_the_teachers_wrapper() -> None:
+    from types import SimpleNamespace
+
+    from benchmark.suites.mujoco import teacher_env
+
+    # Pendulum stands in for a MuJoCo env: what is tested is that the wrapper named in config.yml is applied.
+    teacher = SimpleNamespace(config={"env_wrapper": "sb3_contrib.common.wrappers.TimeFeatureWrapper"})
+    assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (4,)
+    assert teacher_env("Pendulum-v1", SimpleNamespace(config={}), 0).observation_space.shape == (3,)
+
+
+def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:
+    args = ["--suite", "mujoco", "--out", str(tmp_path / "out")]
+    assert cli.main(args) == 2 and not (tmp_path / "out").exists()
+    assert cli.main([*args, "--zoo-dir", str(tmp_path)]) == 2  # no sac/HalfCheetah-v3_N there
+    with pytest.raises(SystemExit):
+        cli.parse_args([*args, "--teacher", "HalfCheetah-v5"])  # not ENV=ALGO/ID
+
+
+def test_reincarnation_tiny_run(tmp_path: Path) -> None:
+    # The bundled strong teacher stands in for the weak one (its id is a parameter): the plumbing, not the result.
+    args = [
+        "--suite", "reincarnation", "--out", str(tmp_path), "--quick", "--envs", "CartPole-v1", "--teacher",
+        "CartPole-v1=dqn/CartPole-v1", "--methods", "distill_dqn:qdagger", "finetune", "--budget-scale", "0.03",
+        "--eval-episodes", "2", "--jobs", "2",
+    ]  # fmt: skip
+    assert cli.main(args) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    teacher = results["teachers"]["CartPole-v1"]
+    assert teacher["teacher"] == teacher["reference"] == "dqn/CartPole-v1"
+    assert {row["method"] for row in results["rows"]} == {"distill_dqn:qdagger", "finetune"} and not results["failed"]
+    finetuned = next(row for row in results["rows"] if row["method"] == "finetune")
+    assert finetuned["curve"][0]["normalized_score"] > 0.5  # it starts from the teacher's weights
+    for summary in results["summary"]:
+        assert summary["budget"] == 300 and set(summary["levels"]) == {"weak", "1.0"}
+        assert summary["levels"]["weak"] == pytest.approx(1.0, abs=0.1)  # the "weak" teacher is the strong one here
+        low, high = summary["final_score_iqm_ci"]
+        assert low <= summary["final_score_iqm"] <= high
+    assert "steps to the weak teacher's level" in (tmp_path / "benchmarks.md").read_text()

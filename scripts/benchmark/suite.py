@@ -148,11 +148,11 @@ class Suite:
         from sb3_distill.teachers.loading import BUNDLED_DIR
 
         source = Path(zoo_dir) if zoo_dir else BUNDLED_DIR
-        specs = [self.teachers[env_id]]
+        specs = {self.teachers[env_id]}
         if all_teachers and env_id in self.reference_teachers:
-            specs.append(self.reference_teachers[env_id])
+            specs.add(self.reference_teachers[env_id])
         runs = []
-        for spec in specs:
+        for spec in sorted(specs):
             algo, recorded = spec.split("/", 1)
             found = [run for name in legacy_env_ids(recorded) for run in (source / algo).glob(f"{name}_*") if run.is_dir()]
             if not found:

@@ -49,12 +49,13 @@ class ReincarnationSuite(Suite):
     )  # fmt: skip
     steps_label = "env steps (teacher-phase steps included)"
 
-    def algorithm(self, method: str) -> str:
+    def algorithm(self, method: str, env_id: str) -> str:
         """
         :param method: a method name
+        :param env_id: gymnasium id
         :return: the rl-zoo3 name of the algorithm that learns in ``method`` (the weak teacher's for ``finetune``)
         """
-        return METHODS[method][1] or self.teachers[self.envs[0]].split("/")[0]
+        return METHODS[method][1] or self.teachers[env_id].split("/")[0]
 
     def check(self, args: argparse.Namespace) -> None:
         if "distill_ppo" in args.methods:
@@ -62,13 +63,13 @@ class ReincarnationSuite(Suite):
                 from sb3_distill.distill_ppo import DistillPPO  # noqa: F401
             except ImportError as error:
                 raise ImportError(f"DistillPPO is not importable ({error}): drop it with --methods ... or update.") from error
-        normalizing = [(m, e) for m in args.methods for e in args.envs if zoo_config(self.algorithm(m), e).normalize]
+        normalizing = [(m, e) for m in args.methods for e in args.envs if zoo_config(self.algorithm(m, e), e).normalize]
         if normalizing:
             raise ValueError(f"The zoo trains with VecNormalize for {normalizing}: this suite does not handle it yet.")
         super().check(args)
 
     def budget(self, env_id: str, method: str, args: argparse.Namespace) -> int:
-        steps = zoo_config(self.algorithm(method), env_id).n_timesteps
+        steps = zoo_config(self.algorithm(method, env_id), env_id).n_timesteps
         return max(int((min(steps, QUICK_CAP) if args.quick else steps) * args.budget_scale), 200)
 
     def levels_for(self, teacher: dict[str, Any]) -> dict[str, float]:
@@ -78,14 +79,16 @@ class ReincarnationSuite(Suite):
     def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
         from stable_baselines3.common.env_util import make_vec_env
 
+        config = zoo_config(self.algorithm(method, env_id), env_id)
+        hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
         if method == "finetune":
-            # The weak teacher's own algorithm and saved hyperparameters, from its weights (optimizer state and
-            # replay data are not saved with it: the Reincarnating-RL fine-tuning baseline).
+            # The weak teacher's own algorithm with the zoo's hyperparameters (those it was trained with), from its
+            # weights; its optimizer state and replay data are not saved with it: Reincarnating RL's fine-tuning.
             from rl_zoo3.utils import ALGOS
 
-            return ALGOS[teacher.algo].load(teacher.source_path, env=env, seed=seed, device="cpu")
-        config = zoo_config(self.algorithm(method), env_id)
-        hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
+            model = ALGOS[teacher.algo](env=env, seed=seed, device="cpu", **hyperparams)
+            model.policy.load_state_dict(teacher.policy.state_dict())
+            return model
         hyperparams["policy_kwargs"]["net_arch"] = list(STUDENT_NET_ARCH)
         if config.n_envs > 1:  # PPO collects from the zoo's number of envs
             env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed)
