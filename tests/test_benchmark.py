@@ -123,6 +123,17 @@ def test_timing_is_one_function_for_the_demo_and_the_benchmark() -> None:
     assert timing.predict_latency(Model(), np.zeros(3), repeats=10) >= 0 and Model.calls == 30  # 20 warm-up calls
 
 
+def test_latencies_of_several_agents_are_timed_in_turns() -> None:
+    import time
+
+    calls = {
+        "teacher": {"forward": (lambda: time.sleep(0.002), 40)},
+        "student": {"forward": (lambda: None, 40)},
+    }
+    times = measure.interleaved_latencies(calls, rounds=2)
+    assert times["teacher"]["forward"] >= 0.002 > 10 * times["student"]["forward"]
+
+
 def test_gradient_step_times_same_process() -> None:
     from stable_baselines3.common.logger import configure
 

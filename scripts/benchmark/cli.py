@@ -47,7 +47,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
     parser.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation")
     parser.add_argument("--grad-steps", type=int, default=None, help="timed gradient steps per run (0: none)")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every budget (for smoke tests)")
-    parser.add_argument("--no-profile", action="store_true", help="skip the suite's extra probes (cost, memory)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the suite's extra probes (cost, memory, latency)")
+    parser.add_argument("--probes-only", action="store_true", help="only the teachers and the suite's extra probes")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report and plot from --out/results.json")
     parser.add_argument("--zoo-dir", type=str, default=None, help="an rl-zoo3 folder holding the suite's teachers")
     parser.add_argument(
@@ -79,7 +80,7 @@ def write_outputs(results: dict[str, Any], suite: Suite, out: Path, plot: bool =
     """
     envs, methods = list(results["teachers"]), list(suite.methods)
     results["rows"].sort(key=lambda row: (envs.index(row["env"]), methods.index(row["method"]), row["seed"]))
-    for section in ("gradient_profile", "memory"):
+    for section in ("gradient_profile", "memory", "latency"):
         results.setdefault(section, []).sort(key=lambda probe: (envs.index(probe["env"]), probe.get("variant", "")))
     results["summary"] = summarize(results["rows"], results["teachers"], suite.levels_for, suite.reference_method)
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace, suite: Suite, argv: Sequence[str] | None) -> d
     zoo_dir = str(suite.snapshot_teachers(args.envs, args.zoo_dir, args.out / "teachers"))
     progress = tqdm(total=len(args.envs) * 1_000, unit="step", desc=f"benchmark {suite.name}", dynamic_ncols=True)
     teachers = measure_teachers(suite, args.envs, zoo_dir, args.jobs, progress)
-    jobs = training_jobs(suite, args, settings, teachers, zoo_dir)
+    jobs = [] if args.probes_only else training_jobs(suite, args, settings, teachers, zoo_dir)
     if not args.no_profile:
         jobs += suite.extra_jobs(settings, zoo_dir, args)
     progress.total += sum(job.weight for job in jobs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import resource
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def latencies(
-    predictor: Any,
-    policy: Any,
-    obs_normalizer: Any,
-    observation_space: Any,
-    workdir: Path,
-    batch_sizes: Sequence[int] = (1,),
-) -> dict[str, float]:
+def latency_calls(
+    predictor: Any, policy: Any, obs_normalizer: Any, observation_space: Any, workdir: Path, batch_sizes: Sequence[int] = (1,)
+) -> dict[str, tuple[Callable[[], Any], int]]:
     """
-    CPU latencies of an agent, one thread: SB3 ``predict()`` for one observation; and for each batch size the
+    What :func:`latencies` times, ready to call: SB3 ``predict()`` for one observation; and for each batch size the
     network's eager forward pass (observation normalization + network + greedy action, exactly what is exported) and
     the exported TorchScript and ONNX files. Keys: ``predict``, ``forward``, ``torchscript``, ``onnx`` (one
     observation) and ``forward@N`` ... (a batch of N).
@@ -85,16 +80,16 @@ def latencies(
     :param observation_space: where the observations are drawn from
     :param workdir: where to write the exported files
     :param batch_sizes: batch sizes of the network measurements
-    :return: seconds per call, by name
+    :return: name → (the call, how many times to time it)
     """
     import torch as th
 
-    from sb3_distill.common.timing import median_seconds, predict_latency
     from sb3_distill.export import ExportedPolicy, export, load_exported
 
     observation_space.seed(0)
     batches = {size: np.stack([observation_space.sample() for _ in range(size)]).astype(np.float32) for size in batch_sizes}
-    result = {"predict": predict_latency(predictor, batches[min(batch_sizes)][0])}
+    one = batches[min(batch_sizes)][0]
+    calls: dict[str, tuple[Callable[[], Any], int]] = {"predict": (lambda: predictor.predict(one, deterministic=True), 500)}
     module = ExportedPolicy(policy, obs_normalizer)
     runners: dict[str, Any] = {}
     for fmt, suffix in (("torchscript", ".pt"), ("onnx", ".onnx")):
@@ -111,10 +106,52 @@ def latencies(
             with th.no_grad():
                 return module(tensor)
 
-        result["forward" + suffix] = median_seconds(forward, repeats)
+        calls["forward" + suffix] = (forward, repeats)
         for fmt, run in runners.items():
-            result[fmt + suffix] = median_seconds(lambda run=run, batch=batch: run(batch), repeats)
-    return result
+            calls[fmt + suffix] = (lambda run=run, batch=batch: run(batch), repeats)
+    return calls
+
+
+def latencies(
+    predictor: Any, policy: Any, obs_normalizer: Any, observation_space: Any, workdir: Path, batch_sizes: Sequence[int] = (1,)
+) -> dict[str, float]:
+    """
+    CPU latencies of an agent, one thread (see :func:`latency_calls` for what is timed).
+
+    :param predictor: anything with SB3's ``predict`` (a model, a ``Teacher``)
+    :param policy: its SB3 policy
+    :param obs_normalizer: its ``VecNormalize`` statistics, if any
+    :param observation_space: where the observations are drawn from
+    :param workdir: where to write the exported files
+    :param batch_sizes: batch sizes of the network measurements
+    :return: seconds per call, by name (median)
+    """
+    from sb3_distill.common.timing import median_seconds
+
+    calls = latency_calls(predictor, policy, obs_normalizer, observation_space, workdir, batch_sizes)
+    return {name: median_seconds(call, repeats) for name, (call, repeats) in calls.items()}
+
+
+def interleaved_latencies(
+    agents: dict[str, dict[str, tuple[Callable[[], Any], int]]], rounds: int = 5
+) -> dict[str, dict[str, float]]:
+    """
+    Latencies of several agents timed in turns in one process, so that a load that comes and goes on a shared machine
+    hits all of them alike (their ratios are then meaningful where absolute times are not).
+
+    :param agents: agent name → its :func:`latency_calls`
+    :param rounds: turns; each times every call ``repeats / rounds`` times (at least 20)
+    :return: agent name → call name → median over the turns of the per-turn medians (seconds)
+    """
+    from sb3_distill.common.timing import median_seconds
+
+    names = list(agents)
+    samples: dict[str, dict[str, list[float]]] = {name: {call: [] for call in agents[name]} for name in names}
+    for turn in range(rounds):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            for call, (function, repeats) in agents[name].items():
+                samples[name][call].append(median_seconds(function, max(repeats // rounds, 20), warmup=5))
+    return {name: {call: float(np.median(values)) for call, values in calls.items()} for name, calls in samples.items()}
 
 
 def eval_callback_class() -> type:

@@ -8,11 +8,14 @@ teacher's acting network. The anchor of env steps is the teacher's own training 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from benchmark.measure import copy_replay_data
-from benchmark.report import table
-from benchmark.suite import Suite
+from benchmark.measure import copy_replay_data, interleaved_latencies, latency_calls
+from benchmark.report import fmt, table, us
+from benchmark.runners import setup_worker
+from benchmark.suite import Job, Suite, get_suite
 
 #: Students as a share of the teacher's acting parameters (method name → share).
 STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:10%": 0.10}
@@ -61,6 +64,36 @@ def hidden_width(obs_dim: int, action_dim: int, target_params: float, depth: int
     return min(range(1, 1025), key=lambda width: abs(params(width) - target_params))
 
 
+def latency_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str) -> dict[str, Any]:
+    """
+    Latency and throughput of the teacher's and every student's acting network, timed in turns in one process (their
+    ratios hold on a loaded machine where absolute times do not). Students are timed untrained: the time of a forward
+    pass does not depend on the weights.
+
+    :param suite_ref: the suite's name and teachers
+    :param env_id: gymnasium id
+    :param zoo_dir: the teachers' folder
+    :return: agent → call → seconds, and the students' sizes
+    """
+    setup_worker()
+    suite = get_suite(*suite_ref)
+    teacher = suite.load_teacher(env_id, zoo_dir)
+    env = suite.make_env(env_id, teacher, 0)
+    sizes = suite.latency_batch_sizes
+    with tempfile.TemporaryDirectory() as workdir:
+        agents = {
+            "teacher": latency_calls(
+                teacher, teacher.policy, teacher.obs_normalizer, teacher.observation_space, Path(workdir) / "t", sizes
+            )
+        }
+        for i, method in enumerate(suite.methods):
+            model = suite.build_model(method, env_id, env, teacher, 0, {})
+            agents[method] = latency_calls(
+                model, model.policy, None, model.policy.observation_space, Path(workdir) / str(i), sizes
+            )
+        return dict(env=env_id, latency_s=interleaved_latencies(agents))
+
+
 class MujocoSuite(Suite):
     name = "mujoco"
     description = "zoo SAC HalfCheetah / PPO Walker2d (--zoo-dir) → PolicyDistill students of ~2% and ~10% of the actor"
@@ -98,6 +131,10 @@ class MujocoSuite(Suite):
     def make_env(self, env_id: str, teacher: Any, seed: int) -> Any:
         return teacher_env(env_id, teacher, seed)
 
+    def extra_jobs(self, settings: dict[str, Any], zoo_dir: str, args: argparse.Namespace) -> list[Job]:
+        suite_ref = (self.name, settings["teachers"])
+        return [Job(latency_job, (suite_ref, env_id, zoo_dir), f"latency {env_id}", "latency") for env_id in args.envs]
+
     def eval_steps(self, budget: int) -> list[int]:
         # A MuJoCo episode is 1,000 steps: an evaluation every 2,500 steps keeps evaluations a small part of a run.
         return sorted({*range(2_500, budget + 1, 2_500), budget})
@@ -132,11 +169,62 @@ class MujocoSuite(Suite):
         return "SAC (256×256)", sac
 
     def report_sections(self, results: dict[str, Any]) -> list[str]:
-        from benchmark.report import latency_table
-
         lines = ["", "### Latency and throughput of the acting network (CPU, 1 thread)", ""]
-        lines += latency_table(results, self)
+        if results.get("latency"):
+            lines += [
+                "Teacher and students timed in turns in one process (5 turns, median), students untrained (the time of "
+                "a forward pass does not depend on the weights). Speed-up = teacher's time / student's.",
+                "",
+                *self.latency_probe_table(results),
+            ]
+        else:
+            from benchmark.report import latency_table
+
+            lines += ["Each agent timed in its own process (seed 0's run): ratios suffer from a changing load.", ""]
+            lines += latency_table(results, self)
         return [*lines, "", "### Targets", "", *self.targets_table(results)]
+
+    def latency_probe_table(self, results: dict[str, Any]) -> list[str]:
+        """
+        :param results: the content of ``results.json`` with its ``latency`` probes
+        :return: one row per env × agent: µs per call at batch 1 and 1024, ONNX throughput, speed-up at 1024
+        """
+        kinds = ("forward", "torchscript", "onnx")
+        header = ["env", "agent", *(f"{k} ×{n}" for n in self.latency_batch_sizes for k in kinds)]
+        header += ["ONNX obs/s ×1024", "speed-up ×1024 (eager / TorchScript / ONNX)"]
+        rows = []
+        for probe in results["latency"]:
+            teacher = probe["latency_s"]["teacher"]
+            for agent, latency in probe["latency_s"].items():
+                cells = [probe["env"], self.methods.get(agent, agent)]
+                cells += [
+                    fmt(us(latency.get(k + ("" if n == 1 else f"@{n}"))), "{:,.0f} µs", "–")
+                    for n in self.latency_batch_sizes
+                    for k in kinds
+                ]
+                cells.append(fmt(latency.get("onnx@1024") and 1024 / latency["onnx@1024"], "{:,.0f}", "–"))
+                cells.append(
+                    " / ".join(
+                        fmt(teacher.get(f"{k}@1024") and teacher[f"{k}@1024"] / latency[f"{k}@1024"], "{:.1f}×", "–")
+                        for k in kinds
+                    )
+                )
+                rows.append(cells)
+        return table(header, rows)
+
+    @staticmethod
+    def speedup(results: dict[str, Any], summary: dict[str, Any]) -> float | None:
+        """
+        :param results: the content of ``results.json``
+        :param summary: a student's summary
+        :return: the teacher's eager batch-1024 forward time / the student's (from the interleaved probe if any)
+        """
+        probe = next((p for p in results.get("latency", []) if p["env"] == summary["env"]), None)
+        if probe is not None:
+            times = probe["latency_s"]
+            return times["teacher"]["forward@1024"] / times[summary["method"]]["forward@1024"]
+        ratio = summary.get("latency_forward@1024_ratio")
+        return 1 / ratio if ratio else None
 
     def targets_table(self, results: dict[str, Any]) -> list[str]:
         """
@@ -151,8 +239,7 @@ class MujocoSuite(Suite):
             runs = [r for r in results["rows"] if r["env"] == s["env"] and r["method"] == s["method"]]
             returns = [next((c["mean_return"] for c in r["curve"] if c["step"] >= at), None) for r in runs]
             ratio = sum(returns) / len(returns) / teacher["teacher_return"] if runs and None not in returns else None
-            speedup = s.get("latency_forward@1024_ratio")
-            speedup = speedup and 1 / speedup
+            speedup = self.speedup(results, s)
             small = s["params_ratio"] <= TARGET_PARAMS
             rows.append(
                 [
