@@ -223,24 +223,24 @@ def resolve_env_id(
         return env_id  # never substitute another env for one that exists
     except IncompatibleTeacherError as error:
         first_error = error
-    tried: list[str] = []
+    spec = gym.spec(env_id)
+    unmade, mismatched = [f"{env_id} ({_reason(first_error)})"], []
     for candidate in _newer_versions(env_id):
         try:
             candidate_spaces = probe_spaces(candidate, config, env_kwargs)
         except IncompatibleTeacherError as error:
-            tried.append(f"{candidate}: cannot be made ({error})")
+            unmade.append(f"{candidate} ({_reason(error)})")
             continue
         problems = space_mismatches(observation_space, action_space, *candidate_spaces, expected=f"{candidate}'s")
         if not problems:
             _warn_contact_forces(env_id, candidate)
             return candidate
-        tried.append("; ".join(problems))
-    if not tried or all("cannot be made" in line for line in tried):
+        mismatched.append("; ".join(problems))
+    if not mismatched:
+        hint = f" MuJoCo envs need the extra: {MUJOCO_EXTRA}." if is_mujoco(spec) else ""
         raise IncompatibleTeacherError(
-            f"The teacher's env {env_id} cannot be made, nor any later version of it: {first_error}"
-            + (f" Tried: {'; '.join(tried)}." if tried else "")
+            f"The teacher's env {env_id} cannot be made here, nor any later version of it: {'; '.join(unmade)}.{hint}"
         )
-    spec = gym.spec(env_id)
     reason = ""
     if is_mujoco(spec) and spec.version is not None and spec.version <= 3 and spec.name in CONTACT_FORCE_ENVS:
         reason = (
@@ -249,10 +249,16 @@ def resolve_env_id(
         )
     raise IncompatibleTeacherError(
         f"The teacher was trained on {env_id} (observations {_size(observation_space)}, actions {_size(action_space)}), "
-        f"which cannot be made today ({first_error}), and no later version has its spaces: {' | '.join(tried)}.{reason} "
+        f"which cannot be made today ({_reason(first_error)}), and no later version has its spaces: {' | '.join(mismatched)}."
+        f"{reason} "
         f"Use a teacher trained on a current version (e.g. train one with rl-zoo3 on {_newer_versions(env_id)[0]}), or "
         "load the model yourself (ALGO.load) and pass it as the teacher with an env that has its spaces."
     )
+
+
+def _reason(error: Exception) -> str:
+    cause = error.__cause__ or error  # the error of the env itself, without make_teacher_env's advice
+    return f"{type(cause).__name__}: {cause}"
 
 
 def _size(space: spaces.Space) -> str:

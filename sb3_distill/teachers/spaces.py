@@ -45,14 +45,29 @@ def space_mismatches(
     :param expected_observation_space: the observation space it must have (usually the env's)
     :param expected_action_space: the action space it must have
     :param expected: whose spaces the expected ones are, for the message
-    :return: e.g. ``["observation space Box(-inf, inf, (18,)) vs the env's Box(-inf, inf, (17,))"]``
+    :return: e.g. ``["observation space Box(shape=(18,)) vs the env's Box(shape=(17,))"]``
     """
     problems = []
     if not same_space(observation_space, expected_observation_space):
-        problems.append(f"observation space {observation_space} vs {expected} {expected_observation_space}")
+        problems.append(
+            f"observation space {describe(observation_space)} vs {expected} {describe(expected_observation_space)}"
+        )
     if not same_space(action_space, expected_action_space):
-        problems.append(f"action space {action_space} vs {expected} {expected_action_space}")
+        problems.append(f"action space {describe(action_space)} vs {expected} {describe(expected_action_space)}")
     return problems
+
+
+def describe(space: spaces.Space) -> str:
+    """
+    :param space: a space
+    :return: what :func:`same_space` compares, e.g. ``Box(shape=(18,))`` (bounds left out: they can be long and are
+        not compared)
+    """
+    if isinstance(space, spaces.Box):
+        return f"Box(shape={space.shape})"
+    if isinstance(space, spaces.Dict):
+        return "Dict(" + ", ".join(f"{key}: {describe(value)}" for key, value in space.spaces.items()) + ")"
+    return str(space)
 
 
 def _bounds(action_space: spaces.Box, like: ArrayT) -> tuple[ArrayT, ArrayT]:
