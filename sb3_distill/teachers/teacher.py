@@ -58,6 +58,11 @@ def reference_returns(agent: Any, env: GymEnv, n_episodes: int = 10, seed: int =
     return returns[0], returns[1]
 
 
+def _from_kind(name: str, doc: str) -> property:
+    """A read-only property of the teacher that its kind of policy answers."""
+    return property(lambda teacher: getattr(teacher._kind, name), doc=doc)
+
+
 class Teacher:
     """
     A frozen teacher: for a batch of *raw* observations, what each distillation loss needs.
@@ -121,24 +126,13 @@ class Teacher:
     def action_space(self) -> spaces.Space:
         return self.policy.action_space
 
-    @property
-    def is_discrete(self) -> bool:
-        return self._kind.is_discrete
-
-    @property
-    def has_q_values(self) -> bool:
-        """Whether :meth:`q_values` is available (DQN and QR-DQN teachers)."""
-        return self._kind.has_q_values
-
-    @property
-    def has_critic(self) -> bool:
-        """Whether :meth:`values` is available (every kind but ARS)."""
-        return self._kind.has_critic
-
-    @property
-    def has_distribution(self) -> bool:
-        """Whether :meth:`distribution` is available (all but the deterministic TD3/DDPG and continuous ARS)."""
-        return self._kind.has_distribution
+    is_discrete = _from_kind("is_discrete", "Whether the action space is ``Discrete``.")
+    has_q_values = _from_kind("has_q_values", "Whether :meth:`q_values` is available (DQN and QR-DQN teachers).")
+    has_critic = _from_kind("has_critic", "Whether :meth:`values` is available (every kind but ARS).")
+    has_distribution = _from_kind(
+        "has_distribution",
+        "Whether :meth:`distribution` is available (all but the deterministic TD3/DDPG and continuous ARS).",
+    )
 
     def acting_network(self) -> th.nn.Module:
         """The part of the policy used to act (what a student replaces): Q-net, actor, or the policy branch."""
