@@ -1,7 +1,7 @@
 import pathlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -21,7 +21,8 @@ from stable_baselines3.common.utils import ConstantSchedule, configure_logger
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.sampling import Obs, sample_student_teacher
-from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import (
     KL_DIRECTIONS,
     POLICY_LOSSES,
@@ -33,8 +34,8 @@ from sb3_distill.losses import (
     policy_kl_loss,
 )
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
-from sb3_distill.teachers import Teacher, check_teacher_spaces, load_teacher
-from sb3_distill.teachers.loading import TeacherSpec, same_space
+from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.loading import TeacherSpec
 from sb3_distill.teachers.spaces import scale_actions
 
 SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
@@ -119,7 +120,7 @@ def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
     return ConstantSchedule(share)
 
 
-class PolicyDistill(OffPolicyAlgorithm):
+class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     """
     Policy distillation into an SB3 actor-critic student, from one or several teachers, online or offline.
 
@@ -233,11 +234,7 @@ class PolicyDistill(OffPolicyAlgorithm):
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         specs = _as_list(teacher)
-        if _init_setup_model and not specs:
-            raise TeacherError(
-                "PolicyDistill needs a teacher: PolicyDistill('MlpPolicy', env, teacher='ppo/CartPole-v1') (a Teacher, "
-                "a loaded model, a zip, an rl-zoo3 folder, a zoo id, or a list of them)."
-            )
+        self._init_teacher(teacher, _init_setup_model)
         for loss in _as_list(policy_loss):
             if loss not in ("auto", *POLICY_LOSSES):
                 raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
@@ -257,8 +254,6 @@ class PolicyDistill(OffPolicyAlgorithm):
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 
-        self.teacher = teacher  # type: ignore[assignment]
-        self.teacher_specs: list[str] = []
         self.teacher_weights = teacher_weights
         self.policy_loss = policy_loss
         self.kl_direction = kl_direction
@@ -270,7 +265,6 @@ class PolicyDistill(OffPolicyAlgorithm):
         self.squash_output = squash_output
         self.dataset = dataset
         self.max_grad_norm = max_grad_norm
-        self.teachers = []
         self._terms: list[DistillTerm] = []
 
         super().__init__(
@@ -303,18 +297,8 @@ class PolicyDistill(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         # Dataset and teachers first: bad input must fail before buffers and networks are allocated.
         self._load_dataset()
-        specs = _as_list(self.teacher)
-        if specs:
-            teachers: list[Teacher] = []
-            for spec in specs:
-                teachers.append(self._resolve_teacher(spec, first=teachers[0] if teachers else None))
-            self._terms = self._build_terms(teachers)
-            self.teachers = [term.teacher for term in self._terms]
-            # Saved with the student, so that a loaded student can say what it was trained with.
-            self.teacher_specs = [
-                str(spec) if isinstance(spec, (str, pathlib.PurePath)) else teacher.source
-                for spec, teacher in zip(specs, teachers, strict=True)
-            ]
+        self._setup_teachers()
+        self._terms = self._build_terms(self.teachers) if self.teachers else []
         if isinstance(self.action_space, spaces.Box):
             if self.squash_output is None:
                 self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
@@ -343,35 +327,16 @@ class PolicyDistill(OffPolicyAlgorithm):
         dataset.device = self.device
         self.replay_buffer = dataset
 
-    def _resolve_teacher(self, spec: TeacherSpec, first: Teacher | None = None) -> Teacher:
-        # load_teacher snapshots a live model: it may keep learning (online distillation).
-        teacher = load_teacher(spec, device=self.device)
-        if first is not None and not (
-            same_space(teacher.observation_space, first.observation_space)
-            and same_space(teacher.action_space, first.action_space)
-        ):
-            raise IncompatibleTeacherError(
-                f"The teachers act on different spaces: {first!r} on {first.observation_space} -> {first.action_space}, "
-                f"{teacher!r} on {teacher.observation_space} -> {teacher.action_space}. All teachers must be trained on "
-                "the student's env."
-            )
-        student_discrete = isinstance(self.action_space, spaces.Discrete)
-        if teacher.is_discrete != student_discrete:
-            kinds = ("discrete", "continuous") if teacher.is_discrete else ("continuous", "discrete")
-            raise IncompatibleTeacherError(
-                f"A {kinds[0]} teacher cannot teach a {kinds[1]} student: {teacher!r} acts in {teacher.action_space}, "
-                f"the student's env in {self.action_space}. Pick a teacher trained on this env."
-            )
+    def _check_teacher(self, teacher: Teacher) -> None:
         if self.dataset is not None and self.replay_buffer is not None:
             what = f"the teacher {teacher!r}"
             check_dataset_spaces(self.replay_buffer, teacher.observation_space, teacher.action_space, what)
-        check_teacher_spaces(teacher, self.observation_space, self.action_space)
+        super()._check_teacher(teacher)
         if self.value_coef > 0 and not teacher.has_critic:
             raise IncompatibleTeacherError(
                 f"Value distillation (value_coef={self.value_coef}) needs a teacher with a critic, and {teacher!r} "
                 f"(kind '{teacher.kind}') has none: set value_coef=0, or use a teacher with a critic."
             )
-        return teacher
 
     def _build_terms(self, teachers: list[Teacher]) -> list[DistillTerm]:
         weights = check_teacher_weights(self.teacher_weights, len(teachers))
@@ -429,20 +394,16 @@ class PolicyDistill(OffPolicyAlgorithm):
         if not 0 <= index < len(self._terms):
             raise IndexError(f"This PolicyDistill has {len(self._terms)} teacher(s); there is no teacher {index}.")
         others = [term.teacher for i, term in enumerate(self._terms) if i != index]
-        loaded = self._resolve_teacher(teacher, first=others[0] if others else None)
+        loaded = self._resolve_one(teacher, others[0] if others else None)
         old = self._terms[index]
         requested = _per_teacher("policy_loss", self.policy_loss, len(self._terms))[index]
         self._terms[index] = DistillTerm(loaded, old.weight, self._check_policy_loss(loaded, requested), old.temperature)
-        self.teachers = [term.teacher for term in self._terms]
+        specs: list[Any] = list(self.teacher_specs)
+        specs[index] = teacher
+        self._set_teachers([term.teacher for term in self._terms], specs)
 
-    def _require_teachers(self) -> list[DistillTerm]:
-        if not self._terms:
-            specs = getattr(self, "teacher_specs", [])
-            hint = f" (it was trained with teacher={specs if len(specs) > 1 else specs[0]!r})" if specs else ""
-            raise TeacherError(
-                "This PolicyDistill has no teacher, so it can predict but not train. Load it with "
-                f"PolicyDistill.load(path, env=env, teacher=...){hint}."
-            )
+    def _require_terms(self) -> list[DistillTerm]:
+        self._require_teachers()
         return self._terms
 
     # ------------------------------------------------------------------ data
@@ -462,7 +423,7 @@ class PolicyDistill(OffPolicyAlgorithm):
         play = np.random.rand(n_envs) < share
         if not play.any():
             return actions, buffer_actions
-        terms = self._require_teachers()
+        terms = self._require_terms()
         weights = np.array([term.weight for term in terms])
         teacher = terms[np.random.choice(len(terms), p=weights / weights.sum())].teacher
         raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
@@ -506,7 +467,7 @@ class PolicyDistill(OffPolicyAlgorithm):
         return mse_loss(student_values, term.teacher.values(obs, temperature=temperature))
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        terms = self._require_teachers()
+        terms = self._require_terms()
         assert self.replay_buffer is not None
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -699,28 +660,10 @@ class PolicyDistill(OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ save / load
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers", "_terms", "dataset"]
+        return [*super()._excluded_save_params(), "_terms", "dataset"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
-
-    def save(
-        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
-    ) -> None:
-        """
-        Save the student (never the teachers). Refuses to write over a teacher's own model file.
-
-        :param path: where to save (``.zip`` is added if there is no suffix), or a file object
-        :param exclude: extra attributes not to save
-        :param include: attributes to save that would otherwise be excluded
-        """
-        if isinstance(path, (str, pathlib.Path)):
-            target = pathlib.Path(path)
-            target = (target if target.suffix else target.with_suffix(".zip")).resolve()
-            for teacher in getattr(self, "teachers", []):
-                if teacher.source_path is not None and target == teacher.source_path:
-                    raise TeacherError(f"Refusing to save the student over its teacher's file {target}: choose another path.")
-        super().save(path, exclude=exclude, include=include)
 
 
 __all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]
