@@ -383,8 +383,36 @@ def test_reference_returns_and_acting_parameters(zoo_dir: Path) -> None:
     assert count_acting_parameters(teacher.policy) == teacher.num_parameters
     sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6, buffer_size=10)
     assert count_acting_parameters(sac) == sum(p.numel() for p in sac.actor.parameters())
-    ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=16)
+    ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16)
     value_part = ppo.policy.mlp_extractor.value_net, ppo.policy.value_net
     assert count_acting_parameters(ppo) == sum(p.numel() for p in ppo.policy.parameters()) - sum(
         p.numel() for module in value_part for p in module.parameters()
     )
+
+
+def test_normalized_then_stacked_observations(tmp_path: Path) -> None:
+    """rl-zoo3 normalizes each frame, then stacks: the teacher normalizes a raw stacked observation frame by frame."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
+
+    run = tmp_path / "sac/Pendulum-v1_1"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    (run / "Pendulum-v1/config.yml").write_text(yaml.dump({"normalize": True, "frame_stack": 3}))
+    normalized = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
+    normalized.reset()
+    for _ in range(50):  # statistics that differ from the identity
+        normalized.step(np.array([normalized.action_space.sample()]))
+    normalized.save(str(run / "Pendulum-v1/vecnormalize.pkl"))
+    model = SAC(
+        "MlpPolicy", VecFrameStack(normalized, 3), learning_starts=10**6, buffer_size=10, policy_kwargs={"net_arch": [8]}
+    )
+    model.save(run / "Pendulum-v1.zip")
+
+    teacher = load_teacher(run)
+    frames = np.stack([gym.make("Pendulum-v1").observation_space.sample() for _ in range(3)])  # three raw frames
+    assert teacher.make_env().observation_space.shape == (9,)
+    stacked_raw = frames.reshape(1, -1)
+    expected = np.concatenate([normalized.normalize_obs(frame) for frame in frames]).reshape(1, -1)
+    np.testing.assert_allclose(teacher.obs_to_tensor(stacked_raw).numpy(), expected, rtol=1e-5)
+    with pytest.raises(IncompatibleTeacherError, match="do not belong together"):
+        Teacher(teacher.policy, obs_normalizer=normalized)

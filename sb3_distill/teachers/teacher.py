@@ -9,6 +9,7 @@ from gymnasium import spaces
 from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -58,6 +59,36 @@ def reference_returns(agent: Any, env: GymEnv, n_episodes: int = 10, seed: int =
     return returns[0], returns[1]
 
 
+def _per_stacked_frame(normalizer: VecNormalize, observation_space: spaces.Space, frame_stack: int | None) -> VecNormalize:
+    """
+    Statistics that normalize stacked observations frame by frame.
+
+    rl-zoo3 normalizes before it stacks frames, so the statistics are those of one frame while the policy takes
+    ``frame_stack`` of them, concatenated along the last axis (``VecFrameStack``). Repeating the statistics that many
+    times normalizes each frame as in training. Only the zero padding of the first ``frame_stack - 1`` steps of an
+    episode differs: training padded with normalized zeros, a raw env pads with raw zeros.
+    """
+    statistics = normalizer.obs_rms
+    if not normalizer.norm_obs or isinstance(statistics, dict) or statistics.mean.shape == observation_space.shape:
+        return normalizer
+    if not frame_stack or (*statistics.mean.shape[:-1], statistics.mean.shape[-1] * frame_stack) != observation_space.shape:
+        raise IncompatibleTeacherError(
+            f"The teacher's VecNormalize statistics have shape {statistics.mean.shape} and its observations "
+            f"{observation_space.shape} (frame_stack={frame_stack}): they do not belong together. Give the "
+            "vecnormalize.pkl of the same run."
+        )
+    tiled = RunningMeanStd(shape=observation_space.shape)  # type: ignore[arg-type]
+    tiled.mean, tiled.var, tiled.count = (
+        np.tile(statistics.mean, frame_stack),
+        np.tile(statistics.var, frame_stack),
+        statistics.count,
+    )
+    # A shallow copy by hand: an unpickled VecNormalize has no env, and copy / deepcopy would look for one.
+    stacked = object.__new__(type(normalizer))
+    stacked.__dict__.update(normalizer.__dict__, obs_rms=tiled)
+    return stacked
+
+
 def _from_kind(name: str, doc: str) -> property:
     """A read-only property of the teacher that its kind of policy answers."""
     return property(lambda teacher: getattr(teacher._kind, name), doc=doc)
@@ -102,13 +133,14 @@ class Teacher:
         self.policy.requires_grad_(False)
         self.algo = algo
         self.env_id = env_id
+        self.config = config or {}
         self.obs_normalizer = obs_normalizer
         if obs_normalizer is not None:
             # Statistics only: never updated, never tied to an env.
             obs_normalizer.training = False
+            self.obs_normalizer = _per_stacked_frame(obs_normalizer, policy.observation_space, self.config.get("frame_stack"))
         self.source = source
         self.source_path = Path(source_path).resolve() if source_path is not None else None
-        self.config = config or {}
         self.env_kwargs = env_kwargs or {}
         self._reference_returns: dict[Any, tuple[float, float]] = {}
 
