@@ -125,3 +125,16 @@ def test_missing_mujoco_names_the_extra(zoo_dir: Path) -> None:
     command = [sys.executable, "-W", "ignore", "-c", code]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True, env=env)
     assert 'pip install "sb3-distill[mujoco]"' in result.stdout and "HalfCheetah-v5" in result.stdout
+
+
+def test_zoo_ids_of_today_find_agents_recorded_on_v3(zoo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sb3_distill.teachers.envs import recorded_env_ids
+
+    monkeypatch.chdir(tmp_path)
+    for spec in ("sac/HalfCheetah-v5", "sac/HalfCheetah-v3"):
+        teacher = load_teacher(spec, zoo_dirs=[zoo_dir])
+        assert teacher.env_id == "HalfCheetah-v5"
+        assert teacher.source_path == (zoo_dir / "sac/HalfCheetah-v3_1/HalfCheetah-v3.zip").resolve()
+    # Only versions that cannot be made any more: HalfCheetah-v4 is its own env, CartPole-v0 another task.
+    assert recorded_env_ids("HalfCheetah-v5") == ["HalfCheetah-v5", "HalfCheetah-v3", "HalfCheetah-v2"]
+    assert recorded_env_ids("CartPole-v1") == ["CartPole-v1"]

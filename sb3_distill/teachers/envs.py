@@ -18,7 +18,7 @@ from gymnasium.envs.registration import EnvSpec, get_env_id, parse_env_id
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.teachers.legacy import canonical_env_id
+from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids
 from sb3_distill.teachers.spaces import space_mismatches
 
 #: The hyperparameters (config.yml) that shape the env rl-zoo3 builds; the rest concerns the algorithm.
@@ -173,25 +173,62 @@ def probe_spaces(
     key = (env_id, repr((env_hyperparams(config), sorted((env_kwargs or {}).items()))))
     if key not in _probed:
         try:
-            env = make_teacher_env(env_id, config, env_kwargs)
+            with warnings.catch_warnings():
+                # gymnasium's "out of date" notice for the old ids probed here is the loader's business, not the user's.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                env = make_teacher_env(env_id, config, env_kwargs)
             _probed[key] = (env.observation_space, env.action_space)
             env.close()
         except IncompatibleTeacherError as error:
             _probed[key] = error
+        except Exception as error:  # whatever the env's constructor raises, once
+            failure = IncompatibleTeacherError(_cannot_make_message(env_id, gym.spec(env_id), error))
+            failure.__cause__ = error
+            _probed[key] = failure
     result = _probed[key]
     if isinstance(result, Exception):
         raise result
     return result
 
 
-def _newer_versions(env_id: str) -> list[str]:
+def _other_versions(env_id: str, newer: bool) -> list[str]:
+    """Registered versions of the same env, newer (or older) than ``env_id``'s, newest first."""
     namespace, name, version = parse_env_id(env_id)
     if version is None:
         return []
-    versions = [spec.version for spec in gym.registry.values() if spec.namespace == namespace and spec.name == name]
-    return [
-        get_env_id(namespace, name, v) for v in sorted((v for v in versions if v is not None and v > version), reverse=True)
-    ]
+    versions = {spec.version for spec in gym.registry.values() if spec.namespace == namespace and spec.name == name}
+    chosen = [v for v in versions if v is not None and (v > version if newer else v < version)]
+    return [get_env_id(namespace, name, v) for v in sorted(chosen, reverse=True)]
+
+
+def _newer_versions(env_id: str) -> list[str]:
+    return _other_versions(env_id, newer=True)
+
+
+def _gone(env_id: str) -> bool:
+    """Whether a registered env can no longer be made because what it needs is gone (MuJoCo -v3: mujoco-py)."""
+    try:
+        probe_spaces(env_id)
+    except IncompatibleTeacherError as error:
+        return isinstance(error.__cause__, (ImportError, gym.error.DependencyNotInstalled))
+    return False
+
+
+def recorded_env_ids(env_id: str) -> list[str]:
+    """
+    The ids an agent for ``env_id`` may have been recorded under, in the order to look for them: ``env_id``, its
+    known old names, then older registered versions that can no longer be made (``HalfCheetah-v5``: ``-v3``, ``-v2``).
+
+    An older version that can still be made is another task (``CartPole-v0`` ends at 200 steps) and is not listed;
+    an agent found under a listed id is checked against today's spaces when it is loaded (:func:`resolve_env_id`).
+
+    :param env_id: a current env id
+    :return: the ids, ``env_id`` first
+    """
+    ids = legacy_env_ids(env_id)
+    if env_id in gym.registry:
+        ids += [old for old in _other_versions(env_id, newer=False) if old not in ids and _gone(old)]
+    return ids
 
 
 def resolve_env_id(
@@ -222,6 +259,8 @@ def resolve_env_id(
         probe_spaces(env_id, None, env_kwargs)
         return env_id  # never substitute another env for one that exists
     except IncompatibleTeacherError as error:
+        if not isinstance(error.__cause__, (ImportError, gym.error.DependencyNotInstalled)):
+            return env_id  # it exists but fails here for another reason: make_env() will say why
         first_error = error
     spec = gym.spec(env_id)
     unmade, mismatched = [f"{env_id} ({_reason(first_error)})"], []

@@ -36,8 +36,8 @@ from sb3_distill.errors import (
     TeacherLoadError,
     TeacherNotFoundError,
 )
-from sb3_distill.teachers.envs import resolve_env_id
-from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids, legacy_gym_modules
+from sb3_distill.teachers.envs import recorded_env_ids, resolve_env_id
+from sb3_distill.teachers.legacy import canonical_env_id, legacy_gym_modules
 from sb3_distill.teachers.spaces import same_space as same_space  # re-exported: callers import it from here
 from sb3_distill.teachers.spaces import space_mismatches
 from sb3_distill.teachers.teacher import Teacher
@@ -282,7 +282,7 @@ def zoo_roots(zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None =
 
 def _find_in_zoo_root(root: Path, algo: str, env_id: str) -> _Found | None:
     """Latest run ``root/algo/ENV_N`` holding a model, trying the env's older ids too."""
-    for env_name in legacy_env_ids(env_id):
+    for env_name in recorded_env_ids(env_id):
         runs = []
         for run_dir in (root / algo).glob(f"{env_name}_*"):
             match = _RUN_FOLDER.match(run_dir.name)
@@ -378,8 +378,8 @@ def _resolve_zoo_id(
         found = _find_in_zoo_root(root, algo, env_id)
         if found is not None:
             return found
-        looked.append(f"{root / algo}/{{{','.join(legacy_env_ids(env_id))}}}_N/")
-    repos = [_hub_repo_for(algo, name) for name in legacy_env_ids(env_id)]
+        looked.append(f"{root / algo}/{{{','.join(recorded_env_ids(env_id))}}}_N/")
+    repos = [_hub_repo_for(algo, name) for name in recorded_env_ids(env_id)]
     for repo in repos:
         found = _from_hf_cache(repo)
         if found is not None:
