@@ -201,10 +201,6 @@ def _other_versions(env_id: str, newer: bool) -> list[str]:
     return [get_env_id(namespace, name, v) for v in sorted(chosen, reverse=True)]
 
 
-def _newer_versions(env_id: str) -> list[str]:
-    return _other_versions(env_id, newer=True)
-
-
 def _gone(env_id: str) -> bool:
     """Whether a registered env can no longer be made because what it needs is gone (MuJoCo -v3: mujoco-py)."""
     try:
@@ -264,7 +260,8 @@ def resolve_env_id(
         first_error = error
     spec = gym.spec(env_id)
     unmade, mismatched = [f"{env_id} ({_reason(first_error)})"], []
-    for candidate in _newer_versions(env_id):
+    candidates = _other_versions(env_id, newer=True)
+    for candidate in candidates:
         try:
             candidate_spaces = probe_spaces(candidate, config, env_kwargs)
         except IncompatibleTeacherError as error:
@@ -290,7 +287,7 @@ def resolve_env_id(
         f"The teacher was trained on {env_id} (observations {_size(observation_space)}, actions {_size(action_space)}), "
         f"which cannot be made today ({_reason(first_error)}), and no later version has its spaces: {' | '.join(mismatched)}."
         f"{reason} "
-        f"Use a teacher trained on a current version (e.g. train one with rl-zoo3 on {_newer_versions(env_id)[0]}), or "
+        f"Use a teacher trained on a current version (e.g. train one with rl-zoo3 on {candidates[0]}), or "
         "load the model yourself (ALGO.load) and pass it as the teacher with an env that has its spaces."
     )
 
