@@ -505,6 +505,11 @@ def load_teacher(
        pickles are allowed), then the teachers bundled with this package;
     5. ``"hub:ORG/REPO"`` to force the Hugging Face Hub (needs ``trust_remote_code``).
 
+    The env id recorded with a file is mapped to today's: known renames (``LunarLander-v2`` → ``-v3``), and for
+    versions that can no longer be made, the newest version with the teacher's spaces (``HalfCheetah-v3`` →
+    ``-v5``); where none has them (``Ant-v3``), the error says so. ``teacher.make_env()`` builds that env with the
+    teacher's rl-zoo3 wrappers.
+
     :param spec: the teacher spec
     :param env: if given (env, VecEnv or env id), the teacher must act on its observation and action spaces
     :param device: torch device of the teacher
