@@ -1,4 +1,4 @@
-"""Shared fixtures. ``../shared/zoo`` holds real rl-trained-agents files; tests that need it skip without it."""
+"""Shared fixtures. ``tests/data/zoo`` holds real files of the public rl-trained-agents collection (MIT, see its LICENSE)."""
 
 from pathlib import Path
 
@@ -8,14 +8,10 @@ import torch as th
 # Two cores on CI: one torch thread per test process avoids oversubscription (and is faster for small nets).
 th.set_num_threads(1)
 
-ZOO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "zoo"
-
 
 @pytest.fixture(scope="session")
 def zoo_dir() -> Path:
-    if not ZOO_DIR.is_dir():
-        pytest.skip(f"the shared zoo folder {ZOO_DIR} is not present")
-    return ZOO_DIR
+    return Path(__file__).resolve().parent / "data" / "zoo"
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from sb3_distill.losses import (
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
+from sb3_distill.teachers.spaces import scale_actions
 
 SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
 DataPolicy = str | float | Callable[[float], float]
@@ -435,10 +436,7 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     # ------------------------------------------------------------------ the loss
     def _scaled(self, actions: th.Tensor) -> th.Tensor:
         """Env-space continuous actions to [-1, 1], with the student's bounds."""
-        assert isinstance(self.action_space, spaces.Box)
-        low = th.as_tensor(self.action_space.low, device=actions.device)
-        high = th.as_tensor(self.action_space.high, device=actions.device)
-        return 2.0 * (actions - low) / (high - low) - 1.0
+        return scale_actions(self.action_space, actions)
 
     def _policy_term(self, term: DistillTerm, student: Distribution, obs: Obs) -> tuple[th.Tensor, th.Tensor | None]:
         """One teacher's policy loss on a batch, and (discrete teachers) the share of states where both argmax agree."""
