@@ -19,6 +19,7 @@ ONNX needs the optional extra ``onnx`` (``pip install "sb3-distill[onnx]"``): ``
 
 import argparse
 import importlib
+import io
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill.errors import TeacherError
 from sb3_distill.teachers import copy_policy, load_teacher, load_vec_normalize, policy_kind
+
+from sb3_distill.common.files import atomic_path
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 #: ONNX opset of the exported graphs (supported by every onnxruntime of the last years)
@@ -182,17 +185,21 @@ def write_exported(module: ExportedPolicy, out: str | Path, format: str) -> Path
     example = th.as_tensor(module.policy.observation_space.sample()[None], dtype=th.float32)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    # Atomic: a crash or a full disk during the write leaves a previous export intact (--force overwrites).
+    with warnings.catch_warnings(), atomic_path(out) as temporary:
         # Both exporters are TorchScript-based; torch announces their successors on every call.
         warnings.simplefilter("ignore")
         if format == "torchscript":
             traced = th.jit.trace(module, example)
-            traced.save(str(out))  # type: ignore[no-untyped-call]
+            # Through memory: torch's C++ writer aborts the whole process (std::terminate) when the disk is full.
+            buffer = io.BytesIO()
+            th.jit.save(traced, buffer)  # type: ignore[no-untyped-call]
+            temporary.write_bytes(buffer.getvalue())
         else:
             th.onnx.export(
                 module,
                 (example,),
-                str(out),
+                str(temporary),
                 input_names=[INPUT_NAME],
                 output_names=module.output_names,
                 dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *module.output_names]},

@@ -6,6 +6,9 @@ NaN or inf anywhere upstream (observation, reward, teacher output) makes the los
 batch's tensors inspected, so the diagnosis costs nothing while training is healthy.
 """
 
+from typing import Any
+
+import numpy as np
 import torch as th
 
 from sb3_distill.errors import NonFiniteError
@@ -21,12 +24,12 @@ _HINTS = {
 _DEFAULT_HINT = "the weights diverged: lower learning_rate, or check the env with SB3's VecCheckNan"
 
 
-def _finite(value: th.Tensor | dict[str, th.Tensor] | None) -> bool:
+def _finite(value: th.Tensor | np.ndarray | dict[str, Any] | None) -> bool:
     if value is None:
         return True
     if isinstance(value, dict):
         return all(_finite(item) for item in value.values())
-    return bool(th.isfinite(value).all())
+    return bool(th.isfinite(th.as_tensor(value)).all())
 
 
 def check_loss_is_finite(
@@ -52,4 +55,23 @@ def check_loss_is_finite(
     )
 
 
-__all__ = ["check_loss_is_finite"]
+def check_observations_are_finite(observations: th.Tensor | np.ndarray | dict[str, Any], step: int, algorithm: str) -> None:
+    """
+    Raise :class:`~sb3_distill.errors.NonFiniteError` if the observations a policy is about to act on are NaN or inf.
+
+    Meant for the ``except`` branch of a failed ``predict()`` (torch's distributions refuse NaN parameters with a
+    ``ValueError`` that names neither the observation nor the step), so it costs nothing while training is healthy.
+
+    :param observations: the observations the policy was given
+    :param step: the number of env steps taken (``num_timesteps``), for the message
+    :param algorithm: the algorithm's name, for the message
+    """
+    if _finite(observations):
+        return
+    raise NonFiniteError(
+        f"{algorithm} stopped at env step {step}: the env returned a non-finite observation (NaN or inf), which the "
+        f"policy cannot act on. The weights were not updated with it. Likely cause: {_HINTS['observations']}."
+    )
+
+
+__all__ = ["check_loss_is_finite", "check_observations_are_finite"]

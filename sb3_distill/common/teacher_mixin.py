@@ -16,6 +16,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_distill.common.files import atomic_path, resolve_save_path
+from sb3_distill.common.workers import explaining_dead_workers
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.teachers import Teacher, load_teacher
 from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces, same_space
@@ -155,6 +156,12 @@ class TeacherMixin:
                 f"{name}.load(path, env=env, teacher=...){hint}."
             )
         return self.teachers
+
+    # ------------------------------------------------------------------ learn
+    def learn(self, *args: Any, **kwargs: Any) -> Any:
+        """SB3's ``learn``, where a dead ``SubprocVecEnv`` worker raises an error naming it instead of hanging."""
+        with explaining_dead_workers(self.env):
+            return super().learn(*args, **kwargs)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ save
     def _excluded_save_params(self) -> list[str]:

@@ -20,7 +20,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import ConstantSchedule, configure_logger
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
-from sb3_distill.common.sampling import Obs, sample_student_teacher
+from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
+from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
 from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import (
@@ -418,7 +419,12 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     ) -> tuple[np.ndarray, np.ndarray]:
         # No uniform warm-up: an untrained student already acts almost at random, and its states are the ones it
         # must learn to act in (DAgger).
-        actions, buffer_actions = super()._sample_action(0, action_noise, n_envs)
+        try:
+            actions, buffer_actions = super()._sample_action(0, action_noise, n_envs)
+        except ValueError:
+            # torch's distributions refuse a NaN observation with a message that names neither it nor the step
+            check_observations_are_finite(self._last_obs, self.num_timesteps, type(self).__name__)  # type: ignore[arg-type]
+            raise
         share = self.teacher_share()
         play = np.random.rand(n_envs) < share
         if not play.any():
@@ -427,7 +433,11 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         weights = np.array([term.weight for term in terms])
         teacher = terms[np.random.choice(len(terms), p=weights / weights.sum())].teacher
         raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-        teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
+        try:
+            teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
+        except ValueError:
+            check_observations_are_finite(raw_obs, self.num_timesteps, type(self).__name__)  # type: ignore[arg-type]
+            raise
         mask = play.reshape(-1, *([1] * (actions.ndim - 1)))
         actions = np.where(mask, teacher_actions, actions)
         buffer_actions = np.where(mask, scale_box_actions(self.action_space, teacher_actions), buffer_actions)
@@ -477,18 +487,24 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
             batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)
             observations = batch.student.observations
             policy_loss = value_loss = th.zeros((), device=self.device)
-            if self.policy_coef > 0:
-                distribution = self.policy.get_distribution(observations)
-                for term in terms:
-                    term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
-                    policy_loss = policy_loss + term.weight * term_loss
-                    if term_agreement is not None:
-                        agreements.append(term_agreement.item())
-            if self.value_coef > 0:
-                student_values = self.policy.predict_values(observations).flatten()
-                for term in terms:
-                    value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
-            loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+            try:
+                if self.policy_coef > 0:
+                    distribution = self.policy.get_distribution(observations)
+                    for term in terms:
+                        term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
+                        policy_loss = policy_loss + term.weight * term_loss
+                        if term_agreement is not None:
+                            agreements.append(term_agreement.item())
+                if self.value_coef > 0:
+                    student_values = self.policy.predict_values(observations).flatten()
+                    for term in terms:
+                        value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
+                loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+            except ValueError:
+                # torch's distributions refuse NaN parameters before the loss exists: diagnose, else re-raise
+                self._check_finite(th.tensor(float("nan")), batch, terms)
+                raise
+            self._check_finite(loss, batch, terms)
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -511,6 +527,36 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Box):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
+
+    def _check_finite(self, loss: th.Tensor, batch: StudentTeacherBatch, terms: list[DistillTerm]) -> None:
+        """Raise a NonFiniteError naming the culprit if the loss or the batch's rewards are NaN / inf (one check)."""
+        # The loss does not use rewards, but a NaN reward is a broken env all the same; 0 · NaN = 0 · inf = NaN
+        # folds them into the loss's single check.
+        probe = loss.detach() + (batch.student.rewards * 0).sum()
+        if bool(th.isfinite(probe)):
+            return
+        check_loss_is_finite(
+            probe,
+            self.num_timesteps,
+            type(self).__name__,
+            observations=batch.student.observations,
+            rewards=batch.student.rewards,
+            **{"teacher outputs": self._teacher_outputs(batch.teacher_obs, terms)},
+        )
+
+    def _teacher_outputs(self, obs: Obs, terms: list[DistillTerm]) -> dict[str, th.Tensor]:
+        """What the loss takes from each teacher on ``obs`` (only computed to name a non-finite value)."""
+        outputs: dict[str, th.Tensor] = {}
+        for index, term in enumerate(terms):
+            teacher = term.teacher
+            try:
+                with th.no_grad():
+                    outputs[f"{index}"] = teacher.action_logits(obs) if teacher.is_discrete else teacher.actions(obs)
+                    if self.value_coef > 0:
+                        outputs[f"{index}/values"] = teacher.values(obs)
+            except ValueError:  # the teacher's own distribution refused a NaN
+                outputs[f"{index}"] = th.tensor(float("nan"))
+        return outputs
 
     # ------------------------------------------------------------------ learning
     def _check_buffer_fits_env(self) -> None:
