@@ -366,19 +366,12 @@ def teacher_job(env_id: str, zoo_dir: str | None, n_episodes: int = TEACHER_EPIS
     :return: the teacher's record
     """
     _setup_worker()
-    import gymnasium as gym
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-
-    from sb3_distill.teachers.teacher import random_policy_returns
+    from sb3_distill.teachers import reference_returns
 
     teacher = _load_teacher(env_id, zoo_dir)
     digest = hashlib.sha256(teacher.source_path.read_bytes()).hexdigest() if teacher.source_path else None
-    env = Monitor(gym.make(env_id))
-    env.reset(seed=seed)
-    env.action_space.seed(seed)
-    random_returns = random_policy_returns(env, n_episodes)
-    returns, _ = evaluate_policy(teacher, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True)
+    env = teacher.make_env(seed=seed)
+    random_returns, returns = reference_returns(teacher, env, n_episodes, seed)
     observation = env.observation_space.sample()
     with tempfile.TemporaryDirectory() as workdir:
         latency = latencies(teacher, teacher.policy, teacher.obs_normalizer, observation, Path(workdir))
