@@ -138,3 +138,16 @@ def test_zoo_ids_of_today_find_agents_recorded_on_v3(zoo_dir: Path, tmp_path: Pa
     # Only versions that cannot be made any more: HalfCheetah-v4 is its own env, CartPole-v0 another task.
     assert recorded_env_ids("HalfCheetah-v5") == ["HalfCheetah-v5", "HalfCheetah-v3", "HalfCheetah-v2"]
     assert recorded_env_ids("CartPole-v1") == ["CartPole-v1"]
+
+
+def test_a_student_learns_in_the_teachers_env(zoo_dir: Path) -> None:
+    """The student sees what the teacher saw (TimeFeatureWrapper); the teacher normalizes its own inputs."""
+    from sb3_distill import PolicyDistill
+
+    teacher = load_teacher(zoo_dir / "ppo/Walker2d-v3_1")
+    env = teacher.make_env(seed=0)
+    student = PolicyDistill("MlpPolicy", env, teacher=teacher, learning_starts=100, buffer_size=500, batch_size=32, seed=0)
+    student.learn(300)
+    assert student.num_timesteps == 300
+    obs = env.reset()
+    assert student.predict(obs, deterministic=True)[0].shape == (1, 6)

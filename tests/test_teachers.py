@@ -18,7 +18,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_distill import Teacher, load_teacher
 from sb3_distill.errors import HubAccessError, IncompatibleTeacherError, TeacherLoadError, TeacherNotFoundError
-from sb3_distill.teachers import count_acting_parameters, reference_returns
+from sb3_distill.teachers import count_acting_parameters, count_critic_parameters, reference_returns
 from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids
 
 # (run folder, env, minimum mean return over 5 episodes): the scores the zoo published, with a margin.
@@ -383,11 +383,13 @@ def test_reference_returns_and_acting_parameters(zoo_dir: Path) -> None:
     assert count_acting_parameters(teacher.policy) == teacher.num_parameters
     sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6, buffer_size=10)
     assert count_acting_parameters(sac) == sum(p.numel() for p in sac.actor.parameters())
+    assert count_critic_parameters(sac) == sum(p.numel() for p in sac.critic.parameters())
     ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16)
     value_part = ppo.policy.mlp_extractor.value_net, ppo.policy.value_net
-    assert count_acting_parameters(ppo) == sum(p.numel() for p in ppo.policy.parameters()) - sum(
-        p.numel() for module in value_part for p in module.parameters()
-    )
+    critic = sum(p.numel() for module in value_part for p in module.parameters())
+    assert count_critic_parameters(ppo) == critic
+    assert count_acting_parameters(ppo) == sum(p.numel() for p in ppo.policy.parameters()) - critic
+    assert count_critic_parameters(teacher.policy) == 0
 
 
 def test_normalized_then_stacked_observations(tmp_path: Path) -> None:

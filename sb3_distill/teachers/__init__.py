@@ -1,4 +1,11 @@
-from sb3_distill.teachers.kinds import PolicyKind, acting_network, count_acting_parameters, count_parameters, policy_kind
+from sb3_distill.teachers.kinds import (
+    PolicyKind,
+    acting_network,
+    count_acting_parameters,
+    count_critic_parameters,
+    count_parameters,
+    policy_kind,
+)
 from sb3_distill.teachers.loading import (
     BUNDLED_DIR,
     check_teacher_spaces,
@@ -17,6 +24,7 @@ __all__ = [
     "check_teacher_spaces",
     "copy_policy",
     "count_acting_parameters",
+    "count_critic_parameters",
     "count_parameters",
     "load_policy_file",
     "load_teacher",

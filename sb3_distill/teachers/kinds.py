@@ -73,6 +73,12 @@ class PolicyKind:
         """
         return self.policy
 
+    def critic_network(self) -> th.nn.Module:
+        """
+        :return: the part only used to learn: the critic (empty for DQN, whose Q-network acts, and for ARS)
+        """
+        return th.nn.ModuleList()
+
     def q_values(self, obs: PyTorchObs) -> th.Tensor:
         """
         :param obs: a batch of preprocessed observations
@@ -194,6 +200,14 @@ class ActorCriticKind(PolicyKind):
         # Features extractor + policy branch + action head: the value branch is not needed to act.
         return th.nn.ModuleList([policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net])
 
+    def critic_network(self) -> th.nn.Module:
+        policy = self.policy
+        assert isinstance(policy, ActorCriticPolicy)
+        value_part = [policy.mlp_extractor.value_net, policy.value_net]
+        if not policy.share_features_extractor:
+            value_part.append(policy.vf_features_extractor)
+        return th.nn.ModuleList(value_part)
+
     def action_logits(self, obs: PyTorchObs) -> th.Tensor:
         if not self.is_discrete:
             return super().action_logits(obs)
@@ -230,6 +244,9 @@ class GaussianActorKind(PolicyKind):
 
     def acting_network(self) -> th.nn.Module:
         return self._net.actor
+
+    def critic_network(self) -> th.nn.Module:
+        return self._net.critic
 
     def distribution(self, obs: PyTorchObs, temperature: float = 1.0) -> Distribution:
         actor = self._net.actor
@@ -356,3 +373,12 @@ def count_acting_parameters(agent: BaseAlgorithm | BasePolicy) -> int:
     :return: the parameters of its :func:`acting_network` (a critic or value head is not counted)
     """
     return count_parameters(acting_network(agent))
+
+
+def count_critic_parameters(agent: BaseAlgorithm | BasePolicy) -> int:
+    """
+    :param agent: a model or its policy
+    :return: the parameters only used to learn: the value branch and head (PPO, A2C, PolicyDistill students), the
+        critics (SAC, TD3, TQC, CrossQ; not their target copies); 0 for DQN and ARS
+    """
+    return count_parameters(policy_kind(agent.policy if isinstance(agent, BaseAlgorithm) else agent).critic_network())
