@@ -211,6 +211,8 @@ def test_wheel_ships_the_hyperparams(tmp_path):
             == (REPO / "hyperparams" / f"{algo}.yml").read_bytes()
         )
     assert "sb3_distill/teachers/bundled/dqn/LunarLander-v3_1/LunarLander-v3.zip" in names
+    zoo_modules = ("registry", "samplers", "teacher_cache", "config", "storage", "tuning", "experiment")
+    assert {f"sb3_distill/zoo/{module}.py" for module in zoo_modules} <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "sb3-distill = sb3_distill.cli:main" in entry_points
 

@@ -28,7 +28,7 @@ import sb3_distill.teachers.loading as loading
 from sb3_distill import DistillDQN
 from sb3_distill.cli import main
 from sb3_distill.zoo import CONVERTERS, TrialError, open_storage, tuning
-from sb3_distill.zoo.storage import FlockJournalLock
+from sb3_distill.zoo.storage import FlockJournalLock, RetryDeadWorkerTrial
 
 N_TRIALS = 4
 
@@ -234,3 +234,24 @@ def test_which_journal_workers_are_dead(tmp_path, monkeypatch):
     for number, retry in retries.items():
         assert trials[number].state == TrialState.FAIL and retry.params == trials[number].params
         assert "worker" not in retry.user_attrs, "a retry must not look like the dead worker's"
+
+
+def test_worker_taken_for_dead_drops_its_result_and_goes_on(tmp_path):
+    """A stalled worker whose trial another worker failed and queued again: it warns, and runs the retry itself."""
+    path = str(tmp_path / "study.log")
+    study = optuna.create_study(study_name="s", storage=open_storage(path))
+    other = optuna.load_study(study_name="s", storage=open_storage(path))  # the worker that takes this one for dead
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 0:
+            frozen = next(t for t in other.get_trials() if t.number == 0)
+            other.tell(0, state=TrialState.FAIL)
+            RetryDeadWorkerTrial()(other, frozen)
+        return x
+
+    with pytest.warns(UserWarning, match="Trial 0 was failed by another worker, which took this one for dead"):
+        tuning.optimize(study, objective, heartbeat=False, n_trials=1, max_total_trials=2)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params

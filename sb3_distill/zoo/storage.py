@@ -65,7 +65,10 @@ class RetryDeadWorkerTrial:
     def __init__(self) -> None:
         # Renamed in Optuna 4.9; the old name is deprecated.
         retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-        self._retry = retry(max_retry=MAX_RETRY)
+        with warnings.catch_warnings():
+            # Experimental in Optuna since 2.8; it is what makes a killed worker harmless here.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry = retry(max_retry=MAX_RETRY)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """

@@ -120,9 +120,7 @@ def recover_dead_workers(study: optuna.Study, heartbeat: bool) -> list[int]:
             study.tell(trial.number, state=TrialState.FAIL)
         except (ValueError, UpdateFinishedTrialError):
             continue  # another worker failed it first and queued its retry
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            RetryDeadWorkerTrial()(study, trial)
+        RetryDeadWorkerTrial()(study, trial)
         recovered.append(trial.number)
     if recovered:
         print(f"Trials {recovered} belonged to workers that died: failed, and queued again with the same parameters.")
@@ -132,6 +130,27 @@ def recover_dead_workers(study: optuna.Study, heartbeat: bool) -> list[int]:
 def _recover_after(study: optuna.Study, _: FrozenTrial) -> None:
     """A study callback for journal studies: after each trial, recover dead workers' trials (the next is their retry)."""
     recover_dead_workers(study, heartbeat=False)
+
+
+class _TakenForDeadGuard:
+    """
+    The objective, checking at its end that its trial is still running.
+
+    A worker stalled long enough (suspended, starved of CPU) misses its heartbeats; another worker then takes it for
+    dead, fails its trial and queues a retry. When it wakes up, Optuna cannot record its result and raises.
+    """
+
+    def __init__(self, study: optuna.Study, objective: Callable[[optuna.Trial], float]) -> None:
+        self.study, self.objective = study, objective
+        self.taken: list[str] = []
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        value = self.objective(trial)
+        state = next(t.state for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+        if state != TrialState.RUNNING:
+            self.taken.append(f"Trial {trial.number} was failed by another worker, which took this one for dead.")
+            raise RuntimeError(self.taken[-1])
+        return value
 
 
 def optimize(
@@ -175,18 +194,21 @@ def optimize(
                 return  # their workers finish them (on another machine, a dead one cannot be told from a slow one)
             time.sleep(poll)
             continue
+        guarded = _TakenForDeadGuard(study, objective)
         try:
             study.optimize(
-                objective,
+                guarded,
                 n_jobs=n_jobs,
                 n_trials=n_jobs,
                 callbacks=[MaxTrialsCallback(max_total_trials, states=COUNTED_STATES)],
                 gc_after_trial=True,
             )
-        except UpdateFinishedTrialError as error:
-            # This worker was slow enough to be taken for dead (no heartbeat for two intervals): its trial was
-            # failed and queued again, so the result is dropped here and the retry counts instead.
-            warnings.warn(f"{error} It was taken for a dead worker's trial and is retried; this result is dropped.")
+        except Exception as error:
+            if not guarded.taken:
+                raise
+            # Optuna fails to tell the result of a trial failed meanwhile (a ValueError, or its own "Should not
+            # reach" assertion): the trial runs again as its retry, so this worker drops its result and goes on.
+            warnings.warn(f"{guarded.taken[0]} Its result is dropped ({type(error).__name__}: {error}).")
 
 
 def write_report(study: optuna.Study, log_path: str, plots: bool, verbose: int) -> None:
