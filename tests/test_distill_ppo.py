@@ -8,6 +8,7 @@ from collections import deque
 
 import gymnasium as gym
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import torch as th
@@ -23,6 +24,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillPPO, load_teacher
 from sb3_distill.distill_ppo import TeacherRolloutBuffer, parse_distill_coef, performance_coef
+from sb3_distill.distill_ppo.tuning import convert_distill_ppo_params, sample_distill_ppo_params
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.policy_distill import SquashedActorCriticPolicy
 
@@ -431,3 +433,21 @@ def test_student_outgrows_a_weak_teacher(weak_teacher):
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
     model = DistillPPO("MlpPolicy", env, teacher=weak_teacher, seed=0, **ZOO_CARTPOLE).learn(50_000)
     assert _score(model) >= max(2 * teacher_score, teacher_score + 150)
+
+
+# ---------------------------------------------------------------------------------------------- Optuna
+def test_optuna_sampler_and_converter(teachers):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    expected_modes = {"auto": "auto", "linear": "schedule", "constant": "constant"}
+    for mode in expected_modes:
+        study.enqueue_trial({"distill_coef_mode": mode})
+        trial = study.ask()
+        params = sample_distill_ppo_params(trial, 2, 1, {})
+        # rl-zoo3 rebuilds a trial's keyword arguments from trial.params alone (--trial-id, load_trial).
+        assert convert_distill_ppo_params(trial.params) == params
+        assert parse_distill_coef(params["distill_coef"])[0] == expected_modes[mode]
+        study.tell(trial, 0.0)
+        params.update(n_steps=64, batch_size=32, n_epochs=1)  # a tiny budget; the rest as sampled
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **params).learn(64)
+    with pytest.raises(ValueError, match="distill_coef_mode"):
+        convert_distill_ppo_params({**trial.params, "distill_coef_mode": "cosine"})
