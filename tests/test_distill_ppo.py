@@ -1,10 +1,12 @@
 """DistillPPO: API coverage with tiny budgets (teacher kinds, λ_t modes, several teachers, VecNormalize, save/load,
 SB3 tools, bad input), plus short learning tests that assert real scores (marked ``learning``)."""
 
+import argparse
 import json
 import math
 import zipfile
 from collections import deque
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -12,6 +14,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch as th
+import yaml
 from sb3_contrib import ARS, QRDQN, TQC
 from stable_baselines3 import A2C, DQN, PPO, TD3
 from stable_baselines3.common.buffers import RolloutBuffer
@@ -451,3 +454,38 @@ def test_optuna_sampler_and_converter(teachers):
         DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **params).learn(64)
     with pytest.raises(ValueError, match="distill_coef_mode"):
         convert_distill_ppo_params({**trial.params, "distill_coef_mode": "cosine"})
+
+
+# ---------------------------------------------------------------------------------------------- rl-zoo3
+HYPERPARAMS = Path(__file__).resolve().parents[1] / "sb3_distill" / "hyperparams" / "distill_ppo.yml"
+BUNDLED_ENVS = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1"]
+
+
+@pytest.mark.parametrize("env_id", BUNDLED_ENVS)
+def test_packaged_hyperparams_build_with_rl_zoo3(env_id, tmp_path, monkeypatch):
+    """rl-zoo3's own ExperimentManager reads the packaged entry (schedules, normalize, n_envs, teacher) and builds it."""
+    from rl_zoo3 import utils
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    monkeypatch.chdir(tmp_path)  # no ./logs to find a teacher in: the bundled one is used
+    monkeypatch.delenv("SB3_DISTILL_ZOO", raising=False)
+    monkeypatch.setitem(utils.ALGOS, "distill_ppo", DistillPPO)
+    manager = ExperimentManager(
+        argparse.Namespace(), "distill_ppo", env_id, str(tmp_path / "logs"), config=str(HYPERPARAMS), device="cpu"
+    )
+    model, _ = manager.setup_experiment()
+    assert isinstance(model, DistillPPO) and "bundled" in model.teachers[0].source
+    assert model._coef_mode == "auto"
+    if env_id == "Acrobot-v1":
+        assert model.get_vec_normalize_env() is not None
+    if env_id == "CartPole-v1":
+        model.learn(512)
+    model.env.close()
+
+
+def test_packaged_hyperparams_entries():
+    entries = yaml.safe_load(HYPERPARAMS.read_text())
+    assert sorted(entries) == sorted([*BUNDLED_ENVS, "HalfCheetah-v5"])
+    assert entries["HalfCheetah-v5"]["teacher"] == "sac/HalfCheetah-v3"  # from the user's zoo folder, not bundled
+    for entry in entries.values():
+        parse_distill_coef(entry["distill_coef"])
