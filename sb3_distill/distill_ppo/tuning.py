@@ -52,7 +52,8 @@ def convert_distill_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]
     mode, initial = params.pop("distill_coef_mode"), float(params.pop("distill_coef_init"))
     if mode not in DISTILL_COEF_MODES:
         raise ValueError(f"Unknown distill_coef_mode {mode!r} in the trial: expected one of {DISTILL_COEF_MODES}.")
-    distill_coef: float | str = {"auto": f"auto_{initial}", "linear": f"lin_{initial}", "constant": initial}[mode]
+    forms: dict[str, float | str] = {"auto": f"auto_{initial}", "linear": f"lin_{initial}", "constant": initial}
+    distill_coef = forms[mode]
     return {**convert_onpolicy_params(params), "distill_coef": distill_coef}
 
 
