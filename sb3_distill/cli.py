@@ -25,9 +25,11 @@ USAGE = """usage: sb3-distill {train,enjoy,plot_train,plot_from_file,all_plots,d
 
 Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
 
-  train           rl-zoo3's train (every flag), also for --algo distill_dqn / policy_distill;
-                  without -conf it reads sb3-distill's packaged hyperparams/{algo}.yml;
-                  -optimize --storage x.log | postgresql://... for distributed tuning
+  train           rl-zoo3's train (every flag), also for --algo distill_dqn / policy_distill / distill_ppo;
+                  without -conf it reads sb3-distill's packaged hyperparams/{algo}.yml; the student
+                  trains on its teacher's env_wrapper / frame_stack unless its entry sets them;
+                  -optimize --storage x.log | postgresql://... for distributed tuning (the trials of
+                  killed workers are retried)
   enjoy           rl-zoo3's enjoy: watch a saved agent (a student needs no teacher)
   plot_train      rl-zoo3's training-curve plot
   plot_from_file  rl-zoo3's plots from a results file

@@ -8,9 +8,10 @@ import types
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import yaml
-from zoo_helpers import worker_env
+from zoo_helpers import worker_env, write_run_folder
 
 from sb3_distill import DistillDQN, PolicyDistill
 from sb3_distill.cli import main
@@ -210,5 +211,88 @@ def test_wheel_ships_the_hyperparams(tmp_path):
             == (REPO / "hyperparams" / f"{algo}.yml").read_bytes()
         )
     assert "sb3_distill/teachers/bundled/dqn/LunarLander-v3_1/LunarLander-v3.zip" in names
+    zoo_modules = ("registry", "samplers", "teacher_cache", "config", "storage", "tuning", "experiment")
+    assert {f"sb3_distill/zoo/{module}.py" for module in zoo_modules} <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "sb3-distill = sb3_distill.cli:main" in entry_points
+
+
+# ---------------------------------------------------------------------------------------------- the teacher's env
+TIME_FEATURE = "sb3_contrib.common.wrappers.TimeFeatureWrapper"
+
+
+def _time_feature_teacher(workdir: Path, wrapper: str = TIME_FEATURE) -> Path:
+    """A PPO teacher of Pendulum-v1 trained (for this test: built) on a TimeFeatureWrapper, in rl-zoo3's layout."""
+    from sb3_contrib.common.wrappers import TimeFeatureWrapper
+    from stable_baselines3 import PPO
+
+    teacher = PPO("MlpPolicy", TimeFeatureWrapper(gym.make("Pendulum-v1")), n_steps=64, seed=0, device="cpu")
+    config = {"env_wrapper": wrapper, "n_timesteps": 1000.0, "policy": "MlpPolicy", "normalize": False}
+    return write_run_folder(workdir / "teachers", "ppo", "Pendulum-v1", teacher, config)
+
+
+PD_PARAMS = ["learning_starts:50", "buffer_size:500", "batch_size:32"]
+
+
+def test_train_uses_the_teachers_wrappers(workdir, capsys):
+    """The student's YAML entry sets no env_wrapper: it trains, is saved and plays on the teacher's TimeFeatureWrapper."""
+    run = _time_feature_teacher(workdir)
+    args = ["train", "--algo", "policy_distill", "--env", "Pendulum-v1", "-n", "100", *QUICK]
+    assert _run([*args, "-params", f"teacher:{run}", *PD_PARAMS]) == 0
+    assert f"Using the teacher's env_wrapper: '{TIME_FEATURE}'" in capsys.readouterr().out
+    student_run = workdir / "logs" / "policy_distill" / "Pendulum-v1_1"
+    config = yaml.load((student_run / "Pendulum-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert config["env_wrapper"] == TIME_FEATURE  # so that enjoy and -i rebuild the same env
+    student = PolicyDistill.load(student_run / "Pendulum-v1.zip")
+    assert student.observation_space.shape == (4,) and student.num_timesteps == 100  # 3 + the time feature
+    assert _run(["enjoy", "--algo", "policy_distill", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "50"]) == 0
+
+    # The same wrapper in the YAML agrees with the teacher: nothing to say.
+    same = ["-params", f"teacher:{run}", *PD_PARAMS, f"env_wrapper:'{TIME_FEATURE}'"]
+    assert _run([*args, *same]) == 0
+
+
+def test_student_and_teacher_wrappers_that_differ(workdir, capsys):
+    run = _time_feature_teacher(workdir)
+    other = "gymnasium.wrappers.ClipAction"
+    args = ["train", "--algo", "policy_distill", "--env", "Pendulum-v1", *QUICK, "-params", f"teacher:{run}"]
+    err = _bad_input([*args, f"env_wrapper:'{other}'"], capsys, workdir)
+    assert f"The student's env_wrapper '{other}'" in err and f"differs from its teacher's '{TIME_FEATURE}'" in err
+    assert str(run) in err and "Remove env_wrapper from the student's entry" in err
+
+
+def test_teacher_wrapper_that_cannot_be_imported(workdir, capsys):
+    run = _time_feature_teacher(workdir, wrapper="no_such_package.wrappers.TimeFeature")
+    args = ["train", "--algo", "policy_distill", "--env", "Pendulum-v1", *QUICK, "-params", f"teacher:{run}"]
+    err = _bad_input(args, capsys, workdir)
+    assert "The env_wrapper 'no_such_package.wrappers.TimeFeature' (from the teacher's config.yml) cannot be imported" in err
+    assert "No module named 'no_such_package'" in err
+
+
+# ---------------------------------------------------------------------------------------------- -i with a replay buffer
+@pytest.mark.parametrize(
+    ("algo", "cls", "env_id", "params"),
+    [
+        ("distill_dqn", DistillDQN, "CartPole-v1", ["learning_starts:100", "buffer_size:1000", "train_freq:10"]),
+        ("policy_distill", PolicyDistill, "Pendulum-v1", ["learning_starts:50", "buffer_size:1000", "batch_size:32"]),
+    ],
+)  # fmt: skip
+def test_resume_with_the_replay_buffer(workdir, capsys, algo, cls, env_id, params):
+    """rl-zoo3's --save-replay-buffer, then -i: the teacher comes back from the YAML, the buffer from replay_buffer.pkl."""
+    common = ["train", "--algo", algo, "--env", env_id, *QUICK, "--save-replay-buffer", "-params", *params]
+    assert _run([*common, "-n", "300"]) == 0
+    first = workdir / "logs" / algo / f"{env_id}_1"
+    assert (first / "replay_buffer.pkl").is_file()
+    capsys.readouterr()
+
+    assert _run([*common, "-n", "200", "-i", str(first / f"{env_id}.zip")]) == 0
+    out = capsys.readouterr().out
+    assert "Loading pretrained agent" in out and "Loading replay buffer" in out
+    second = workdir / "logs" / algo / f"{env_id}_2"
+    resumed = cls.load(second / f"{env_id}.zip")
+    # rl-zoo3's -i calls learn(n) with SB3's default reset_num_timesteps=True: the count (and so the exploration
+    # and distillation schedules) starts again; -n is the number of steps added.
+    assert resumed.num_timesteps == 200
+    resumed.load_replay_buffer(second / "replay_buffer.pkl")
+    assert resumed.replay_buffer.size() == 500, "the first run's transitions were kept"
+    assert cls.load(first / f"{env_id}.zip")._n_updates < resumed._n_updates

@@ -4,30 +4,37 @@ several workers on one study, and a worker killed with SIGKILL in the middle of 
 """
 
 import math
+import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from zoo_helpers import TINY, TINY_PARAMS, create_database, kill, postgres_server, start_worker, tail, wait_all
+from zoo_helpers import (
+    check_no_trial_lost,
+    create_database,
+    kill,
+    postgres_server,
+    running_trial_of,
+    start_worker,
+    tail,
+    tuning_args,
+    wait_all,
+)
 
 from sb3_distill.zoo import open_storage
 
 pytestmark = pytest.mark.postgres
 N_TRIALS = 4
+N_KILLED_TRIALS = 8
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
     with postgres_server() as url:
         yield url
-
-
-def _worker_args(url: str, study: str, seed: int, n_timesteps: int = 600) -> list[str]:
-    return ["train", "--algo", "distill_dqn", "--env", "CartPole-v1", "-optimize", "--storage", url,
-            "--study-name", study, "--max-total-trials", str(N_TRIALS), *TINY, "-n", str(n_timesteps),
-            "--seed", str(seed), "-params", *TINY_PARAMS]  # fmt: skip
 
 
 def _study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
@@ -46,7 +53,7 @@ def test_workers_starting_together_on_an_empty_database(postgres_url):
 
 def test_two_workers_on_one_postgres_study(postgres_url, tmp_path):
     logs = [tmp_path / "worker0.txt", tmp_path / "worker1.txt"]
-    workers = [start_worker(_worker_args(postgres_url, "shared", seed), tmp_path, log) for seed, log in enumerate(logs)]
+    workers = [start_worker(tuning_args(postgres_url, "shared", N_TRIALS, i), tmp_path, log) for i, log in enumerate(logs)]
     assert wait_all(workers, logs) == [0, 0], "\n".join(tail(log) for log in logs)
     study = _study(open_storage(postgres_url), "shared")
     complete = study.get_trials(states=[TrialState.COMPLETE])
@@ -57,36 +64,38 @@ def test_two_workers_on_one_postgres_study(postgres_url, tmp_path):
     assert not study.get_trials(states=[TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL])
 
 
-def test_killed_worker_does_not_stall_the_study(postgres_url, tmp_path):
-    """SIGKILL a worker in the middle of a trial: the heartbeat fails its trial, the survivor retries it and finishes."""
-    heartbeat = {"SB3_DISTILL_HEARTBEAT": "1"}
-    logs = [tmp_path / "survivor.txt", tmp_path / "victim.txt"]
-    survivor = start_worker(_worker_args(postgres_url, "killed", 0), tmp_path, logs[0], **heartbeat)
-    # The victim's trials are longer, so that it is surely caught in the middle of one.
-    victim = start_worker(_worker_args(postgres_url, "killed", 1, n_timesteps=20_000), tmp_path, logs[1], **heartbeat)
-    victim_tag = f":{victim.pid}"
-    storage = open_storage(postgres_url)  # one connection pool for all the polling below
-    deadline = time.monotonic() + 90
-    victim_trial = None
-    while victim_trial is None:
-        assert time.monotonic() < deadline and victim.poll() is None, tail(logs[1])
-        time.sleep(0.2)
-        try:
-            running = _study(storage, "killed").get_trials(states=[TrialState.RUNNING])
-        except KeyError:  # the study is not created yet
-            continue
-        victim_trial = next((t for t in running if t.user_attrs.get("worker", "").endswith(victim_tag)), None)
-        if victim_trial is not None and "recipe" not in victim_trial.params:
-            victim_trial = None  # still sampling: wait until it learns
-    time.sleep(0.5)
-    kill(victim)
+def test_four_workers_two_killed_at_random_moments(postgres_url, tmp_path):
+    """
+    Four workers on one study, two of them SIGKILLed: one at a random moment of one of its trials, the other at a
+    random moment of its life (starting, creating the study, sampling, learning, reporting...). The heartbeat fails
+    the trials they leave, the survivors retry them, and the study completes its --max-total-trials: no trial lost,
+    none counted twice.
+    """
+    seed = random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+    heartbeat = {"SB3_DISTILL_HEARTBEAT": "2"}
+    logs = [tmp_path / f"worker{index}.txt" for index in range(4)]
+    workers = [
+        start_worker(tuning_args(postgres_url, "four", N_KILLED_TRIALS, seed=index), tmp_path, log, **heartbeat)
+        for index, log in enumerate(logs)
+    ]
+    survivors, (mid_trial, anytime) = workers[:2], workers[2:]
+    kill_anytime_after = rng.uniform(0, 25)
+    timer = threading.Timer(kill_anytime_after, lambda: anytime.poll() is None and kill(anytime))
+    timer.start()
+    storage = open_storage(postgres_url)
+    running_trial_of(storage, "four", mid_trial, logs[2])
+    time.sleep(rng.uniform(0, 1))
+    kill(mid_trial)
+    timer.join()
+    killed_at = f"seed {seed}: the second victim was killed {kill_anytime_after:.1f} s after the start"
 
-    assert wait_all([survivor], logs[:1]) == [0], tail(logs[0])
-    study = _study(storage, "killed")
-    failed = study.trials[victim_trial.number]
-    assert failed.state == TrialState.FAIL
-    retries = [trial for trial in study.trials if trial.system_attrs.get("failed_trial") == failed.number]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == failed.params and retries[0].user_attrs["worker"] != failed.user_attrs["worker"]
-    assert len(study.get_trials(states=[TrialState.COMPLETE])) >= N_TRIALS
-    assert not study.get_trials(states=[TrialState.RUNNING, TrialState.WAITING])
+    assert wait_all(survivors, logs[:2], timeout=300) == [0, 0], f"{killed_at}\n" + "\n".join(map(tail, logs))
+    study = _study(storage, "four")
+    failed = check_no_trial_lost(study, N_KILLED_TRIALS, workers=4)
+    victims = {f":{worker.pid}" for worker in (mid_trial, anytime)}
+    assert failed, f"the trial being learned by the worker killed mid-trial was not failed ({killed_at})"
+    for trial in failed.values():
+        assert any(trial.user_attrs.get("worker", "").endswith(victim) for victim in victims), (killed_at, trial.user_attrs)
+    finished = len(study.get_trials(states=[TrialState.COMPLETE, TrialState.PRUNED]))
+    print(f"{killed_at}; failed and retried: {sorted(failed)}; finished trials: {finished} of {len(study.trials)}")

@@ -11,10 +11,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 #: A tiny tuning budget: a few hundred env steps per trial, two evaluation episodes, no pruning, no plots.
@@ -103,7 +106,11 @@ def postgres_server() -> Iterator[str]:
     """
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no pg_ctl/initdb): apt-get install -y postgresql, or run `make test`")
+        pytest.fail(
+            "PostgreSQL is not installed (no pg_ctl/initdb on the PATH or in /usr/lib/postgresql/*/bin): these tests "
+            "start a server of their own from its binaries. Install it with `make postgres` or `apt-get install -y "
+            "postgresql`."
+        )
     user = None
     if os.geteuid() == 0:
         name = "postgres" if _user_exists("postgres") else "nobody"
@@ -174,3 +181,93 @@ class RaiseInLearn(BaseCallback):
         if self.num_timesteps >= 50:
             raise ValueError("boom inside learn()")
         return True
+
+
+def write_run_folder(log_dir: Path, algo: str, env_id: str, model: Any, hyperparams: dict[str, Any]) -> Path:
+    """
+    Save a model in rl-zoo3's layout, as ``train.py`` leaves it: ``LOG_DIR/ALGO/ENV_1/ENV.zip`` and
+    ``ENV_1/ENV/config.yml`` (an ``OrderedDict`` of the run's hyperparameters, sorted as rl-zoo3 writes them).
+
+    :param log_dir: the ``logs`` folder
+    :param algo: rl-zoo3 name of the model's algorithm
+    :param env_id: the env
+    :param model: the trained (or freshly built) model
+    :param hyperparams: the run's hyperparameters (``env_wrapper``, ``frame_stack``, ...)
+    :return: the run folder
+    """
+    run = log_dir / algo / f"{env_id}_1"
+    (run / env_id).mkdir(parents=True)
+    model.save(run / f"{env_id}.zip")
+    with open(run / env_id / "config.yml", "w") as file:
+        yaml.dump(OrderedDict(sorted(hyperparams.items())), file)
+    return run
+
+
+def tuning_args(storage: str, study: str, max_trials: int, seed: int, n_timesteps: int = 600) -> list[str]:
+    """``sb3-distill train`` arguments of a worker of a DistillDQN CartPole study with a tiny budget."""
+    return ["train", "--algo", "distill_dqn", "--env", "CartPole-v1", "-optimize", "--storage", storage,
+            "--study-name", study, "--max-total-trials", str(max_trials), *TINY, "-n", str(n_timesteps),
+            "--seed", str(seed), "-params", *TINY_PARAMS]  # fmt: skip
+
+
+def load_study(storage: Any, name: str) -> Any:
+    """:return: the study, or ``None`` while no worker has created it"""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def running_trial_of(storage: Any, study_name: str, worker: subprocess.Popen, log: Path, timeout: float = 120) -> Any:
+    """
+    Wait until ``worker`` runs a trial whose hyperparameters are sampled (it is learning), and return it.
+
+    :param storage: the study's storage (opened once: polling it must not open a connection each time)
+    :param study_name: the study
+    :param worker: the worker process
+    :param log: its output, shown if it dies first
+    :param timeout: seconds
+    :return: the running ``FrozenTrial``
+    """
+    from optuna.trial import TrialState
+
+    tag = f":{worker.pid}"
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline and worker.poll() is None, tail(log)
+        time.sleep(0.2)
+        study = load_study(storage, study_name)
+        running = study.get_trials(states=[TrialState.RUNNING]) if study is not None else []
+        for trial in running:
+            if str(trial.user_attrs.get("worker", "")).endswith(tag) and "recipe" in trial.params:
+                return trial
+
+
+def check_no_trial_lost(study: Any, max_trials: int, workers: int = 2) -> dict[int, Any]:
+    """
+    The guarantees of a study whose workers were killed: at least ``max_trials`` finished trials, nothing left
+    running or waiting, every failed trial retried once with its parameters, and no trial completed twice (an
+    original and its retry, or two retries of one original).
+
+    :param study: the study
+    :param max_trials: its ``--max-total-trials``
+    :param workers: how many workers ran at once (each may start one trial beyond the budget: see below)
+    :return: the failed trials by number
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials()
+    assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    # rl-zoo3 counts running trials, yet workers asking at the same instant may all start the last one.
+    assert max_trials <= len(finished) <= max_trials + workers - 1, [(t.number, t.state.name) for t in trials]
+    failed = {t.number: t for t in trials if t.state == TrialState.FAIL}
+    originals = [t.system_attrs.get("failed_trial", t.number) for t in finished]
+    assert len(originals) == len(set(originals)), f"a trial was counted twice: {sorted(originals)}"
+    for number, trial in failed.items():
+        retries = [t for t in trials if t.system_attrs.get("retry_history", [None])[-1] == number]
+        assert len(retries) == 1, f"trial {number} failed and was retried {len(retries)} times"
+        assert retries[0].params == trial.params
+    return failed

@@ -27,7 +27,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_nor
 
 from sb3_distill.common.files import atomic_path, resolve_save_path
 from sb3_distill.teachers import check_teacher_spaces, load_teacher
-from sb3_distill.teachers.loading import TeacherSpec, same_space
+from sb3_distill.teachers.loading import TeacherSpec
+from sb3_distill.teachers.spaces import scale_actions, space_mismatches
 
 
 class DatasetError(ValueError):
@@ -46,10 +47,7 @@ def scale_box_actions(action_space: spaces.Space, actions: np.ndarray) -> np.nda
     :param actions: a batch of actions in the env's space
     :return: the actions to store
     """
-    if not isinstance(action_space, spaces.Box):
-        return actions
-    low, high = action_space.low, action_space.high
-    return 2.0 * ((np.clip(actions, low, high) - low) / (high - low)) - 1.0
+    return scale_actions(action_space, actions, clip=True)
 
 
 class TransitionRecorder:
@@ -216,11 +214,7 @@ def check_dataset_spaces(
     :param action_space: the expected action space
     :param what: whose spaces these are, for the message (``"the env"``, ``"the teacher ..."``)
     """
-    problems = []
-    if not same_space(dataset.observation_space, observation_space):
-        problems.append(f"observations {dataset.observation_space} vs {observation_space}")
-    if not same_space(dataset.action_space, action_space):
-        problems.append(f"actions {dataset.action_space} vs {action_space}")
+    problems = space_mismatches(dataset.observation_space, dataset.action_space, observation_space, action_space, f"{what}'s")
     if problems:
         raise DatasetError(
             f"The dataset was recorded on other spaces than {what}'s: {'; '.join(problems)}. "

@@ -2,7 +2,6 @@ import pathlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -11,7 +10,7 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.distributions import Distribution, TanhBijector
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -21,39 +20,27 @@ from stable_baselines3.common.utils import ConstantSchedule, configure_logger
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
+from sb3_distill.common.policy_terms import (
+    DEFAULT_TEMPERATURES,
+    DistillTerm,
+    build_terms,
+    check_policy_loss,
+    check_teacher_weights,
+    policy_term,
+    teacher_targets,
+    value_term,
+)
+from sb3_distill.common.policy_terms import per_teacher as _per_teacher
 from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
 from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.losses import (
-    KL_DIRECTIONS,
-    POLICY_LOSSES,
-    agreement,
-    gaussian_kl_loss,
-    gaussian_nll_loss,
-    mse_loss,
-    nll_loss,
-    policy_kl_loss,
-)
+from sb3_distill.losses import KL_DIRECTIONS, POLICY_LOSSES
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
 SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
 DataPolicy = str | float | Callable[[float], float]
-
-#: Softmax temperature used when none is given: a policy teacher's own distribution (T = 1); a sharp
-#: Boltzmann policy over a Q-value teacher's values (T = 0.01, Rusu et al. 2016).
-DEFAULT_TEMPERATURES = {"policy": 1.0, "q_values": 0.01}
-
-
-@dataclass
-class DistillTerm:
-    """One teacher's part of the loss: w · (policy_coef · L_policy + value_coef · L_value)."""
-
-    teacher: Teacher
-    weight: float
-    policy_loss: str
-    temperature: float
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -62,35 +49,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple, np.ndarray)):
         return list(value)
     return [value]
-
-
-def _per_teacher(name: str, value: Any, n_teachers: int) -> list[Any]:
-    """A keyword that is one value for all teachers or a list with one value per teacher."""
-    values = _as_list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * n_teachers
-    if len(values) != n_teachers:
-        raise ValueError(f"{name} has {len(values)} entries for {n_teachers} teacher(s): give one value, or one per teacher.")
-    return values
-
-
-def check_teacher_weights(weights: Sequence[float] | None, n_teachers: int) -> list[float]:
-    """
-    :param weights: w_i of L = Σ w_i · L_i, or ``None`` for equal weights 1 / n
-    :param n_teachers: number of teachers
-    :return: the weights as floats
-    """
-    if weights is None:
-        return [1.0 / n_teachers] * n_teachers
-    values = [float(weight) for weight in _as_list(weights)]
-    if len(values) != n_teachers:
-        raise ValueError(
-            f"teacher_weights has {len(values)} entries for {n_teachers} teacher(s): give one weight per teacher, "
-            "in the order of teacher=[...]."
-        )
-    if not all(np.isfinite(values)) or any(weight < 0 for weight in values):
-        raise ValueError(f"teacher_weights must be finite and >= 0 (got {values}).")
-    if sum(values) == 0:
-        raise ValueError(f"teacher_weights are all zero ({values}): at least one teacher must have a positive weight.")
-    return values
 
 
 def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
@@ -339,50 +297,11 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
             )
 
     def _build_terms(self, teachers: list[Teacher]) -> list[DistillTerm]:
-        weights = check_teacher_weights(self.teacher_weights, len(teachers))
-        losses = _per_teacher("policy_loss", self.policy_loss, len(teachers))
-        temperatures = _per_teacher("temperature", self.temperature, len(teachers))
-        terms = []
-        for teacher, weight, loss, temperature in zip(teachers, weights, losses, temperatures, strict=True):
-            if temperature is None:
-                temperature = DEFAULT_TEMPERATURES["q_values" if teacher.has_q_values else "policy"]
-            terms.append(DistillTerm(teacher, weight, loss, float(temperature)))
-        return terms
+        return build_terms(teachers, self.teacher_weights, self.policy_loss, self.temperature)
 
     def _check_policy_loss(self, teacher: Teacher, loss: str) -> str:
         """The policy loss for this teacher ('auto' resolved), or a clear error if it cannot be computed."""
-        student_squashes = is_squashed(self.policy_class)  # type: ignore[arg-type]
-        same_family = teacher.is_discrete or (teacher.has_distribution and teacher.policy.squash_output == student_squashes)
-        if loss == "auto":
-            return "kl" if same_family else "mse"
-        if loss == "mse" and teacher.is_discrete:
-            raise IncompatibleTeacherError(
-                f"policy_loss='mse' regresses continuous actions; {teacher!r} is discrete: use 'kl' or 'nll'."
-            )
-        if loss == "kl" and not teacher.has_distribution:
-            raise IncompatibleTeacherError(
-                f"policy_loss='kl' needs a stochastic teacher, and {teacher!r} (kind '{teacher.kind}') is deterministic: "
-                "use policy_loss='mse' or 'nll' (or 'auto')."
-            )
-        if loss == "kl" and not same_family:
-            squashing = "squashes its actions with tanh" if teacher.policy.squash_output else "does not squash its actions"
-            raise IncompatibleTeacherError(
-                f"The Gaussian KL compares distributions of the same kind, but {teacher!r} {squashing} and the student "
-                f"{'does' if student_squashes else 'does not'}: set squash_output={teacher.policy.squash_output}, or use "
-                "policy_loss='mse' or 'nll' for this teacher."
-            )
-        if loss == "kl" and student_squashes and not teacher.is_discrete:
-            assert isinstance(teacher.action_space, spaces.Box) and isinstance(self.action_space, spaces.Box)
-            same_bounds = np.allclose(teacher.action_space.low, self.action_space.low) and np.allclose(
-                teacher.action_space.high, self.action_space.high
-            )
-            if not same_bounds:
-                raise IncompatibleTeacherError(
-                    f"The pre-tanh KL assumes the same action bounds, but {teacher!r} squashes into "
-                    f"[{teacher.action_space.low}, {teacher.action_space.high}] and the env has "
-                    f"[{self.action_space.low}, {self.action_space.high}]: use policy_loss='mse' or 'nll'."
-                )
-        return loss
+        return check_policy_loss(teacher, loss, is_squashed(self.policy_class), self.action_space)  # type: ignore[arg-type]
 
     def set_teacher(self, teacher: TeacherSpec, index: int = 0) -> None:
         """
@@ -443,40 +362,13 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         return actions, buffer_actions
 
     # ------------------------------------------------------------------ the loss
-    def _scaled(self, actions: th.Tensor) -> th.Tensor:
-        """Env-space continuous actions to [-1, 1], with the student's bounds."""
-        assert isinstance(self.action_space, spaces.Box)
-        low = th.as_tensor(self.action_space.low, device=actions.device)
-        high = th.as_tensor(self.action_space.high, device=actions.device)
-        return 2.0 * (actions - low) / (high - low) - 1.0
-
     def _policy_term(self, term: DistillTerm, student: Distribution, obs: Obs) -> tuple[th.Tensor, th.Tensor | None]:
         """One teacher's policy loss on a batch, and (discrete teachers) the share of states where both argmax agree."""
-        teacher, direction = term.teacher, self.kl_direction
-        if teacher.is_discrete:
-            student_logits, teacher_logits = student.distribution.logits, teacher.action_logits(obs)  # type: ignore[union-attr]
-            if term.policy_loss == "nll":
-                loss = nll_loss(student_logits, teacher_logits)
-            else:
-                loss = policy_kl_loss(student_logits, teacher_logits, term.temperature, direction)  # type: ignore[arg-type]
-            return loss, agreement(student_logits, teacher_logits)
-        # Continuous: the student's Gaussian (pre-tanh when it squashes).
-        mean, log_std = student.distribution.loc, student.distribution.scale.log()  # type: ignore[union-attr]
-        if term.policy_loss == "kl":
-            gaussian: th.distributions.Normal = teacher.distribution(obs).distribution  # type: ignore[assignment]
-            # Pre-tanh for squashing teachers, like the student.
-            return gaussian_kl_loss(mean, log_std, gaussian.loc, gaussian.scale.log(), direction), None  # type: ignore[arg-type]
-        teacher_actions = teacher.actions(obs)  # in the env's bounds
-        if term.policy_loss == "nll":
-            # The likelihood is taken where the student's Gaussian lives: pre-tanh for a squashing student.
-            targets = TanhBijector.inverse(self._scaled(teacher_actions)) if self.policy.squash_output else teacher_actions
-            return gaussian_nll_loss(mean, log_std, targets), None
-        student_actions = th.tanh(mean) if self.policy.squash_output else self._scaled(mean)
-        return mse_loss(student_actions, self._scaled(teacher_actions)), None
+        targets = teacher_targets(term, obs)
+        return policy_term(term, student, targets, self.kl_direction, self.policy.squash_output, self.action_space)  # type: ignore[arg-type]
 
     def _value_term(self, term: DistillTerm, student_values: th.Tensor, obs: Obs) -> th.Tensor:
-        temperature = term.temperature if term.teacher.has_q_values else None
-        return mse_loss(student_values, term.teacher.values(obs, temperature=temperature))
+        return value_term(student_values, teacher_targets(term, obs, policy=False, value=True))
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
