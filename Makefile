@@ -19,13 +19,19 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m sb3_distill demo
 
-# The distributed-tuning tests start a PostgreSQL server of their own from Debian's binaries (they skip without them).
+# The distributed-tuning tests start a PostgreSQL server of their own from the system's binaries (initdb, pg_ctl).
+# Where they are missing they are installed with the system's package manager; if that is impossible, make test
+# fails here with what to do (tests never skip).
+PG_HELP := PostgreSQL is needed by tests/test_tuning_postgres.py (the distributed-tuning tests start a server of their own).\
+ Install it and run make test again: Debian/Ubuntu: sudo apt-get install postgresql; Fedora: sudo dnf install\
+ postgresql-server; macOS: brew install postgresql. Its initdb and pg_ctl must be on PATH or in /usr/lib/postgresql/*/bin.
 postgres:
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; \
-	else echo "No apt-get: install PostgreSQL yourself, or its tests are skipped."; fi
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; } \
+			|| { echo "Could not install PostgreSQL with apt-get. $(PG_HELP)" >&2; exit 1; }; \
+	else echo "No PostgreSQL and no apt-get. $(PG_HELP)" >&2; exit 1; fi
 
 test: install postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)

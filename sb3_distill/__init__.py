@@ -12,6 +12,10 @@ def __getattr__(name: str):
         from sb3_distill.distill_dqn import DistillDQN
 
         return DistillDQN
+    if name == "DistillPPO":
+        from sb3_distill.distill_ppo import DistillPPO
+
+        return DistillPPO
     if name == "PolicyDistill":
         from sb3_distill.policy_distill import PolicyDistill
 
@@ -19,4 +23,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'sb3_distill' has no attribute {name!r}")
 
 
-__all__ = ["DistillDQN", "PolicyDistill", "Teacher", "__version__", "load_teacher"]
+__all__ = ["DistillDQN", "DistillPPO", "PolicyDistill", "Teacher", "__version__", "load_teacher"]

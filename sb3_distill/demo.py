@@ -7,28 +7,6 @@ The main job, end to end: distill a bundled DQN teacher into a small student and
 import argparse
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-
-def predict_latency(model: Any, observation: np.ndarray, repeats: int = 500) -> float:
-    """
-    Median wall time of ``model.predict(observation, deterministic=True)`` for one observation.
-
-    :param model: anything with SB3's ``predict``
-    :param observation: one observation
-    :param repeats: number of timed calls (after a few warm-up calls)
-    :return: seconds per call
-    """
-    for _ in range(20):
-        model.predict(observation, deterministic=True)
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict(observation, deterministic=True)
-        timings.append(time.perf_counter() - start)
-    return float(np.median(timings))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from stable_baselines3.common.monitor import Monitor
 
     from sb3_distill import DistillDQN, load_teacher
+    from sb3_distill.common.timing import predict_latency
     from sb3_distill.teachers import count_parameters
 
     th.set_num_threads(1)  # small networks: one thread is fastest and fair to both models

@@ -19,3 +19,7 @@ class HubAccessError(TeacherError):
 
 class IncompatibleTeacherError(TeacherError):
     """A teacher that does not fit the environment or the loss asked of it."""
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN or inf reached the loss; the message names the input it came from and the env step."""

@@ -18,9 +18,8 @@ ONNX needs the optional extra ``onnx`` (``pip install "sb3-distill[onnx]"``): ``
 """
 
 import argparse
-import copy
 import importlib
-import pickle
+import io
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,9 +30,13 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
-from stable_baselines3.dqn.policies import DQNPolicy
+
+from sb3_distill.errors import TeacherError
+from sb3_distill.teachers import copy_policy, load_teacher, load_vec_normalize, policy_kind
+
+from sb3_distill.common.files import atomic_path
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".pt"}
 #: ONNX opset of the exported graphs (supported by every onnxruntime of the last years)
@@ -62,18 +65,6 @@ def require_onnx() -> tuple[Any, Any]:
     return modules[0], modules[1]
 
 
-def _cpu_copy(policy: BasePolicy) -> BasePolicy:
-    """A copy of ``policy`` on CPU, rebuilt as SB3's ``policy.save()`` / ``load()`` does (the original is untouched)."""
-    try:
-        clone = type(policy)(**policy._get_constructor_parameters())
-        clone.load_state_dict(policy.state_dict())
-    except (TypeError, RuntimeError, KeyError):
-        # Policies whose constructor parameters do not rebuild them; a deep copy works unless a distribution of
-        # the last batch hangs on the policy.
-        clone = copy.deepcopy(policy)
-    return clone.to("cpu")
-
-
 class ExportedPolicy(th.nn.Module):
     """
     Raw observation → (greedy action, scores), with the agent's observation normalization inside.
@@ -84,8 +75,6 @@ class ExportedPolicy(th.nn.Module):
 
     obs_mean: th.Tensor
     obs_std: th.Tensor
-    action_low: th.Tensor
-    action_high: th.Tensor
 
     def __init__(self, policy: BasePolicy, obs_normalizer: VecNormalize | None = None) -> None:
         super().__init__()
@@ -94,10 +83,14 @@ class ExportedPolicy(th.nn.Module):
                 f"Only Box observation spaces can be exported (one float tensor in); this agent observes "
                 f"{policy.observation_space}."
             )
-        self.policy = _cpu_copy(policy)
+        self.policy = copy_policy(policy).to("cpu")
         self.policy.set_training_mode(False)
         self.policy.requires_grad_(False)
-        self.kind, self.score_name = self._kind(self.policy)
+        try:
+            # What the acting network outputs and how the action follows from it, per kind of policy.
+            self.kind = policy_kind(self.policy)
+        except TeacherError as error:
+            raise ExportError(f"Cannot export this agent: {error}") from error
         self.normalize = obs_normalizer is not None and bool(obs_normalizer.norm_obs)
         shape = policy.observation_space.shape
         mean, var, epsilon, clip = np.zeros(shape), np.ones(shape), 0.0, np.inf
@@ -109,56 +102,17 @@ class ExportedPolicy(th.nn.Module):
         self.register_buffer("obs_mean", th.as_tensor(mean, dtype=th.float32))
         self.register_buffer("obs_std", th.sqrt(th.as_tensor(var, dtype=th.float32) + epsilon))
         self.clip_obs = float(clip)
-        action_space = policy.action_space
-        if isinstance(action_space, spaces.Box):
-            self.register_buffer("action_low", th.as_tensor(action_space.low, dtype=th.float32))
-            self.register_buffer("action_high", th.as_tensor(action_space.high, dtype=th.float32))
-
-    @staticmethod
-    def _kind(policy: BasePolicy) -> tuple[str, str]:
-        if isinstance(policy, DQNPolicy):
-            return "q", "q_values"
-        if type(policy).__module__.startswith("sb3_contrib.qrdqn"):
-            return "quantile", "q_values"
-        if isinstance(policy, ActorCriticPolicy):
-            return ("actor_critic", "logits") if isinstance(policy.action_space, spaces.Discrete) else ("actor_critic", "mean")
-        if hasattr(policy, "actor") and isinstance(policy.action_space, spaces.Box):
-            return "actor", "policy_action"
-        raise ExportError(
-            f"Cannot export a {type(policy).__name__}: supported are DQN / QR-DQN / DistillDQN Q-networks, "
-            "actor-critic policies (PPO, A2C, PolicyDistill) and SAC / TD3 / TQC actors."
-        )
-
-    def _scores(self, obs: th.Tensor) -> th.Tensor:
-        policy: Any = self.policy
-        if self.kind == "q":
-            return policy.q_net(obs)
-        if self.kind == "quantile":
-            return policy.quantile_net(obs).mean(dim=1)
-        if self.kind == "actor_critic":
-            features = policy.extract_features(obs, policy.pi_features_extractor)
-            return policy.action_net(policy.mlp_extractor.forward_actor(features))
-        return policy._predict(obs, deterministic=True)
 
     def forward(self, observation: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         obs = observation.float()
         if self.normalize:
             obs = th.clamp((obs - self.obs_mean) / self.obs_std, -self.clip_obs, self.clip_obs)
-        scores = self._scores(obs)
-        if isinstance(self.policy.action_space, spaces.Discrete):
-            return scores.argmax(dim=1), scores
-        if self.kind == "actor":
-            squashed = scores  # SAC / TD3 / TQC actors already act in [-1, 1]
-        elif self.policy.squash_output:
-            squashed = th.tanh(scores)  # the mean of a tanh-squashed actor-critic
-        else:
-            return th.max(th.min(scores, self.action_high), self.action_low), scores
-        # Back from [-1, 1] to the env's bounds, as predict() does.
-        return self.action_low + 0.5 * (squashed + 1.0) * (self.action_high - self.action_low), scores
+        scores = self.kind.action_scores(obs)
+        return self.kind.actions_from_scores(scores), scores
 
     @property
     def output_names(self) -> list[str]:
-        return ["action", self.score_name]
+        return ["action", self.kind.score_name]
 
 
 def load_agent(path: str | Path, vecnormalize: str | Path | None = None) -> tuple[BasePolicy, VecNormalize | None]:
@@ -169,9 +123,6 @@ def load_agent(path: str | Path, vecnormalize: str | Path | None = None) -> tupl
     :param vecnormalize: a ``VecNormalize`` pickle (``vecnormalize.pkl``); default: the one in the run folder, if any
     :return: the policy (CPU) and the ``VecNormalize`` statistics or ``None``
     """
-    from sb3_distill.errors import TeacherError
-    from sb3_distill.teachers import load_teacher
-
     path = Path(path)
     if not path.exists() and not path.with_suffix(".zip").exists():
         raise ExportError(f"{path} does not exist: give the .zip saved by model.save(), or an rl-zoo3 run folder.")
@@ -221,21 +172,34 @@ def export(
         normalizer = vecnormalize if vecnormalize is not None else normalizer
     else:
         policy, normalizer = _as_policy(agent, vecnormalize)
-    module = ExportedPolicy(policy, normalizer)
-    example = th.as_tensor(policy.observation_space.sample()[None], dtype=th.float32)
+    return write_exported(ExportedPolicy(policy, normalizer), out, format)
+
+
+def write_exported(module: ExportedPolicy, out: str | Path, format: str) -> Path:
+    """
+    :param module: the exported policy
+    :param out: the file to write (its folder is created)
+    :param format: ``"onnx"`` or ``"torchscript"``
+    :return: the path written
+    """
+    example = th.as_tensor(module.policy.observation_space.sample()[None], dtype=th.float32)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    # Atomic: a crash or a full disk during the write leaves a previous export intact (--force overwrites).
+    with warnings.catch_warnings(), atomic_path(out) as temporary:
         # Both exporters are TorchScript-based; torch announces their successors on every call.
         warnings.simplefilter("ignore")
         if format == "torchscript":
             traced = th.jit.trace(module, example)
-            traced.save(str(out))  # type: ignore[no-untyped-call]
+            # Through memory: torch's C++ writer aborts the whole process (std::terminate) when the disk is full.
+            buffer = io.BytesIO()
+            th.jit.save(traced, buffer)  # type: ignore[no-untyped-call]
+            temporary.write_bytes(buffer.getvalue())
         else:
             th.onnx.export(
                 module,
                 (example,),
-                str(out),
+                str(temporary),
                 input_names=[INPUT_NAME],
                 output_names=module.output_names,
                 dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *module.output_names]},
@@ -250,16 +214,10 @@ def load_vecnormalize(path: str | Path) -> VecNormalize:
     :param path: a ``VecNormalize`` pickle (``vecnormalize.pkl``; old ``gym`` pickles too)
     :return: the statistics (never tied to an env)
     """
-    from sb3_distill.teachers.legacy import legacy_gym_modules
-
     try:
-        with legacy_gym_modules(), open(path, "rb") as file:
-            normalizer = pickle.load(file)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as error:
-        raise ExportError(f"Could not read the VecNormalize statistics {path}: {error}") from error
-    if not isinstance(normalizer, VecNormalize):
-        raise ExportError(f"{path} holds a {type(normalizer).__name__}, not VecNormalize statistics.")
-    return normalizer
+        return load_vec_normalize(path)
+    except TeacherError as error:
+        raise ExportError(str(error)) from error
 
 
 def load_exported(path: str | Path) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -350,11 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.format == "onnx":
             require_onnx()
         policy, normalizer = load_agent(args.path, args.vecnormalize)
-        export(policy, out, args.format, vecnormalize=normalizer)
+        module = ExportedPolicy(policy, normalizer)
+        write_exported(module, out, args.format)
     except ExportError as error:
         print(f"sb3-distill export: error: {error}", file=sys.stderr)
         return 2
-    module = ExportedPolicy(policy, normalizer)
     normalized = " (VecNormalize statistics included)" if module.normalize else ""
     shape = list(policy.observation_space.shape or ())
     print(f"Wrote {out}: {INPUT_NAME} {shape} -> {', '.join(module.output_names)}{normalized}")
@@ -366,7 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ExportError", "ExportedPolicy", "check_parity", "export", "load_agent", "load_exported", "main", "require_onnx"]
+__all__ = [
+    "ExportError",
+    "ExportedPolicy",
+    "check_parity",
+    "export",
+    "load_agent",
+    "load_exported",
+    "main",
+    "require_onnx",
+    "write_exported",
+]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,7 +1,7 @@
-"""scripts/benchmark.py: its pieces, and the CLI end to end with tiny budgets (fresh processes, as in a real run)."""
+"""scripts/benchmark: its pieces, and the CLI end to end with tiny budgets (fresh processes, as in a real run)."""
 
-import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,8 +10,12 @@ import pytest
 import yaml
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))  # spawned benchmark workers inherit sys.path and import the script by name
-benchmark = importlib.import_module("benchmark")
+sys.path.insert(0, str(SCRIPTS))  # spawned benchmark workers inherit sys.path and import the package by name
+
+from benchmark import cli, measure, probes, stats  # noqa: E402
+from benchmark.suite import available_suites, get_suite  # noqa: E402
+from benchmark.suites import classic  # noqa: E402
+from benchmark.zoo_config import zoo_config  # noqa: E402
 
 
 def test_zoo_hyperparameters_come_from_rl_zoo3() -> None:
@@ -19,24 +23,34 @@ def test_zoo_hyperparameters_come_from_rl_zoo3() -> None:
 
     with open(Path(rl_zoo3.__file__).parent / "hyperparams" / "dqn.yml") as file:
         zoo = yaml.safe_load(file)["LunarLander-v3"]
-    hyperparams, n_timesteps = benchmark.zoo_dqn_hyperparams("LunarLander-v3")
-    assert n_timesteps == int(float(zoo["n_timesteps"]))
+    hyperparams, n_timesteps, n_envs, normalize = zoo_config("dqn", "LunarLander-v3")
+    assert n_timesteps == int(float(zoo["n_timesteps"])) and (n_envs, normalize) == (1, False)
     assert hyperparams["policy_kwargs"] == eval(zoo["policy_kwargs"])
     assert hyperparams["learning_rate"](1.0) == pytest.approx(float(zoo["learning_rate"]))
     for key in ("batch_size", "buffer_size", "gamma", "train_freq", "gradient_steps", "target_update_interval"):
         assert hyperparams[key] == zoo[key]
-    student = benchmark.student_hyperparams("LunarLander-v3")
+    student = classic.student_hyperparams("LunarLander-v3")
     assert (student["buffer_size"], student["policy_kwargs"]) == (zoo["buffer_size"], {"net_arch": [32, 32]})
 
 
 def test_grid_scores_and_iqm() -> None:
-    grid = benchmark.eval_grid(27_000)
+    grid = measure.eval_grid(27_000)
     assert grid[:3] == [500, 1000, 1500] and grid[-2:] == [25_000, 27_000] and grid == sorted(set(grid))
-    assert benchmark.eval_grid(3_200)[-1] == 3_200
-    assert benchmark.normalized(300.0, (100.0, 500.0)) == pytest.approx(0.5)
-    assert benchmark.normalized(-166.0, (-200.0, -166.0)) == pytest.approx(1.0)
-    assert benchmark.iqm([0.0, 1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.0)  # 25% trimmed from each end
-    assert benchmark.iqm([1.0, 2.0, 6.0]) == pytest.approx(3.0)
+    assert measure.eval_grid(3_200)[-1] == 3_200
+    assert stats.normalized(300.0, (100.0, 500.0)) == pytest.approx(0.5)
+    assert stats.normalized(-166.0, (-200.0, -166.0)) == pytest.approx(1.0)
+    assert stats.iqm([0.0, 1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.0)  # 25% trimmed from each end
+    assert stats.iqm([1.0, 2.0, 6.0]) == pytest.approx(3.0)
+
+
+def test_iqm_confidence_interval() -> None:
+    values = [0.2, 0.5, 0.55, 0.6, 0.9]
+    low, high = stats.iqm_ci(values)
+    assert low < stats.iqm(values) < high and 0.2 <= low and high <= 0.9
+    assert stats.iqm_ci(values) == (low, high)  # seeded: the report does not change when it is redrawn
+    wider = stats.iqm_ci([0.0, 0.5, 0.55, 0.6, 1.5])
+    assert wider[1] - wider[0] > high - low
+    assert stats.iqm_ci([0.7]) == (0.7, 0.7) and stats.iqm_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
 
 
 def _row(method: str, seed: int, scores: list[float], params: int = 1_000) -> dict:
@@ -47,41 +61,77 @@ def _row(method: str, seed: int, scores: list[float], params: int = 1_000) -> di
     row = dict(
         env="CartPole-v1", method=method, seed=seed, budget=1500, curve=curve, params=params, params_ratio=params / 10_000
     )
-    for level in benchmark.LEVELS:
-        reached = next((r for r in curve if r["normalized_score"] >= level), None)
+    for level in (0.9, 1.0):
+        reached = stats.first_reaching(curve, level)
         row[f"steps_to_{level}"] = reached and reached["step"]
         row[f"train_seconds_to_{level}"] = reached and reached["train_seconds"]
     row.update(final_normalized_score=scores[-1], latency_s={"predict": 1e-4}, peak_rss_mb=300.0, grad_step_ratio=1.1)
-    row["train_seconds"] = curve[-1]["train_seconds"]
+    row.update(train_seconds=curve[-1]["train_seconds"], final_return=scores[-1])
     return row
 
 
-def test_summary_uses_the_mean_curve_and_dqn_as_reference() -> None:
+TEACHERS = {"CartPole-v1": {"latency_s": {"predict": 2e-4}, "teacher_return": 1.0, "training_steps": 50_000}}
+
+
+def test_summary_uses_the_mean_curve_and_the_reference_method() -> None:
     rows = [
         _row("dqn", 0, [0.2, 0.5, 1.0], 10_000),
         _row("distill_dqn:qdagger", 0, [0.95, 1.0, 1.0]),
         _row("distill_dqn:qdagger", 1, [0.5, 0.8, 0.9]),
     ]
-    teachers = {"CartPole-v1": {"latency_s": {"predict": 2e-4}}}
-    summary = {s["method"]: s for s in benchmark.summarize(rows, teachers)}
+    summary = {s["method"]: s for s in stats.summarize(rows, TEACHERS, reference_method="dqn")}
     qdagger = summary["distill_dqn:qdagger"]
     assert qdagger["mean_curve"] == pytest.approx([0.725, 0.9, 0.95])
     assert (qdagger["steps_to_0.9"], qdagger["steps_to_1.0"], qdagger["seeds_reaching_1.0"]) == (1000, None, 1)
+    assert qdagger["steps_to_0.9_of_anchor"] == pytest.approx(1000 / 50_000)
     assert qdagger["final_score_mean"] == pytest.approx(0.95) and qdagger["latency_predict_ratio"] == pytest.approx(0.5)
-    assert qdagger["steps_ratio_vs_dqn"] is None  # the mean over seeds never reaches 1.0
-    assert summary["dqn"]["steps_to_1.0"] == 1500 and summary["dqn"]["steps_ratio_vs_dqn"] == pytest.approx(1.0)
-    assert qdagger["median_seed_steps_to_1.0"] == 1000 and qdagger["median_seed_steps_ratio_vs_dqn"] == pytest.approx(
-        1000 / 1500
-    )
+    assert qdagger["final_return_ratio"] == pytest.approx(0.95) and len(qdagger["final_score_iqm_ci"]) == 2
+    assert qdagger["steps_ratio_vs_reference"] is None  # the mean over seeds never reaches 1.0
+    assert summary["dqn"]["steps_to_1.0"] == 1500 and summary["dqn"]["steps_ratio_vs_reference"] == pytest.approx(1.0)
+    assert qdagger["median_seed_steps_to_1.0"] == 1000
+    assert qdagger["median_seed_steps_ratio_vs_reference"] == pytest.approx(1000 / 1500)
 
 
-def test_dqn_that_never_gets_there_gives_an_upper_bound() -> None:
+def test_reference_that_never_gets_there_gives_an_upper_bound() -> None:
+    from benchmark.report import bounded
+
     rows = [_row("dqn", 0, [0.1, 0.2, 0.5], 10_000), _row("distill_dqn:policy_distillation", 0, [0.5, 1.0, 1.0])]
-    summary = {s["method"]: s for s in benchmark.summarize(rows, {"CartPole-v1": {"latency_s": {}}})}
+    summary = {s["method"]: s for s in stats.summarize(rows, TEACHERS, reference_method="dqn")}
     student = summary["distill_dqn:policy_distillation"]
-    assert student["steps_ratio_vs_dqn"] == pytest.approx(1000 / 1500) and student["steps_ratio_vs_dqn_is_upper_bound"]
-    assert student["wall_time_ratio_vs_dqn"] == pytest.approx(1.0 / 1.5) and student["wall_time_ratio_vs_dqn_is_upper_bound"]
-    assert benchmark._bounded(student, "steps_ratio_vs_dqn", "{:.1%}") == "<66.7%"
+    assert student["steps_ratio_vs_reference"] == pytest.approx(1000 / 1500)
+    assert student["steps_ratio_vs_reference_is_upper_bound"]
+    assert student["wall_time_ratio_vs_reference"] == pytest.approx(1.0 / 1.5)
+    assert student["wall_time_ratio_vs_reference_is_upper_bound"]
+    assert bounded(student, "steps_ratio_vs_reference", "{:.1%}") == "<66.7%"
+
+
+def test_timing_is_one_function_for_the_demo_and_the_benchmark() -> None:
+    import time
+
+    from sb3_distill.common import timing
+
+    assert 0.002 <= timing.median_seconds(lambda: time.sleep(0.002), repeats=5, warmup=1) < 0.05
+
+    class Model:
+        calls = 0
+
+        def predict(self, observation: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, None]:
+            assert deterministic
+            Model.calls += 1
+            return observation, None
+
+    assert timing.predict_latency(Model(), np.zeros(3), repeats=10) >= 0 and Model.calls == 30  # 20 warm-up calls
+
+
+def test_latencies_of_several_agents_are_timed_in_turns() -> None:
+    import time
+
+    calls = {
+        "teacher": {"forward": (lambda: time.sleep(0.002), 40)},
+        "student": {"forward": (lambda: None, 40)},
+    }
+    times = measure.interleaved_latencies(calls, rounds=2)
+    assert times["teacher"]["forward"] >= 0.002 > 10 * times["student"]["forward"]
 
 
 def test_gradient_step_times_same_process() -> None:
@@ -94,11 +144,18 @@ def test_gradient_step_times_same_process() -> None:
     )
     model.learn(300)
     model.set_logger(configure(None, []))
-    plain = benchmark.make_logger_free_dqn(model, model.env, 0)
+    plain = probes.plain_dqn_copy(model, model.env, 0, [32, 32])
     assert np.array_equal(plain.replay_buffer.observations, model.replay_buffer.observations)
-    times = benchmark.gradient_step_times({"student": model, "dqn": plain}, n_steps=25)
+    times = measure.gradient_step_times({"student": model, "dqn": plain}, n_steps=25)
     assert set(times) == {"student", "dqn"} and all(0 < value < 1 for value in times.values())
     assert model.replay_buffer.size() == 300 + 30  # one transition per timed step (5 blocks + warm-up)
+
+
+def test_suites_are_found_by_file_name() -> None:
+    assert {"classic", "mujoco", "reincarnation"} <= set(available_suites())
+    assert get_suite("classic").reference_method == "dqn"
+    with pytest.raises(ValueError, match="Unknown suite 'atari'"):
+        get_suite("atari")
 
 
 def test_cli_tiny_run(tmp_path: Path) -> None:
@@ -106,8 +163,9 @@ def test_cli_tiny_run(tmp_path: Path) -> None:
         "--out", str(tmp_path), "--quick", "--envs", "CartPole-v1", "--methods", "dqn", "distill_dqn:policy_distillation",
         "--budget-scale", "0.1", "--eval-episodes", "2", "--grad-steps", "10", "--no-profile", "--jobs", "2",
     ]  # fmt: skip
-    assert benchmark.main(args) == 0
+    assert cli.main(args) == 0
     results = json.loads((tmp_path / "results.json").read_text())
+    assert results["suite"] == "classic"
     assert {(row["method"], row["seed"]) for row in results["rows"]} == {("dqn", 0), ("distill_dqn:policy_distillation", 0)}
     for row in results["rows"]:
         for key in ("env", "method", "seed", "steps_to_teacher_level", "final_normalized_score", "params_ratio"):
@@ -118,6 +176,67 @@ def test_cli_tiny_run(tmp_path: Path) -> None:
     assert {s["method"] for s in results["summary"]} == {"dqn", "distill_dqn:policy_distillation"}
     teacher = results["teachers"]["CartPole-v1"]
     assert teacher["teacher_return"] > teacher["random_return"] and teacher["n_episodes"] == 30
+    assert teacher["training_steps"] > 0 and {"predict", "forward", "onnx"} <= set(teacher["latency_s"])
     assert "| CartPole-v1 |" in (tmp_path / "benchmarks.md").read_text()
     assert (tmp_path / "benchmark.png").stat().st_size > 10_000
-    assert benchmark.main(args) == 2  # refuses to overwrite without --force
+    assert cli.main(args) == 2  # refuses to overwrite without --force
+
+
+def test_entry_script_runs_the_package(tmp_path: Path) -> None:
+    script = SCRIPTS / "benchmark.py"
+    done = subprocess.run([sys.executable, str(script), "--suite", "mujoco", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--zoo-dir" in done.stdout and "HalfCheetah" in done.stdout
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path), "--envs", "Pong-v5"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "invalid choice: 'Pong-v5'" in done.stderr and not any(tmp_path.iterdir())
+
+
+def test_mujoco_students_are_sized_from_the_teacher() -> None:
+    from benchmark.suites.mujoco import hidden_width
+
+    # SAC HalfCheetah's actor: 73,484 parameters (17 observations, 6 actions).
+    assert hidden_width(17, 6, 0.02 * 73_484) == 28  # 1,490 parameters: 2.0%
+    assert hidden_width(17, 6, 0.10 * 73_484) == 74  # 7,332 parameters: 10.0%
+    assert hidden_width(18, 6, 0.02 * 5_766) == 4  # PPO Walker2d's actor (TimeFeatureWrapper: 18 observations)
+
+
+def test_mujoco_env_has_the_teachers_wrapper() -> None:
+    from types import SimpleNamespace
+
+    from benchmark.suites.mujoco import teacher_env
+
+    # Pendulum stands in for a MuJoCo env: what is tested is that the wrapper named in config.yml is applied.
+    teacher = SimpleNamespace(config={"env_wrapper": "sb3_contrib.common.wrappers.TimeFeatureWrapper"})
+    assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (4,)
+    assert teacher_env("Pendulum-v1", SimpleNamespace(config={}), 0).observation_space.shape == (3,)
+
+
+def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:
+    args = ["--suite", "mujoco", "--out", str(tmp_path / "out")]
+    assert cli.main(args) == 2 and not (tmp_path / "out").exists()
+    assert cli.main([*args, "--zoo-dir", str(tmp_path)]) == 2  # no sac/HalfCheetah-v3_N there
+    with pytest.raises(SystemExit):
+        cli.parse_args([*args, "--teacher", "HalfCheetah-v5"])  # not ENV=ALGO/ID
+
+
+def test_reincarnation_tiny_run(tmp_path: Path) -> None:
+    # The bundled strong teacher stands in for the weak one (its id is a parameter): the plumbing, not the result.
+    args = [
+        "--suite", "reincarnation", "--out", str(tmp_path), "--quick", "--envs", "CartPole-v1", "--teacher",
+        "CartPole-v1=dqn/CartPole-v1", "--methods", "distill_dqn:qdagger", "finetune", "--budget-scale", "0.03",
+        "--eval-episodes", "2", "--jobs", "2",
+    ]  # fmt: skip
+    assert cli.main(args) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    teacher = results["teachers"]["CartPole-v1"]
+    assert teacher["teacher"] == teacher["reference"] == "dqn/CartPole-v1"
+    assert {row["method"] for row in results["rows"]} == {"distill_dqn:qdagger", "finetune"} and not results["failed"]
+    finetuned = next(row for row in results["rows"] if row["method"] == "finetune")
+    assert finetuned["curve"][0]["normalized_score"] > 0.5  # it starts from the teacher's weights
+    for summary in results["summary"]:
+        assert summary["budget"] == 300 and set(summary["levels"]) == {"weak", "1.0"}
+        assert summary["levels"]["weak"] == pytest.approx(1.0, abs=0.1)  # the "weak" teacher is the strong one here
+        low, high = summary["final_score_iqm_ci"]
+        assert low <= summary["final_score_iqm"] <= high
+    assert "steps to the weak teacher's level" in (tmp_path / "benchmarks.md").read_text()

@@ -43,7 +43,7 @@ def test_train_enjoy_resume_distill_dqn(workdir, capsys):
     config = yaml.load((run / "CartPole-v1" / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
     assert config["teacher"] == "dqn/CartPole-v1" and config["recipe"] == "policy_distillation"
     student = DistillDQN.load(run / "CartPole-v1.zip")
-    assert student.teacher is None and student.teacher_spec == "dqn/CartPole-v1"
+    assert student.teacher is None and student.teacher_specs == ["dqn/CartPole-v1"]
     assert student.num_timesteps == 400 and student.policy_kwargs["net_arch"] == [32, 32]
 
     # enjoy: the student plays with no teacher
@@ -85,7 +85,7 @@ def test_params_teacher_takes_any_spec_unquoted(workdir, spec):
     params = ["-params", f"teacher:{spec}", "learning_starts:100", "buffer_size:1000", "recipe:'policy_distillation'"]
     assert _run(["train", "--algo", "distill_dqn", "--env", "CartPole-v1", "-n", "200", *QUICK, *params]) == 0
     student = DistillDQN.load(workdir / "logs" / "distill_dqn" / "CartPole-v1_1" / "CartPole-v1.zip")
-    assert student.teacher_spec == spec and student.recipe == "policy_distillation"
+    assert student.teacher_specs == [spec] and student.recipe == "policy_distillation"
 
 
 def test_stock_algorithm_uses_rl_zoo3_hyperparams(workdir, capsys):

@@ -1,5 +1,6 @@
 """DistillDQN: API coverage with tiny budgets, SB3 integration, bad input, and the exact seed loss."""
 
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -147,11 +148,25 @@ def test_save_load_without_teacher(zoo_dqn_cartpole: Teacher, tmp_path: Path) ->
     loaded = DistillDQN.load(tmp_path / "student")
     assert loaded.teacher is None and loaded.recipe == model.recipe
     assert loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
-    with pytest.raises(TeacherError, match=r"teacher='dqn/CartPole-v1'"):
-        DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1")).learn(10)
+    # SB3's pattern: load(path, env).learn() re-resolves the saved teacher spec.
+    reloaded = DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1"))
+    assert reloaded.teacher is not None and reloaded.teacher_specs == ["dqn/CartPole-v1"]
+    reloaded.learn(100, reset_num_timesteps=False)
+    assert reloaded.num_timesteps == 300
     resumed = DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1"), teacher=zoo_dqn_cartpole)
     resumed.learn(100, reset_num_timesteps=False)
     assert resumed.num_timesteps == 300
+
+
+def test_load_when_the_saved_teacher_is_gone(zoo_dqn_cartpole: Teacher, tmp_path: Path) -> None:
+    shutil.copytree(zoo_dqn_cartpole.source_path.parent, tmp_path / "teacher")
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=str(tmp_path / "teacher"), **TINY)
+    model.save(tmp_path / "student")
+    shutil.rmtree(tmp_path / "teacher")
+    with pytest.warns(UserWarning, match=r"could not be loaded again.*teacher=\.\.\."):
+        loaded = DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1"))
+    with pytest.raises(TeacherError, match=r"load\(path, env=env, teacher=\.\.\.\).*teacher="):
+        loaded.learn(10)
 
 
 def test_sb3_tools(zoo_dqn_cartpole: Teacher, tmp_path: Path) -> None:

@@ -166,3 +166,31 @@ def test_sb3_distill_export_command(student: tuple[DistillDQN, Path], tmp_path: 
     _, path = student
     assert cli_main(["export", str(path), "--format", "torchscript", "--out", str(tmp_path / "s.pt")]) == 0
     assert (tmp_path / "s.pt").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("algo", "policy", "env_id", "kwargs"),
+    [
+        ("ars", "MlpPolicy", "CartPole-v1", {}),
+        ("ars", "LinearPolicy", "Pendulum-v1", {}),
+        ("ars", "MlpPolicy", "Pendulum-v1", {}),
+        ("td3", "MlpPolicy", "Pendulum-v1", {"learning_starts": 10**6, "buffer_size": 10}),
+        ("qrdqn", "MlpPolicy", "CartPole-v1", {"learning_starts": 10**6, "buffer_size": 10}),
+        ("ppo", "MlpPolicy", "Pendulum-v1", {"n_steps": 16, "batch_size": 16}),
+        (
+            "ppo",
+            "MlpPolicy",
+            "Pendulum-v1",
+            {"n_steps": 16, "batch_size": 16, "use_sde": True, "policy_kwargs": {"squash_output": True}},
+        ),
+    ],
+)
+def test_every_kind_of_policy_exports_its_predict(tmp_path: Path, algo: str, policy: str, env_id: str, kwargs: dict) -> None:
+    from rl_zoo3.utils import ALGOS
+
+    model = ALGOS[algo](policy, env_id, seed=0, **kwargs)
+    path = export(model, tmp_path / "model.pt", "torchscript")
+    obs = visited_observations(env_id, 200)
+    actions, _ = load_exported(path)(obs)
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(actions, expected, atol=1e-5)

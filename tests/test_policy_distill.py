@@ -229,8 +229,10 @@ def test_save_load_without_teacher(teachers, tmp_path):
     loaded = PolicyDistill.load(path)
     assert isinstance(loaded.policy, SquashedActorCriticPolicy)
     assert np.allclose(loaded.predict(states, deterministic=True)[0], model.predict(states, deterministic=True)[0])
-    with pytest.raises(TeacherError, match=r"no teacher.*trained with teacher=.*sac/Pendulum-v1_1"):
-        PolicyDistill.load(path, env=gym.make("Pendulum-v1")).learn(10)
+    # SB3's pattern: load(path, env).learn() finds the teacher again from the saved spec.
+    reloaded = PolicyDistill.load(path, env=gym.make("Pendulum-v1"))
+    assert [teacher.source_path for teacher in reloaded.teachers] == [teachers["sac"].source_path]
+    reloaded.learn(60)
     resumed = PolicyDistill.load(path, env=gym.make("Pendulum-v1"), teacher=teachers["sac"])
     resumed.learn(60)
     assert resumed._n_updates > 0

@@ -1,20 +1,24 @@
 """load_teacher on real zoo files, every spec kind, and every bad input it must refuse clearly."""
 
+import io
 import shutil
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+import yaml
 from sb3_contrib import ARS, QRDQN, TQC, TRPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_distill import Teacher, load_teacher
 from sb3_distill.errors import HubAccessError, IncompatibleTeacherError, TeacherLoadError, TeacherNotFoundError
+from sb3_distill.teachers import count_acting_parameters, count_critic_parameters, reference_returns
 from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids
 
 # (run folder, env, minimum mean return over 5 episodes): the scores the zoo published, with a margin.
@@ -269,3 +273,148 @@ def test_a_live_model_is_snapshotted_not_frozen() -> None:
     model.learn(200)
     assert all(th.equal(a, b) for a, b in zip(before, teacher.policy.parameters(), strict=True))
     assert not all(th.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
+
+
+# ------------------------------------------------------------------------------------------- old files
+def _rewrite_policy_weights(zip_path: Path, rename: Callable[[dict[str, th.Tensor]], dict[str, th.Tensor]]) -> None:
+    """Rewrite the ``policy.pth`` entry of an SB3 zip, as an older library version would have saved it."""
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    weights = th.load(io.BytesIO(entries["policy.pth"]), weights_only=True)
+    buffer = io.BytesIO()
+    th.save(rename(weights), buffer)
+    entries["policy.pth"] = buffer.getvalue()
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def test_ars_linear_policy_saved_by_old_sb3_contrib(tmp_path: Path) -> None:
+    """sb3-contrib < 1.7 saved ARS's linear policy as ``action_net.weight``; today's key is ``action_net.0.weight``."""
+    model = ARS("LinearPolicy", "CartPole-v1", seed=0)
+    model.save(tmp_path / "ars.zip")
+    _rewrite_policy_weights(
+        tmp_path / "ars.zip",
+        lambda weights: {key.replace("action_net.0.", "action_net."): value for key, value in weights.items()},
+    )
+    with zipfile.ZipFile(tmp_path / "ars.zip") as archive:
+        assert "action_net.weight" in th.load(io.BytesIO(archive.read("policy.pth")), weights_only=True)
+    teacher = load_teacher(tmp_path / "ars.zip")
+    obs = np.stack([gym.make("CartPole-v1").observation_space.sample() for _ in range(16)])
+    np.testing.assert_array_equal(teacher.predict(obs)[0], model.predict(obs, deterministic=True)[0])
+    th.testing.assert_close(teacher.action_logits(obs), model.policy.action_net(th.as_tensor(obs)))
+
+
+def test_actor_critic_saved_before_shared_extractor_aliases(tmp_path: Path) -> None:
+    """SB3 < 1.7 saved a shared features extractor once, without its pi_/vf_features_extractor aliases."""
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    model = PPO("CnnPolicy", FakeImageEnv(screen_height=40, screen_width=40), n_steps=16, batch_size=16, seed=0)
+    model.save(tmp_path / "ppo.zip")
+    _rewrite_policy_weights(
+        tmp_path / "ppo.zip",
+        lambda weights: {key: value for key, value in weights.items() if not key.startswith(("pi_features", "vf_features"))},
+    )
+    teacher = load_teacher(tmp_path / "ppo.zip")
+    obs = np.stack([model.observation_space.sample() for _ in range(4)])
+    np.testing.assert_array_equal(teacher.predict(obs)[0], model.predict(obs, deterministic=True)[0])
+    th.testing.assert_close(teacher.values(obs), model.policy.predict_values(model.policy.obs_to_tensor(obs)[0]).flatten())
+
+
+# ------------------------------------------------------------------------------------------- the teacher's env
+def test_make_env_rebuilds_wrappers_frame_stack_and_env_kwargs(tmp_path: Path) -> None:
+    from sb3_contrib.common.wrappers import TimeFeatureWrapper
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    # A run as rl-zoo3 records it: hyperparameters in config.yml, the env's arguments in args.yml.
+    run = tmp_path / "sac/Pendulum-v1_1"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    config = {"env_wrapper": "sb3_contrib.common.wrappers.TimeFeatureWrapper", "frame_stack": 2, "n_timesteps": 1000}
+    (run / "Pendulum-v1/config.yml").write_text(yaml.dump(config))
+    (run / "Pendulum-v1/args.yml").write_text(yaml.dump({"env": "Pendulum-v1", "env_kwargs": {"g": 9.0}}))
+    env = VecFrameStack(make_vec_env("Pendulum-v1", wrapper_class=TimeFeatureWrapper, env_kwargs={"g": 9.0}), 2)
+    model = SAC("MlpPolicy", env, learning_starts=10**6, buffer_size=10, policy_kwargs={"net_arch": [8]}, seed=0)
+    model.save(run / "Pendulum-v1.zip")
+
+    teacher = load_teacher(run)
+    assert teacher.env_id == "Pendulum-v1" and teacher.env_kwargs == {"g": 9.0}
+    student_env = teacher.make_env(n_envs=2, seed=0)
+    assert isinstance(student_env, VecFrameStack) and student_env.num_envs == 2
+    assert student_env.observation_space.shape == teacher.observation_space.shape == (8,)
+    assert student_env.env_is_wrapped(TimeFeatureWrapper) == [True, True]
+    assert student_env.get_attr("g") == [9.0, 9.0]
+    assert teacher.make_env(g=8.0).get_attr("g") == [8.0]  # keyword arguments override the teacher's
+    obs = student_env.reset()
+    np.testing.assert_allclose(teacher.predict(obs)[0], model.predict(obs, deterministic=True)[0], rtol=1e-5)
+
+
+def test_make_env_reproduces_a_classic_teacher_and_plain_models(zoo_dir: Path) -> None:
+    teacher = load_teacher(zoo_dir / "dqn/CartPole-v1_1")
+    mean, _ = evaluate_policy(teacher, teacher.make_env(seed=0), n_eval_episodes=2)
+    assert mean == 500.0
+    # A teacher without a run folder (here a live model) gets its plain env.
+    model = DQN("MlpPolicy", "Acrobot-v1", learning_starts=10**6, buffer_size=100)
+    env = load_teacher(model).make_env(seed=0)
+    assert env.get_attr("spec")[0].id == "Acrobot-v1" and env.observation_space.shape == (6,)
+
+
+def test_make_env_bad_input(zoo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "dqn/CartPole-v1_1"
+    shutil.copytree(zoo_dir / "dqn/CartPole-v1_1", run)
+    config = yaml.load((run / "CartPole-v1/config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    (run / "CartPole-v1/config.yml").write_text(yaml.dump({**config, "env_wrapper": [{"no_such_package.Wrapper": {"k": 1}}]}))
+    teacher = load_teacher(run)  # the env exists: the wrapper is only needed to build it
+    with pytest.raises(IncompatibleTeacherError, match=r"env_wrapper no_such_package\.Wrapper cannot be imported"):
+        teacher.make_env()
+    with pytest.raises(IncompatibleTeacherError, match="'NoSuchEnv-v0' is not registered"):
+        Teacher(teacher.policy, env_id="NoSuchEnv-v0").make_env()
+    with pytest.raises(IncompatibleTeacherError, match="has none"):
+        Teacher(teacher.policy).make_env()
+
+
+def test_reference_returns_and_acting_parameters(zoo_dir: Path) -> None:
+    teacher = load_teacher(zoo_dir / "dqn/CartPole-v1_1")
+    random_returns, teacher_returns = reference_returns(teacher, teacher.make_env(), n_episodes=3, seed=0)
+    assert len(random_returns) == len(teacher_returns) == 3 and teacher_returns == [500.0] * 3
+    assert 8 < np.mean(random_returns) < 60
+    assert teacher.reference_returns(n_episodes=3) == (float(np.mean(random_returns)), 500.0)
+    # One count of the network that acts, for teachers and students alike.
+    assert count_acting_parameters(teacher.policy) == teacher.num_parameters
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6, buffer_size=10)
+    assert count_acting_parameters(sac) == sum(p.numel() for p in sac.actor.parameters())
+    assert count_critic_parameters(sac) == sum(p.numel() for p in sac.critic.parameters())
+    ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16)
+    value_part = ppo.policy.mlp_extractor.value_net, ppo.policy.value_net
+    critic = sum(p.numel() for module in value_part for p in module.parameters())
+    assert count_critic_parameters(ppo) == critic
+    assert count_acting_parameters(ppo) == sum(p.numel() for p in ppo.policy.parameters()) - critic
+    assert count_critic_parameters(teacher.policy) == 0
+
+
+def test_normalized_then_stacked_observations(tmp_path: Path) -> None:
+    """rl-zoo3 normalizes each frame, then stacks: the teacher normalizes a raw stacked observation frame by frame."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
+
+    run = tmp_path / "sac/Pendulum-v1_1"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    (run / "Pendulum-v1/config.yml").write_text(yaml.dump({"normalize": True, "frame_stack": 3}))
+    normalized = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
+    normalized.reset()
+    for _ in range(50):  # statistics that differ from the identity
+        normalized.step(np.array([normalized.action_space.sample()]))
+    normalized.save(str(run / "Pendulum-v1/vecnormalize.pkl"))
+    model = SAC(
+        "MlpPolicy", VecFrameStack(normalized, 3), learning_starts=10**6, buffer_size=10, policy_kwargs={"net_arch": [8]}
+    )
+    model.save(run / "Pendulum-v1.zip")
+
+    teacher = load_teacher(run)
+    frames = np.stack([gym.make("Pendulum-v1").observation_space.sample() for _ in range(3)])  # three raw frames
+    assert teacher.make_env().observation_space.shape == (9,)
+    stacked_raw = frames.reshape(1, -1)
+    expected = np.concatenate([normalized.normalize_obs(frame) for frame in frames]).reshape(1, -1)
+    np.testing.assert_allclose(teacher.obs_to_tensor(stacked_raw).numpy(), expected, rtol=1e-5)
+    with pytest.raises(IncompatibleTeacherError, match="do not belong together"):
+        Teacher(teacher.policy, obs_normalizer=normalized)

@@ -25,8 +25,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_normalize
 
+from sb3_distill.common.files import atomic_path, resolve_save_path
 from sb3_distill.teachers import check_teacher_spaces, load_teacher
-from sb3_distill.teachers.loading import TeacherSpec, same_space
+from sb3_distill.teachers.loading import TeacherSpec
+from sb3_distill.teachers.spaces import scale_actions, space_mismatches
 
 
 class DatasetError(ValueError):
@@ -45,10 +47,7 @@ def scale_box_actions(action_space: spaces.Space, actions: np.ndarray) -> np.nda
     :param actions: a batch of actions in the env's space
     :return: the actions to store
     """
-    if not isinstance(action_space, spaces.Box):
-        return actions
-    low, high = action_space.low, action_space.high
-    return 2.0 * ((np.clip(actions, low, high) - low) / (high - low)) - 1.0
+    return scale_actions(action_space, actions, clip=True)
 
 
 class TransitionRecorder:
@@ -169,6 +168,10 @@ def collect_teacher_dataset(
         raise ValueError(f"n_steps must be >= 1 (got {n_steps}).")
     if not 0.0 <= random_action_prob <= 1.0:
         raise ValueError(f"random_action_prob must be in [0, 1] (got {random_action_prob}).")
+    if path is not None and Path(path).is_dir():
+        raise IsADirectoryError(
+            f"Cannot save the dataset to {path}: it is a folder. Give a file name, e.g. {Path(path) / 'teacher_data.pkl'}."
+        )
     if isinstance(env, str):
         vec_env: VecEnv = make_vec_env(env, n_envs=1, seed=seed)
     elif isinstance(env, VecEnv):
@@ -194,7 +197,9 @@ def collect_teacher_dataset(
         new_obs, rewards, dones, infos = vec_env.step(actions)
         recorder.add(actions, new_obs, rewards, dones, infos)  # type: ignore[arg-type]
     if path is not None:
-        save_to_pkl(Path(path), buffer)
+        # Atomic: a crash or a full disk during the write leaves a previous dataset at this path intact.
+        with atomic_path(resolve_save_path(path, "pkl")) as temporary:
+            save_to_pkl(temporary, buffer)
     return buffer
 
 
@@ -209,11 +214,7 @@ def check_dataset_spaces(
     :param action_space: the expected action space
     :param what: whose spaces these are, for the message (``"the env"``, ``"the teacher ..."``)
     """
-    problems = []
-    if not same_space(dataset.observation_space, observation_space):
-        problems.append(f"observations {dataset.observation_space} vs {observation_space}")
-    if not same_space(dataset.action_space, action_space):
-        problems.append(f"actions {dataset.action_space} vs {action_space}")
+    problems = space_mismatches(dataset.observation_space, dataset.action_space, observation_space, action_space, f"{what}'s")
     if problems:
         raise DatasetError(
             f"The dataset was recorded on other spaces than {what}'s: {'; '.join(problems)}. "

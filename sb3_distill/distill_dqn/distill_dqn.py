@@ -1,5 +1,4 @@
-import pathlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -14,10 +13,11 @@ from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, Mult
 from sb3_distill.common.buffers import TeacherCacheMixin, TeacherNStepReplayBuffer, TeacherReplayBuffer
 from sb3_distill.common.sampling import Samples, StudentTeacherBatch, concat_obs, sample_student_teacher
 from sb3_distill.distill_dqn.recipes import DEFAULT_RECIPE, RECIPES, TD_TARGETS
-from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
-from sb3_distill.teachers import Teacher, load_teacher
-from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces
+from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.loading import TeacherSpec
 
 SelfDistillDQN = TypeVar("SelfDistillDQN", bound="DistillDQN")
 
@@ -28,7 +28,7 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-class DistillDQN(DQN):
+class DistillDQN(TeacherMixin, DQN):
     """
     DQN whose student Q-network also learns from a teacher: L = TD + α_t · D.
 
@@ -150,14 +150,7 @@ class DistillDQN(DQN):
             raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
         self.reference_returns = reference_returns
         self.cache_teacher_outputs = cache_teacher_outputs
-        if teacher is None and _init_setup_model:
-            raise TeacherError(
-                "DistillDQN needs a teacher: DistillDQN('MlpPolicy', env, teacher='dqn/CartPole-v1') "
-                "(a Teacher, a loaded model, a zip, an rl-zoo3 folder or a zoo id)."
-            )
-        self.teacher = teacher  # type: ignore[assignment]
-        # A string spec is kept (and saved) so a resumed run can name the teacher it was trained with.
-        self.teacher_spec = str(teacher) if isinstance(teacher, (str, pathlib.PurePath)) else None
+        self._init_teacher(teacher, _init_setup_model)
         self._pretrained = False
         self._teacher_phase_episodes: int | None = None
 
@@ -195,8 +188,7 @@ class DistillDQN(DQN):
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
-        if self.teacher is not None:
-            self.teacher = self._resolve_teacher(self.teacher)
+        self._setup_teachers()
         if self._uses_teacher_cache():
             self.replay_buffer = self._teacher_cache_buffer()
             # SB3 then only names its default class (it builds no buffer when one exists): ours is named after.
@@ -231,15 +223,13 @@ class DistillDQN(DQN):
             **kwargs,
         )
 
-    def _resolve_teacher(self, spec: TeacherSpec) -> Teacher:
-        teacher = load_teacher(spec, device=self.device)
+    def _check_teacher(self, teacher: Teacher) -> None:
         if not teacher.is_discrete:
             raise IncompatibleTeacherError(
                 f"DistillDQN needs a teacher with discrete actions; {teacher!r} acts in {teacher.action_space}. "
-                "Use PolicyDistill for continuous-action teachers."
+                "Use PolicyDistill or DistillPPO for continuous-action teachers."
             )
-        if self.observation_space is not None and self.action_space is not None:
-            check_teacher_spaces(teacher, self.observation_space, self.action_space)
+        super()._check_teacher(teacher)
         needs_q = {"td_target='teacher'": self.td_target == "teacher", "distill_loss='mse'": self.distill_loss == "mse"}
         for what, needed in needs_q.items():
             if needed and not teacher.has_q_values:
@@ -254,16 +244,9 @@ class DistillDQN(DQN):
                     "td_target='teacher' bootstraps from the teacher's Q-values (raw reward scale), which does not "
                     "match VecNormalize(norm_reward=True) rewards: use norm_reward=False or td_target='student'."
                 )
-        return teacher
 
     def _require_teacher(self) -> Teacher:
-        if self.teacher is None:
-            hint = f" (it was trained with teacher={self.teacher_spec!r})" if getattr(self, "teacher_spec", None) else ""
-            raise TeacherError(
-                "This DistillDQN has no teacher, so it can predict but not train. Load it with "
-                f"DistillDQN.load(path, env=env, teacher=...){hint}."
-            )
-        return self.teacher
+        return self._require_teachers()[0]
 
     def learn(
         self: SelfDistillDQN,
@@ -407,27 +390,3 @@ class DistillDQN(DQN):
             self.logger.record("train/distill_loss", np.mean(distill_losses))
             self.logger.record("train/teacher_agreement", np.mean(agreements))
         self.logger.record("train/distill_coef", coef)
-
-    # ------------------------------------------------------------------ save / load
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher"]
-
-    def save(
-        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
-    ) -> None:
-        """
-        Save the student (never the teacher). Refuses to write over the teacher's own model file.
-
-        :param path: where to save (``.zip`` is added if there is no suffix), or a file object
-        :param exclude: extra attributes not to save
-        :param include: attributes to save that would otherwise be excluded
-        """
-        teacher = getattr(self, "teacher", None)
-        if isinstance(path, (str, pathlib.Path)) and isinstance(teacher, Teacher) and teacher.source_path is not None:
-            target = pathlib.Path(path)
-            target = target if target.suffix else target.with_suffix(".zip")
-            if target.resolve() == teacher.source_path:
-                raise TeacherError(
-                    f"Refusing to save the student over its teacher's file {teacher.source_path}: choose another path."
-                )
-        super().save(path, exclude=exclude, include=include)

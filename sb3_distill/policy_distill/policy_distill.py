@@ -1,8 +1,7 @@
 import pathlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -11,7 +10,7 @@ from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.distributions import Distribution, TanhBijector
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -20,38 +19,28 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import ConstantSchedule, configure_logger
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
-from sb3_distill.common.sampling import Obs, sample_student_teacher
-from sb3_distill.errors import IncompatibleTeacherError, TeacherError
-from sb3_distill.losses import (
-    KL_DIRECTIONS,
-    POLICY_LOSSES,
-    agreement,
-    gaussian_kl_loss,
-    gaussian_nll_loss,
-    mse_loss,
-    nll_loss,
-    policy_kl_loss,
+from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
+from sb3_distill.common.policy_terms import (
+    DEFAULT_TEMPERATURES,
+    DistillTerm,
+    build_terms,
+    check_policy_loss,
+    check_teacher_weights,
+    policy_term,
+    teacher_targets,
+    value_term,
 )
+from sb3_distill.common.policy_terms import per_teacher as _per_teacher
+from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
+from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.errors import IncompatibleTeacherError
+from sb3_distill.losses import KL_DIRECTIONS, POLICY_LOSSES
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
-from sb3_distill.teachers import Teacher, check_teacher_spaces, load_teacher
-from sb3_distill.teachers.loading import TeacherSpec, same_space
+from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.loading import TeacherSpec
 
 SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
 DataPolicy = str | float | Callable[[float], float]
-
-#: Softmax temperature used when none is given: a policy teacher's own distribution (T = 1); a sharp
-#: Boltzmann policy over a Q-value teacher's values (T = 0.01, Rusu et al. 2016).
-DEFAULT_TEMPERATURES = {"policy": 1.0, "q_values": 0.01}
-
-
-@dataclass
-class DistillTerm:
-    """One teacher's part of the loss: w · (policy_coef · L_policy + value_coef · L_value)."""
-
-    teacher: Teacher
-    weight: float
-    policy_loss: str
-    temperature: float
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -60,35 +49,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple, np.ndarray)):
         return list(value)
     return [value]
-
-
-def _per_teacher(name: str, value: Any, n_teachers: int) -> list[Any]:
-    """A keyword that is one value for all teachers or a list with one value per teacher."""
-    values = _as_list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * n_teachers
-    if len(values) != n_teachers:
-        raise ValueError(f"{name} has {len(values)} entries for {n_teachers} teacher(s): give one value, or one per teacher.")
-    return values
-
-
-def check_teacher_weights(weights: Sequence[float] | None, n_teachers: int) -> list[float]:
-    """
-    :param weights: w_i of L = Σ w_i · L_i, or ``None`` for equal weights 1 / n
-    :param n_teachers: number of teachers
-    :return: the weights as floats
-    """
-    if weights is None:
-        return [1.0 / n_teachers] * n_teachers
-    values = [float(weight) for weight in _as_list(weights)]
-    if len(values) != n_teachers:
-        raise ValueError(
-            f"teacher_weights has {len(values)} entries for {n_teachers} teacher(s): give one weight per teacher, "
-            "in the order of teacher=[...]."
-        )
-    if not all(np.isfinite(values)) or any(weight < 0 for weight in values):
-        raise ValueError(f"teacher_weights must be finite and >= 0 (got {values}).")
-    if sum(values) == 0:
-        raise ValueError(f"teacher_weights are all zero ({values}): at least one teacher must have a positive weight.")
-    return values
 
 
 def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
@@ -118,7 +78,7 @@ def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
     return ConstantSchedule(share)
 
 
-class PolicyDistill(OffPolicyAlgorithm):
+class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     """
     Policy distillation into an SB3 actor-critic student, from one or several teachers, online or offline.
 
@@ -232,11 +192,7 @@ class PolicyDistill(OffPolicyAlgorithm):
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         specs = _as_list(teacher)
-        if _init_setup_model and not specs:
-            raise TeacherError(
-                "PolicyDistill needs a teacher: PolicyDistill('MlpPolicy', env, teacher='ppo/CartPole-v1') (a Teacher, "
-                "a loaded model, a zip, an rl-zoo3 folder, a zoo id, or a list of them)."
-            )
+        self._init_teacher(teacher, _init_setup_model)
         for loss in _as_list(policy_loss):
             if loss not in ("auto", *POLICY_LOSSES):
                 raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
@@ -256,8 +212,6 @@ class PolicyDistill(OffPolicyAlgorithm):
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 
-        self.teacher = teacher  # type: ignore[assignment]
-        self.teacher_specs: list[str] = []
         self.teacher_weights = teacher_weights
         self.policy_loss = policy_loss
         self.kl_direction = kl_direction
@@ -269,7 +223,6 @@ class PolicyDistill(OffPolicyAlgorithm):
         self.squash_output = squash_output
         self.dataset = dataset
         self.max_grad_norm = max_grad_norm
-        self.teachers = []
         self._terms: list[DistillTerm] = []
 
         super().__init__(
@@ -302,18 +255,8 @@ class PolicyDistill(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         # Dataset and teachers first: bad input must fail before buffers and networks are allocated.
         self._load_dataset()
-        specs = _as_list(self.teacher)
-        if specs:
-            teachers: list[Teacher] = []
-            for spec in specs:
-                teachers.append(self._resolve_teacher(spec, first=teachers[0] if teachers else None))
-            self._terms = self._build_terms(teachers)
-            self.teachers = [term.teacher for term in self._terms]
-            # Saved with the student, so that a loaded student can say what it was trained with.
-            self.teacher_specs = [
-                str(spec) if isinstance(spec, (str, pathlib.PurePath)) else teacher.source
-                for spec, teacher in zip(specs, teachers, strict=True)
-            ]
+        self._setup_teachers()
+        self._terms = self._build_terms(self.teachers) if self.teachers else []
         if isinstance(self.action_space, spaces.Box):
             if self.squash_output is None:
                 self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
@@ -342,81 +285,23 @@ class PolicyDistill(OffPolicyAlgorithm):
         dataset.device = self.device
         self.replay_buffer = dataset
 
-    def _resolve_teacher(self, spec: TeacherSpec, first: Teacher | None = None) -> Teacher:
-        # load_teacher snapshots a live model: it may keep learning (online distillation).
-        teacher = load_teacher(spec, device=self.device)
-        if first is not None and not (
-            same_space(teacher.observation_space, first.observation_space)
-            and same_space(teacher.action_space, first.action_space)
-        ):
-            raise IncompatibleTeacherError(
-                f"The teachers act on different spaces: {first!r} on {first.observation_space} -> {first.action_space}, "
-                f"{teacher!r} on {teacher.observation_space} -> {teacher.action_space}. All teachers must be trained on "
-                "the student's env."
-            )
-        student_discrete = isinstance(self.action_space, spaces.Discrete)
-        if teacher.is_discrete != student_discrete:
-            kinds = ("discrete", "continuous") if teacher.is_discrete else ("continuous", "discrete")
-            raise IncompatibleTeacherError(
-                f"A {kinds[0]} teacher cannot teach a {kinds[1]} student: {teacher!r} acts in {teacher.action_space}, "
-                f"the student's env in {self.action_space}. Pick a teacher trained on this env."
-            )
+    def _check_teacher(self, teacher: Teacher) -> None:
         if self.dataset is not None and self.replay_buffer is not None:
             what = f"the teacher {teacher!r}"
             check_dataset_spaces(self.replay_buffer, teacher.observation_space, teacher.action_space, what)
-        check_teacher_spaces(teacher, self.observation_space, self.action_space)
+        super()._check_teacher(teacher)
         if self.value_coef > 0 and not teacher.has_critic:
             raise IncompatibleTeacherError(
                 f"Value distillation (value_coef={self.value_coef}) needs a teacher with a critic, and {teacher!r} "
                 f"(kind '{teacher.kind}') has none: set value_coef=0, or use a teacher with a critic."
             )
-        return teacher
 
     def _build_terms(self, teachers: list[Teacher]) -> list[DistillTerm]:
-        weights = check_teacher_weights(self.teacher_weights, len(teachers))
-        losses = _per_teacher("policy_loss", self.policy_loss, len(teachers))
-        temperatures = _per_teacher("temperature", self.temperature, len(teachers))
-        terms = []
-        for teacher, weight, loss, temperature in zip(teachers, weights, losses, temperatures, strict=True):
-            if temperature is None:
-                temperature = DEFAULT_TEMPERATURES["q_values" if teacher.has_q_values else "policy"]
-            terms.append(DistillTerm(teacher, weight, loss, float(temperature)))
-        return terms
+        return build_terms(teachers, self.teacher_weights, self.policy_loss, self.temperature)
 
     def _check_policy_loss(self, teacher: Teacher, loss: str) -> str:
         """The policy loss for this teacher ('auto' resolved), or a clear error if it cannot be computed."""
-        student_squashes = is_squashed(self.policy_class)  # type: ignore[arg-type]
-        same_family = teacher.is_discrete or (teacher.has_distribution and teacher.policy.squash_output == student_squashes)
-        if loss == "auto":
-            return "kl" if same_family else "mse"
-        if loss == "mse" and teacher.is_discrete:
-            raise IncompatibleTeacherError(
-                f"policy_loss='mse' regresses continuous actions; {teacher!r} is discrete: use 'kl' or 'nll'."
-            )
-        if loss == "kl" and not teacher.has_distribution:
-            raise IncompatibleTeacherError(
-                f"policy_loss='kl' needs a stochastic teacher, and {teacher!r} (kind '{teacher.kind}') is deterministic: "
-                "use policy_loss='mse' or 'nll' (or 'auto')."
-            )
-        if loss == "kl" and not same_family:
-            squashing = "squashes its actions with tanh" if teacher.policy.squash_output else "does not squash its actions"
-            raise IncompatibleTeacherError(
-                f"The Gaussian KL compares distributions of the same kind, but {teacher!r} {squashing} and the student "
-                f"{'does' if student_squashes else 'does not'}: set squash_output={teacher.policy.squash_output}, or use "
-                "policy_loss='mse' or 'nll' for this teacher."
-            )
-        if loss == "kl" and student_squashes and not teacher.is_discrete:
-            assert isinstance(teacher.action_space, spaces.Box) and isinstance(self.action_space, spaces.Box)
-            same_bounds = np.allclose(teacher.action_space.low, self.action_space.low) and np.allclose(
-                teacher.action_space.high, self.action_space.high
-            )
-            if not same_bounds:
-                raise IncompatibleTeacherError(
-                    f"The pre-tanh KL assumes the same action bounds, but {teacher!r} squashes into "
-                    f"[{teacher.action_space.low}, {teacher.action_space.high}] and the env has "
-                    f"[{self.action_space.low}, {self.action_space.high}]: use policy_loss='mse' or 'nll'."
-                )
-        return loss
+        return check_policy_loss(teacher, loss, is_squashed(self.policy_class), self.action_space)  # type: ignore[arg-type]
 
     def set_teacher(self, teacher: TeacherSpec, index: int = 0) -> None:
         """
@@ -428,20 +313,16 @@ class PolicyDistill(OffPolicyAlgorithm):
         if not 0 <= index < len(self._terms):
             raise IndexError(f"This PolicyDistill has {len(self._terms)} teacher(s); there is no teacher {index}.")
         others = [term.teacher for i, term in enumerate(self._terms) if i != index]
-        loaded = self._resolve_teacher(teacher, first=others[0] if others else None)
+        loaded = self._resolve_one(teacher, others[0] if others else None)
         old = self._terms[index]
         requested = _per_teacher("policy_loss", self.policy_loss, len(self._terms))[index]
         self._terms[index] = DistillTerm(loaded, old.weight, self._check_policy_loss(loaded, requested), old.temperature)
-        self.teachers = [term.teacher for term in self._terms]
+        specs: list[Any] = list(self.teacher_specs)
+        specs[index] = teacher
+        self._set_teachers([term.teacher for term in self._terms], specs)
 
-    def _require_teachers(self) -> list[DistillTerm]:
-        if not self._terms:
-            specs = getattr(self, "teacher_specs", [])
-            hint = f" (it was trained with teacher={specs if len(specs) > 1 else specs[0]!r})" if specs else ""
-            raise TeacherError(
-                "This PolicyDistill has no teacher, so it can predict but not train. Load it with "
-                f"PolicyDistill.load(path, env=env, teacher=...){hint}."
-            )
+    def _require_terms(self) -> list[DistillTerm]:
+        self._require_teachers()
         return self._terms
 
     # ------------------------------------------------------------------ data
@@ -456,59 +337,41 @@ class PolicyDistill(OffPolicyAlgorithm):
     ) -> tuple[np.ndarray, np.ndarray]:
         # No uniform warm-up: an untrained student already acts almost at random, and its states are the ones it
         # must learn to act in (DAgger).
-        actions, buffer_actions = super()._sample_action(0, action_noise, n_envs)
+        try:
+            actions, buffer_actions = super()._sample_action(0, action_noise, n_envs)
+        except ValueError:
+            # torch's distributions refuse a NaN observation with a message that names neither it nor the step
+            check_observations_are_finite(self._last_obs, self.num_timesteps, type(self).__name__)  # type: ignore[arg-type]
+            raise
         share = self.teacher_share()
         play = np.random.rand(n_envs) < share
         if not play.any():
             return actions, buffer_actions
-        terms = self._require_teachers()
+        terms = self._require_terms()
         weights = np.array([term.weight for term in terms])
         teacher = terms[np.random.choice(len(terms), p=weights / weights.sum())].teacher
         raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-        teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
+        try:
+            teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
+        except ValueError:
+            check_observations_are_finite(raw_obs, self.num_timesteps, type(self).__name__)  # type: ignore[arg-type]
+            raise
         mask = play.reshape(-1, *([1] * (actions.ndim - 1)))
         actions = np.where(mask, teacher_actions, actions)
         buffer_actions = np.where(mask, scale_box_actions(self.action_space, teacher_actions), buffer_actions)
         return actions, buffer_actions
 
     # ------------------------------------------------------------------ the loss
-    def _scaled(self, actions: th.Tensor) -> th.Tensor:
-        """Env-space continuous actions to [-1, 1], with the student's bounds."""
-        assert isinstance(self.action_space, spaces.Box)
-        low = th.as_tensor(self.action_space.low, device=actions.device)
-        high = th.as_tensor(self.action_space.high, device=actions.device)
-        return 2.0 * (actions - low) / (high - low) - 1.0
-
     def _policy_term(self, term: DistillTerm, student: Distribution, obs: Obs) -> tuple[th.Tensor, th.Tensor | None]:
         """One teacher's policy loss on a batch, and (discrete teachers) the share of states where both argmax agree."""
-        teacher, direction = term.teacher, self.kl_direction
-        if teacher.is_discrete:
-            student_logits, teacher_logits = student.distribution.logits, teacher.action_logits(obs)  # type: ignore[union-attr]
-            if term.policy_loss == "nll":
-                loss = nll_loss(student_logits, teacher_logits)
-            else:
-                loss = policy_kl_loss(student_logits, teacher_logits, term.temperature, direction)  # type: ignore[arg-type]
-            return loss, agreement(student_logits, teacher_logits)
-        # Continuous: the student's Gaussian (pre-tanh when it squashes).
-        mean, log_std = student.distribution.loc, student.distribution.scale.log()  # type: ignore[union-attr]
-        if term.policy_loss == "kl":
-            gaussian: th.distributions.Normal = teacher.distribution(obs).distribution  # type: ignore[assignment]
-            # Pre-tanh for squashing teachers, like the student.
-            return gaussian_kl_loss(mean, log_std, gaussian.loc, gaussian.scale.log(), direction), None  # type: ignore[arg-type]
-        teacher_actions = teacher.actions(obs)  # in the env's bounds
-        if term.policy_loss == "nll":
-            # The likelihood is taken where the student's Gaussian lives: pre-tanh for a squashing student.
-            targets = TanhBijector.inverse(self._scaled(teacher_actions)) if self.policy.squash_output else teacher_actions
-            return gaussian_nll_loss(mean, log_std, targets), None
-        student_actions = th.tanh(mean) if self.policy.squash_output else self._scaled(mean)
-        return mse_loss(student_actions, self._scaled(teacher_actions)), None
+        targets = teacher_targets(term, obs)
+        return policy_term(term, student, targets, self.kl_direction, self.policy.squash_output, self.action_space)  # type: ignore[arg-type]
 
     def _value_term(self, term: DistillTerm, student_values: th.Tensor, obs: Obs) -> th.Tensor:
-        temperature = term.temperature if term.teacher.has_q_values else None
-        return mse_loss(student_values, term.teacher.values(obs, temperature=temperature))
+        return value_term(student_values, teacher_targets(term, obs, policy=False, value=True))
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
-        terms = self._require_teachers()
+        terms = self._require_terms()
         assert self.replay_buffer is not None
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -518,18 +381,24 @@ class PolicyDistill(OffPolicyAlgorithm):
             batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)
             observations = batch.student.observations
             policy_loss = value_loss = th.zeros((), device=self.device)
-            if self.policy_coef > 0:
-                distribution = self.policy.get_distribution(observations)
-                for term in terms:
-                    term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
-                    policy_loss = policy_loss + term.weight * term_loss
-                    if term_agreement is not None:
-                        agreements.append(term_agreement.item())
-            if self.value_coef > 0:
-                student_values = self.policy.predict_values(observations).flatten()
-                for term in terms:
-                    value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
-            loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+            try:
+                if self.policy_coef > 0:
+                    distribution = self.policy.get_distribution(observations)
+                    for term in terms:
+                        term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
+                        policy_loss = policy_loss + term.weight * term_loss
+                        if term_agreement is not None:
+                            agreements.append(term_agreement.item())
+                if self.value_coef > 0:
+                    student_values = self.policy.predict_values(observations).flatten()
+                    for term in terms:
+                        value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
+                loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+            except ValueError:
+                # torch's distributions refuse NaN parameters before the loss exists: diagnose, else re-raise
+                self._check_finite(th.tensor(float("nan")), batch, terms)
+                raise
+            self._check_finite(loss, batch, terms)
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -552,6 +421,36 @@ class PolicyDistill(OffPolicyAlgorithm):
         if isinstance(self.action_space, spaces.Box):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
+
+    def _check_finite(self, loss: th.Tensor, batch: StudentTeacherBatch, terms: list[DistillTerm]) -> None:
+        """Raise a NonFiniteError naming the culprit if the loss or the batch's rewards are NaN / inf (one check)."""
+        # The loss does not use rewards, but a NaN reward is a broken env all the same; 0 · NaN = 0 · inf = NaN
+        # folds them into the loss's single check.
+        probe = loss.detach() + (batch.student.rewards * 0).sum()
+        if bool(th.isfinite(probe)):
+            return
+        check_loss_is_finite(
+            probe,
+            self.num_timesteps,
+            type(self).__name__,
+            observations=batch.student.observations,
+            rewards=batch.student.rewards,
+            **{"teacher outputs": self._teacher_outputs(batch.teacher_obs, terms)},
+        )
+
+    def _teacher_outputs(self, obs: Obs, terms: list[DistillTerm]) -> dict[str, th.Tensor]:
+        """What the loss takes from each teacher on ``obs`` (only computed to name a non-finite value)."""
+        outputs: dict[str, th.Tensor] = {}
+        for index, term in enumerate(terms):
+            teacher = term.teacher
+            try:
+                with th.no_grad():
+                    outputs[f"{index}"] = teacher.action_logits(obs) if teacher.is_discrete else teacher.actions(obs)
+                    if self.value_coef > 0:
+                        outputs[f"{index}/values"] = teacher.values(obs)
+            except ValueError:  # the teacher's own distribution refused a NaN
+                outputs[f"{index}"] = th.tensor(float("nan"))
+        return outputs
 
     # ------------------------------------------------------------------ learning
     def _check_buffer_fits_env(self) -> None:
@@ -701,28 +600,10 @@ class PolicyDistill(OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ save / load
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers", "_terms", "dataset"]
+        return [*super()._excluded_save_params(), "_terms", "dataset"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
-
-    def save(
-        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
-    ) -> None:
-        """
-        Save the student (never the teachers). Refuses to write over a teacher's own model file.
-
-        :param path: where to save (``.zip`` is added if there is no suffix), or a file object
-        :param exclude: extra attributes not to save
-        :param include: attributes to save that would otherwise be excluded
-        """
-        if isinstance(path, (str, pathlib.Path)):
-            target = pathlib.Path(path)
-            target = (target if target.suffix else target.with_suffix(".zip")).resolve()
-            for teacher in getattr(self, "teachers", []):
-                if teacher.source_path is not None and target == teacher.source_path:
-                    raise TeacherError(f"Refusing to save the student over its teacher's file {target}: choose another path.")
-        super().save(path, exclude=exclude, include=include)
 
 
 __all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]

@@ -16,11 +16,9 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-import gymnasium as gym
-from gymnasium.envs.registration import find_highest_version, parse_env_id
-
-# Ids whose environment was renamed or re-versioned since the zoo agents were trained.
-# Anything else falls back to the highest registered version of the same name.
+# Ids whose environment was renamed or re-versioned since the zoo agents were trained (same task, same spaces).
+# Other versions are never substituted here: ``envs.resolve_env_id`` does it, only for ids that cannot be made
+# any more and only with a version that gives the agent's spaces.
 ENV_ID_RENAMES: dict[str, str] = {
     "LunarLander-v2": "LunarLander-v3",
     "LunarLanderContinuous-v2": "LunarLanderContinuous-v3",
@@ -81,24 +79,15 @@ def legacy_gym_modules() -> Iterator[None]:
 
 def canonical_env_id(env_id: str) -> str:
     """
-    Today's id for an env id that may come from an old zoo file.
+    Today's id for an env id that may come from an old zoo file: the known renames of :data:`ENV_ID_RENAMES`.
+
+    No version fallback: an unknown id is returned unchanged (see ``sb3_distill.teachers.envs.resolve_env_id`` for
+    the ids that are registered but can no longer be made, like MuJoCo's ``-v3``).
 
     :param env_id: the id recorded with the agent, e.g. ``LunarLander-v2``
-    :return: the registered id (``LunarLander-v3``), or ``env_id`` unchanged if nothing better is known
+    :return: ``LunarLander-v3`` for a renamed id, else ``env_id``
     """
-    if env_id in gym.registry:
-        return env_id
-    if env_id in ENV_ID_RENAMES:
-        return ENV_ID_RENAMES[env_id]
-    try:
-        namespace, name, _ = parse_env_id(env_id)
-        version = find_highest_version(namespace, name)
-    except Exception:  # unparsable ids are returned as they are
-        return env_id
-    if version is None:
-        return env_id
-    prefix = f"{namespace}/" if namespace else ""
-    return f"{prefix}{name}-v{version}"
+    return ENV_ID_RENAMES.get(env_id, env_id)
 
 
 def legacy_env_ids(env_id: str) -> list[str]:

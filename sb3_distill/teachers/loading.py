@@ -2,8 +2,9 @@
 ``load_teacher``: resolve a teacher spec (model, zip, rl-zoo3 run folder, zoo id, Hub repo) to a :class:`Teacher`.
 
 Old files are expected: zips and ``vecnormalize.pkl`` pickled with ``gym``, unsafe-YAML ``config.yml``,
-renamed env ids. Only the policy is rebuilt (from the zip's ``policy_class``, spaces and ``policy_kwargs``),
-so files without optimizer state, or with schedules pickled by an old Python, load as well.
+renamed env ids, env versions that can no longer be made (MuJoCo ``-v3``), state-dict keys renamed since.
+Only the policy is rebuilt (from the zip's ``policy_class``, spaces and ``policy_kwargs``), so files without
+optimizer state, or with schedules pickled by an old Python, load as well.
 """
 
 import copy
@@ -35,7 +36,10 @@ from sb3_distill.errors import (
     TeacherLoadError,
     TeacherNotFoundError,
 )
-from sb3_distill.teachers.legacy import canonical_env_id, legacy_env_ids, legacy_gym_modules
+from sb3_distill.teachers.envs import recorded_env_ids, resolve_env_id
+from sb3_distill.teachers.legacy import canonical_env_id, legacy_gym_modules
+from sb3_distill.teachers.spaces import same_space as same_space  # re-exported: callers import it from here
+from sb3_distill.teachers.spaces import space_mismatches
 from sb3_distill.teachers.teacher import Teacher
 
 TeacherSpec = str | os.PathLike | Teacher | BaseAlgorithm | BasePolicy
@@ -142,7 +146,7 @@ def load_policy_file(path: str | os.PathLike, device: th.device | str = "auto") 
         kwargs["lr_schedule"] = ConstantSchedule(0.0)
     try:
         policy = policy_class(data["observation_space"], data["action_space"], **kwargs).to(device)
-        policy.load_state_dict(params["policy"])
+        policy.load_state_dict(upgrade_state_dict(policy, params["policy"]))
     except Exception as error:
         raise TeacherLoadError(
             f"{path}: the weights do not fit {policy_class.__name__} as this version of SB3 builds it ({error}). "
@@ -151,7 +155,42 @@ def load_policy_file(path: str | os.PathLike, device: th.device | str = "auto") 
     return policy, data
 
 
-def _load_vec_normalize(path: Path) -> VecNormalize:
+def upgrade_state_dict(policy: BasePolicy, state_dict: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
+    """
+    A policy's saved weights under today's key names, for files saved by older SB3 / sb3-contrib versions.
+
+    The renames are those the libraries' own ``load()`` handles: sb3-contrib < 1.7 saved ARS's linear policy as
+    ``action_net.weight`` / ``.bias`` (today ``action_net.0.*``; ``ARS.set_parameters`` renames them), and SB3 < 1.7
+    saved actor-critic policies without the ``pi_features_extractor`` / ``vf_features_extractor`` aliases of a shared
+    ``features_extractor`` (``BaseAlgorithm.load`` then loads with ``exact_match=False``; here the aliases are filled
+    from the shared extractor, so that every other key is still checked).
+
+    :param policy: the freshly built policy
+    :param state_dict: the weights read from the file
+    :return: the weights, keys renamed where needed (the input is not changed)
+    """
+    expected = policy.state_dict().keys()
+    upgraded = dict(state_dict)
+    for key in [key for key in upgraded if key not in expected]:
+        if key.startswith("action_net.") and key.replace("action_net.", "action_net.0.", 1) in expected:
+            upgraded[key.replace("action_net.", "action_net.0.", 1)] = upgraded.pop(key)
+    for key in expected:
+        for alias in ("pi_features_extractor.", "vf_features_extractor."):
+            shared = "features_extractor." + key[len(alias) :]
+            if key.startswith(alias) and key not in upgraded and shared in upgraded:
+                upgraded[key] = upgraded[shared]
+    return upgraded
+
+
+def load_vec_normalize(path: str | os.PathLike) -> VecNormalize:
+    """
+    Read ``VecNormalize`` statistics (``vecnormalize.pkl``, old ``gym`` pickles too) without tying them to an env.
+
+    SB3's ``VecNormalize.load`` needs the env to wrap; a teacher or an exported file only needs the statistics.
+
+    :param path: the pickle
+    :return: the statistics
+    """
     try:
         with legacy_gym_modules(), open(path, "rb") as file:
             normalizer = pickle.load(file)
@@ -162,15 +201,14 @@ def _load_vec_normalize(path: Path) -> VecNormalize:
     return normalizer
 
 
-def _load_config(config_dir: Path) -> dict[str, Any]:
+def _load_yaml(file: Path) -> dict[str, Any]:
     import yaml
 
-    config_file = config_dir / "config.yml"
-    if not config_file.is_file():
+    if not file.is_file():
         return {}
-    with open(config_file) as file:
+    with open(file) as stream:
         # rl-zoo3 writes an OrderedDict with python tags; it is a local file next to a pickle anyway.
-        return dict(yaml.load(file, Loader=yaml.UnsafeLoader) or {})
+        return dict(yaml.load(stream, Loader=yaml.UnsafeLoader) or {})
 
 
 @dataclass
@@ -182,6 +220,7 @@ class _Found:
     env_id: str | None = None
     vecnormalize: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
 
@@ -193,7 +232,9 @@ def _from_zip(zip_path: Path, algo: str | None = None, source: str = "") -> _Fou
     env_name = match.group("env") if match else zip_path.stem
     config_dir = run_dir / env_name
     if config_dir.is_dir():
-        found.config = _load_config(config_dir)
+        found.config = _load_yaml(config_dir / "config.yml")
+        # rl-zoo3 records the env's constructor arguments with the command line, not with the hyperparameters.
+        found.env_kwargs = dict(_load_yaml(config_dir / "args.yml").get("env_kwargs") or {})
         found.env_id = env_name
         if (config_dir / "vecnormalize.pkl").is_file():
             found.vecnormalize = config_dir / "vecnormalize.pkl"
@@ -203,7 +244,8 @@ def _from_zip(zip_path: Path, algo: str | None = None, source: str = "") -> _Fou
     if (run_dir / "vec_normalize.pkl").is_file() and found.vecnormalize is None:
         found.vecnormalize = run_dir / "vec_normalize.pkl"
     if not found.config and (run_dir / "config.yml").is_file():
-        found.config = _load_config(run_dir)
+        found.config = _load_yaml(run_dir / "config.yml")
+        found.env_kwargs = _load_yaml(run_dir / "env_kwargs.yml")
     return found
 
 
@@ -240,7 +282,7 @@ def zoo_roots(zoo_dirs: Sequence[str | os.PathLike] | str | os.PathLike | None =
 
 def _find_in_zoo_root(root: Path, algo: str, env_id: str) -> _Found | None:
     """Latest run ``root/algo/ENV_N`` holding a model, trying the env's older ids too."""
-    for env_name in legacy_env_ids(env_id):
+    for env_name in recorded_env_ids(env_id):
         runs = []
         for run_dir in (root / algo).glob(f"{env_name}_*"):
             match = _RUN_FOLDER.match(run_dir.name)
@@ -336,8 +378,8 @@ def _resolve_zoo_id(
         found = _find_in_zoo_root(root, algo, env_id)
         if found is not None:
             return found
-        looked.append(f"{root / algo}/{{{','.join(legacy_env_ids(env_id))}}}_N/")
-    repos = [_hub_repo_for(algo, name) for name in legacy_env_ids(env_id)]
+        looked.append(f"{root / algo}/{{{','.join(recorded_env_ids(env_id))}}}_N/")
+    repos = [_hub_repo_for(algo, name) for name in recorded_env_ids(env_id)]
     for repo in repos:
         found = _from_hf_cache(repo)
         if found is not None:
@@ -365,24 +407,6 @@ def _resolve_zoo_id(
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def same_space(a: spaces.Space, b: spaces.Space) -> bool:
-    """
-    :param a: a space
-    :param b: another space
-    :return: whether they have the same type, shape and size (bounds are not compared)
-    """
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, spaces.Discrete):
-        return int(a.n) == int(b.n)  # type: ignore[attr-defined]
-    if isinstance(a, spaces.Dict):
-        assert isinstance(b, spaces.Dict)
-        return a.spaces.keys() == b.spaces.keys() and all(same_space(a[key], b[key]) for key in a.spaces)
-    if isinstance(a, spaces.MultiDiscrete):
-        return list(a.nvec) == list(b.nvec)  # type: ignore[attr-defined]
-    return a.shape == b.shape
-
-
 def check_teacher_spaces(teacher: Teacher, observation_space: spaces.Space, action_space: spaces.Space) -> None:
     """
     Raise :class:`IncompatibleTeacherError` unless the teacher acts on the same spaces as the env.
@@ -393,18 +417,12 @@ def check_teacher_spaces(teacher: Teacher, observation_space: spaces.Space, acti
     :param observation_space: the env's (student's) observation space
     :param action_space: the env's action space
     """
-    problems = []
-    if not same_space(teacher.observation_space, observation_space):
-        problems.append(f"observation space {teacher.observation_space} vs the env's {observation_space}")
-    if not same_space(teacher.action_space, action_space):
-        problems.append(f"action space {teacher.action_space} vs the env's {action_space}")
+    problems = space_mismatches(teacher.observation_space, teacher.action_space, observation_space, action_space)
     if problems:
-        wrappers = ""
-        if teacher.env_id:
-            wrappers = f" It was trained on {teacher.env_id}"
+        trained_on = f" It was trained on {teacher.env_id}." if teacher.env_id else ""
         raise IncompatibleTeacherError(
-            f"The teacher {teacher!r} does not fit this env: {'; '.join(problems)}.{wrappers} "
-            "Give the student the same env (and wrappers) the teacher was trained on, or pick a teacher of this env."
+            f"The teacher {teacher!r} does not fit this env: {'; '.join(problems)}.{trained_on} Give the student the "
+            "env the teacher was trained on, with its wrappers: use teacher.make_env(); or pick a teacher of this env."
         )
 
 
@@ -429,12 +447,12 @@ def copy_policy(policy: BasePolicy) -> BasePolicy:
     """
     try:
         copied = type(policy)(**policy._get_constructor_parameters())
-    except TypeError:
+        copied.load_state_dict(policy.state_dict())
+    except (TypeError, RuntimeError, KeyError):
         # A few policies do not take their own constructor parameters back (sb3-contrib's ARSLinearPolicy). A deepcopy
         # works for those; it is not the first choice because it fails on a policy that just trained (its last
         # action distribution keeps tensors of the autograd graph).
         return copy.deepcopy(policy)
-    copied.load_state_dict(policy.state_dict())
     # ActorCriticPolicy reports squash_output=None among its constructor parameters when it has no dist kwargs.
     copied._squash_output = policy.squash_output
     return copied
@@ -487,6 +505,11 @@ def load_teacher(
        pickles are allowed), then the teachers bundled with this package;
     5. ``"hub:ORG/REPO"`` to force the Hugging Face Hub (needs ``trust_remote_code``).
 
+    The env id recorded with a file is mapped to today's: known renames (``LunarLander-v2`` → ``-v3``), and for
+    versions that can no longer be made, the newest version with the teacher's spaces (``HalfCheetah-v3`` →
+    ``-v5``); where none has them (``Ant-v3``), the error says so. ``teacher.make_env()`` builds that env with the
+    teacher's rl-zoo3 wrappers.
+
     :param spec: the teacher spec
     :param env: if given (env, VecEnv or env id), the teacher must act on its observation and action spaces
     :param device: torch device of the teacher
@@ -536,17 +559,20 @@ def _load_spec_string(
             "nor 'hub:org/repo'."
         )
     policy, data = load_policy_file(found.zip_path, device)
-    normalizer = _load_vec_normalize(found.vecnormalize) if found.vecnormalize is not None else None
+    normalizer = load_vec_normalize(found.vecnormalize) if found.vecnormalize is not None else None
     env_id = found.env_id or (found.config.get("env_id") if found.config else None)
     if env_id is None and "-" in found.zip_path.stem and found.zip_path.stem.split("-", 1)[0] in _zoo_algos():
         env_id = found.zip_path.stem.split("-", 1)[1]  # Hub naming: algo-Env-vN.zip
+    if env_id is not None:
+        env_id = resolve_env_id(env_id, policy.observation_space, policy.action_space, found.config, found.env_kwargs)
     return Teacher(
         policy,
         algo=algo or found.algo or _guess_algo(policy, data),
-        env_id=canonical_env_id(env_id) if env_id else None,
+        env_id=env_id,
         obs_normalizer=normalizer,
         source=found.source,
         source_path=found.zip_path,
         device=device,
         config=found.config,
+        env_kwargs=found.env_kwargs,
     )

@@ -1,90 +1,97 @@
 """The :class:`Teacher`: one frozen, uniform view of any SB3 / sb3-contrib agent, for distillation losses."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from sb3_contrib.ars.policies import ARSPolicy
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from sb3_contrib.crossq.policies import CrossQPolicy
-from sb3_contrib.qrdqn.policies import QRDQNPolicy
-from sb3_contrib.tqc.policies import TQCPolicy
-from stable_baselines3.common.distributions import CategoricalDistribution, Distribution
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.type_aliases import GymEnv, PyTorchObs
 from stable_baselines3.common.utils import get_device
-from stable_baselines3.common.vec_env import VecNormalize
-from stable_baselines3.dqn.policies import DQNPolicy
-from stable_baselines3.sac.policies import SACPolicy
-from stable_baselines3.td3.policies import TD3Policy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_distill.errors import IncompatibleTeacherError
+from sb3_distill.teachers.envs import make_teacher_env
+from sb3_distill.teachers.kinds import PolicyKind, count_parameters, policy_kind
 
-if TYPE_CHECKING:
-    from stable_baselines3.common.monitor import Monitor
-
-TeacherKind = Literal["q", "quantile", "actor_critic", "sac", "tqc", "crossq", "td3", "ars"]
 ObsLike = np.ndarray | dict[str, np.ndarray] | th.Tensor | dict[str, th.Tensor]
 
 
-def teacher_kind(policy: BasePolicy) -> TeacherKind:
-    """
-    The family of a policy, which decides what a teacher can give (Q-values, a distribution, a critic).
+class _RandomAgent:
+    """Uniformly random actions behind SB3's ``predict()``, so that ``evaluate_policy`` measures a random policy."""
 
-    :param policy: an SB3 or sb3-contrib policy
-    :return: one of ``q``, ``quantile``, ``actor_critic``, ``sac``, ``tqc``, ``crossq``, ``td3``, ``ars``
-    """
-    if isinstance(policy, RecurrentActorCriticPolicy):
-        raise IncompatibleTeacherError(
-            "Recurrent teachers (RecurrentPPO) need a hidden state per env and are not supported as teachers; "
-            "distill from a feed-forward agent (PPO, A2C, DQN, QR-DQN, SAC, TD3, TQC, ...)."
-        )
-    kinds: list[tuple[type[BasePolicy], TeacherKind]] = [
-        (DQNPolicy, "q"),
-        (QRDQNPolicy, "quantile"),
-        (ActorCriticPolicy, "actor_critic"),
-        (TQCPolicy, "tqc"),
-        (CrossQPolicy, "crossq"),
-        (SACPolicy, "sac"),
-        (TD3Policy, "td3"),
-        (ARSPolicy, "ars"),
-    ]
-    for policy_class, kind in kinds:
-        if isinstance(policy, policy_class):
-            return kind
-    raise IncompatibleTeacherError(
-        f"Unsupported teacher policy {type(policy).__name__}: supported are the policies of DQN, QR-DQN, "
-        "PPO, A2C, TRPO, SAC, TD3, DDPG, TQC, CrossQ and ARS."
-    )
+    def __init__(self, action_space: spaces.Space, n_envs: int) -> None:
+        self.action_space = action_space
+        self.n_envs = n_envs
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
+        return np.array([self.action_space.sample() for _ in range(self.n_envs)]), None
 
 
-def count_parameters(module: th.nn.Module) -> int:
+def reference_returns(agent: Any, env: GymEnv, n_episodes: int = 10, seed: int = 0) -> tuple[list[float], list[float]]:
     """
-    :param module: a torch module
-    :return: its number of parameters
-    """
-    return sum(p.numel() for p in module.parameters())
+    Episode returns of a uniformly random policy and of ``agent`` (deterministic): the zero and the one of
+    teacher-normalized scores, (G - G_random) / (G_teacher - G_random).
 
-
-def random_policy_returns(env: "Monitor", n_episodes: int) -> list[float]:
+    :param agent: anything with SB3's ``predict()`` (a :class:`Teacher`, a model)
+    :param env: the env to measure on (``Monitor``-wrapped, e.g. ``teacher.make_env()``), reset and seeded here
+    :param n_episodes: episodes for each of the two policies
+    :param seed: seed of the env and of the random actions
+    :return: ``(random_returns, agent_returns)``, one return per episode
     """
-    Returns of a uniformly random policy, the zero of teacher-normalized scores.
-
-    :param env: a ``Monitor``-wrapped env (seed it and its action space first for repeatable numbers)
-    :param n_episodes: number of episodes
-    :return: one return per episode
-    """
+    env.action_space.seed(seed)
     returns = []
-    for _ in range(n_episodes):
-        env.reset()
-        done = False
-        while not done:
-            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-            done = terminated or truncated
-        returns.append(float(env.get_episode_rewards()[-1]))
-    return returns
+    for player, deterministic in ((_RandomAgent(env.action_space, getattr(env, "num_envs", 1)), False), (agent, True)):
+        if isinstance(env, VecEnv):
+            env.seed(seed)
+        else:
+            env.reset(seed=seed)
+        episode_returns, _ = evaluate_policy(
+            player, env, n_eval_episodes=n_episodes, deterministic=deterministic, return_episode_rewards=True
+        )
+        returns.append([float(value) for value in episode_returns])  # type: ignore[union-attr]
+    return returns[0], returns[1]
+
+
+def _per_stacked_frame(normalizer: VecNormalize, observation_space: spaces.Space, frame_stack: int | None) -> VecNormalize:
+    """
+    Statistics that normalize stacked observations frame by frame.
+
+    rl-zoo3 normalizes before it stacks frames, so the statistics are those of one frame while the policy takes
+    ``frame_stack`` of them, concatenated along the last axis (``VecFrameStack``). Repeating the statistics that many
+    times normalizes each frame as in training. Only the zero padding of the first ``frame_stack - 1`` steps of an
+    episode differs: training padded with normalized zeros, a raw env pads with raw zeros.
+    """
+    statistics = normalizer.obs_rms
+    if not normalizer.norm_obs or isinstance(statistics, dict) or statistics.mean.shape == observation_space.shape:
+        return normalizer
+    if not frame_stack or (*statistics.mean.shape[:-1], statistics.mean.shape[-1] * frame_stack) != observation_space.shape:
+        raise IncompatibleTeacherError(
+            f"The teacher's VecNormalize statistics have shape {statistics.mean.shape} and its observations "
+            f"{observation_space.shape} (frame_stack={frame_stack}): they do not belong together. Give the "
+            "vecnormalize.pkl of the same run."
+        )
+    tiled = RunningMeanStd(shape=observation_space.shape)  # type: ignore[arg-type]
+    tiled.mean, tiled.var, tiled.count = (
+        np.tile(statistics.mean, frame_stack),
+        np.tile(statistics.var, frame_stack),
+        statistics.count,
+    )
+    # A shallow copy by hand: an unpickled VecNormalize has no env, and copy / deepcopy would look for one.
+    stacked = object.__new__(type(normalizer))
+    stacked.__dict__.update(normalizer.__dict__, obs_rms=tiled)
+    return stacked
+
+
+def _from_kind(name: str, doc: str) -> property:
+    """A read-only property of the teacher that its kind of policy answers."""
+    return property(lambda teacher: getattr(teacher._kind, name), doc=doc)
 
 
 class Teacher:
@@ -92,7 +99,9 @@ class Teacher:
     A frozen teacher: for a batch of *raw* observations, what each distillation loss needs.
 
     The teacher's own ``VecNormalize`` observation statistics (if it was trained with them) are applied
-    inside, so callers always pass observations as the environment produced them.
+    inside, so callers always pass observations as the environment produced them. What it can give depends on its
+    kind of policy (:mod:`sb3_distill.teachers.kinds`); asking for what it cannot give raises
+    :class:`~sb3_distill.errors.IncompatibleTeacherError`.
 
     :param policy: the teacher's SB3 policy (it is set to eval mode and its parameters frozen)
     :param algo: the algorithm name in rl-zoo3's spelling (``dqn``, ``ppo``, ``sac``...), informative
@@ -102,6 +111,7 @@ class Teacher:
     :param source_path: the model file it was loaded from, if any (never overwritten by ``save()``)
     :param device: torch device for the teacher's forward passes
     :param config: the rl-zoo3 hyperparameters the teacher was trained with (``config.yml``), if known
+    :param env_kwargs: the keyword arguments its env was made with (rl-zoo3's ``args.yml``), if any
     """
 
     def __init__(
@@ -114,28 +124,31 @@ class Teacher:
         source_path: str | Path | None = None,
         device: th.device | str = "auto",
         config: dict[str, Any] | None = None,
+        env_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.kind: TeacherKind = teacher_kind(policy)
+        self._kind: PolicyKind = policy_kind(policy)
         self.device = get_device(device)
         self.policy = policy.to(self.device)
         self.policy.set_training_mode(False)
         self.policy.requires_grad_(False)
         self.algo = algo
         self.env_id = env_id
+        self.config = config or {}
         self.obs_normalizer = obs_normalizer
         if obs_normalizer is not None:
             # Statistics only: never updated, never tied to an env.
             obs_normalizer.training = False
+            self.obs_normalizer = _per_stacked_frame(obs_normalizer, policy.observation_space, self.config.get("frame_stack"))
         self.source = source
         self.source_path = Path(source_path).resolve() if source_path is not None else None
-        self.config = config or {}
+        self.env_kwargs = env_kwargs or {}
         self._reference_returns: dict[Any, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ description
     @property
-    def _net(self) -> Any:
-        # The policy's sub-networks differ per kind; torch types attribute access as Tensor | Module.
-        return self.policy
+    def kind(self) -> str:
+        """The kind of policy: ``q``, ``quantile``, ``actor_critic``, ``sac``, ``tqc``, ``crossq``, ``td3``, ``ars``."""
+        return self._kind.name
 
     @property
     def observation_space(self) -> spaces.Space:
@@ -145,40 +158,17 @@ class Teacher:
     def action_space(self) -> spaces.Space:
         return self.policy.action_space
 
-    @property
-    def is_discrete(self) -> bool:
-        return isinstance(self.action_space, spaces.Discrete)
-
-    @property
-    def has_q_values(self) -> bool:
-        """Whether :meth:`q_values` is available (DQN and QR-DQN teachers)."""
-        return self.kind in ("q", "quantile")
-
-    @property
-    def has_critic(self) -> bool:
-        """Whether :meth:`values` is available (every kind but ARS)."""
-        return self.kind != "ars"
-
-    @property
-    def has_distribution(self) -> bool:
-        """Whether :meth:`distribution` is available (all but the deterministic TD3/DDPG and continuous ARS)."""
-        return self.kind not in ("td3",) and not (self.kind == "ars" and not self.is_discrete)
+    is_discrete = _from_kind("is_discrete", "Whether the action space is ``Discrete``.")
+    has_q_values = _from_kind("has_q_values", "Whether :meth:`q_values` is available (DQN and QR-DQN teachers).")
+    has_critic = _from_kind("has_critic", "Whether :meth:`values` is available (every kind but ARS).")
+    has_distribution = _from_kind(
+        "has_distribution",
+        "Whether :meth:`distribution` is available (all but the deterministic TD3/DDPG and continuous ARS).",
+    )
 
     def acting_network(self) -> th.nn.Module:
-        """The part of the policy used to act (what a student replaces): Q-net, actor, or the whole policy."""
-        if self.kind == "q":
-            return self._net.q_net
-        if self.kind == "quantile":
-            return self._net.quantile_net
-        if self.kind in ("sac", "tqc", "crossq", "td3"):
-            return self._net.actor
-        if self.kind == "actor_critic":
-            policy = self.policy
-            assert isinstance(policy, ActorCriticPolicy)
-            # Features extractor + policy branch + action head: the value branch is not needed to act.
-            modules = [policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net]
-            return th.nn.ModuleList(modules)
-        return self.policy
+        """The part of the policy used to act (what a student replaces): Q-net, actor, or the policy branch."""
+        return self._kind.acting_network()
 
     @property
     def num_parameters(self) -> int:
@@ -216,21 +206,13 @@ class Teacher:
         return tensor
 
     # ------------------------------------------------------------------ what losses use
-    def _require(self, ok: bool, what: str, fix: str) -> None:
-        if not ok:
-            raise IncompatibleTeacherError(f"{what} needs {fix}, but the teacher {self!r} is of kind '{self.kind}'.")
-
     @th.no_grad()
     def q_values(self, obs: ObsLike) -> th.Tensor:
         """
         :param obs: a batch of raw observations
         :return: Q-values, shape (batch, n_actions); QR-DQN: mean over quantiles
         """
-        self._require(self.has_q_values, "q_values()", "a DQN or QR-DQN teacher")
-        tensor = self.obs_to_tensor(obs)
-        if self.kind == "q":
-            return self._net.q_net(tensor)
-        return self._net.quantile_net(tensor).mean(dim=1)
+        return self._kind.q_values(self.obs_to_tensor(obs))
 
     @th.no_grad()
     def action_logits(self, obs: ObsLike) -> th.Tensor:
@@ -242,14 +224,7 @@ class Teacher:
         :param obs: a batch of raw observations
         :return: shape (batch, n_actions)
         """
-        self._require(self.is_discrete, "action_logits()", "a teacher with a discrete action space")
-        if self.has_q_values:
-            return self.q_values(obs)
-        tensor = self.obs_to_tensor(obs)
-        if self.kind == "ars":
-            features = self._net.extract_features(tensor, self._net.features_extractor)
-            return self._net.action_net(features)
-        return self._net.get_distribution(tensor).distribution.logits
+        return self._kind.action_logits(self.obs_to_tensor(obs))
 
     @th.no_grad()
     def distribution(self, obs: ObsLike, temperature: float = 1.0) -> Distribution:
@@ -263,17 +238,7 @@ class Teacher:
         :param temperature: softmax temperature, for discrete teachers
         :return: the distribution for the batch
         """
-        self._require(self.has_distribution, "distribution()", "a stochastic teacher (not TD3/DDPG)")
-        if self.is_discrete:
-            assert isinstance(self.action_space, spaces.Discrete)
-            logits = self.action_logits(obs) / temperature
-            return CategoricalDistribution(int(self.action_space.n)).proba_distribution(logits)
-        tensor = self.obs_to_tensor(obs)
-        if self.kind == "actor_critic":
-            return self._net.get_distribution(tensor)
-        actor = self._net.actor
-        mean_actions, log_std, kwargs = actor.get_action_dist_params(tensor)
-        return actor.action_dist.proba_distribution(mean_actions, log_std, **kwargs)
+        return self._kind.distribution(self.obs_to_tensor(obs), temperature)
 
     @th.no_grad()
     def actions(self, obs: ObsLike) -> th.Tensor:
@@ -283,16 +248,7 @@ class Teacher:
         :param obs: a batch of raw observations
         :return: discrete: shape (batch,) of action indices; continuous: shape (batch, action_dim)
         """
-        tensor = self.obs_to_tensor(obs)
-        actions = self.policy._predict(tensor, deterministic=True)
-        if isinstance(self.action_space, spaces.Box):
-            low = th.as_tensor(self.action_space.low, device=actions.device)
-            high = th.as_tensor(self.action_space.high, device=actions.device)
-            if self.policy.squash_output:
-                actions = low + 0.5 * (actions + 1.0) * (high - low)
-            else:
-                actions = th.max(th.min(actions, high), low)
-        return actions
+        return self._kind.actions(self.obs_to_tensor(obs))
 
     @th.no_grad()
     def values(self, obs: ObsLike, temperature: float | None = None) -> th.Tensor:
@@ -307,20 +263,7 @@ class Teacher:
         :param temperature: for Q-value teachers, weight Q by softmax(Q/T) instead of taking the max
         :return: shape (batch,)
         """
-        self._require(self.has_critic, "values()", "a teacher with a critic (not ARS)")
-        if self.has_q_values:
-            q_values = self.q_values(obs)
-            if temperature is None:
-                return q_values.max(dim=1).values
-            return (th.softmax(q_values / temperature, dim=1) * q_values).sum(dim=1)
-        tensor = self.obs_to_tensor(obs)
-        if self.kind == "actor_critic":
-            return self._net.predict_values(tensor).flatten()
-        actions = self._net._predict(tensor, deterministic=True)
-        critic_values = self._net.critic(tensor, actions)
-        if self.kind == "tqc":
-            return critic_values.mean(dim=(1, 2))
-        return th.cat(critic_values, dim=1).min(dim=1).values
+        return self._kind.values(self.obs_to_tensor(obs), temperature)
 
     # ------------------------------------------------------------------ SB3 interface
     def predict(
@@ -350,35 +293,45 @@ class Teacher:
         self.policy = self.policy.to(self.device)
         return self
 
+    def make_env(
+        self, n_envs: int = 1, seed: int | None = None, vec_env_cls: type[VecEnv] | None = None, **env_kwargs: Any
+    ) -> VecEnv:
+        """
+        The env as rl-zoo3 built it for this teacher, for students and evaluations: its ``env_wrapper`` (e.g.
+        ``TimeFeatureWrapper``), ``vec_env_wrapper``, ``frame_stack`` and ``env_kwargs`` from the run folder, each
+        env ``Monitor``-wrapped, *without* the teacher's ``VecNormalize`` (the teacher normalizes its own inputs, and
+        a student its own). A teacher without a run folder gets its plain env.
+
+        :param n_envs: number of envs
+        :param seed: seed of the first env (the others get ``seed + i``)
+        :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
+        :param env_kwargs: keyword arguments of the env's constructor, over the teacher's own
+        :return: the ``VecEnv``
+        """
+        return make_teacher_env(self.env_id, self.config, {**self.env_kwargs, **env_kwargs}, n_envs, seed, vec_env_cls)
+
     def reference_returns(self, env_id: str | None = None, n_episodes: int = 10, seed: int = 0) -> tuple[float, float]:
         """
         Mean return of a uniformly random policy and of this teacher (deterministic), measured once and cached.
 
         Used to normalize scores ((G - G_random) / (G_teacher - G_random)) and by the ``"qdagger"`` coefficient.
-        These episodes run on a separate env and are not student training steps.
+        These episodes run on a separate env (the teacher's own, :meth:`make_env`) and are not student training steps.
 
         :param env_id: env to measure on (default: the teacher's own)
         :param n_episodes: episodes for each of the two policies
         :param seed: seed of the evaluation env
         :return: ``(random_return, teacher_return)``
         """
-        import gymnasium as gym
-        from stable_baselines3.common.evaluation import evaluate_policy
-        from stable_baselines3.common.monitor import Monitor
-
-        env_id = env_id or self.env_id
-        if env_id is None:
+        if env_id is None and self.env_id is None:
             raise IncompatibleTeacherError(
                 f"reference_returns() needs an env id and {self!r} has none: pass env_id=..., "
                 "or give the returns yourself (reference_returns=(random, teacher))."
             )
-        key = (env_id, n_episodes, seed)
+        key = (env_id or self.env_id, n_episodes, seed)
         if key not in self._reference_returns:
-            env = Monitor(gym.make(env_id))
-            env.reset(seed=seed)
-            env.action_space.seed(seed)
-            random_returns = random_policy_returns(env, n_episodes)
-            teacher_mean, _ = evaluate_policy(self, env, n_eval_episodes=n_episodes, deterministic=True)
+            own = env_id in (None, self.env_id)
+            env = self.make_env(seed=seed) if own else make_teacher_env(env_id, seed=seed)
+            random_returns, teacher_returns = reference_returns(self, env, n_episodes, seed)
             env.close()
-            self._reference_returns[key] = (float(np.mean(random_returns)), float(teacher_mean))  # type: ignore[arg-type]
+            self._reference_returns[key] = (float(np.mean(random_returns)), float(np.mean(teacher_returns)))
         return self._reference_returns[key]

@@ -1,0 +1,204 @@
+"""
+The teacher seam shared by every algorithm of the package (DistillDQN, PolicyDistill, DistillPPO).
+
+One place for what every distilling algorithm does with its teacher(s): resolve the specs with ``load_teacher``,
+check them against the student's spaces (plus the algorithm's own checks, :meth:`TeacherMixin._check_teacher`),
+keep them out of saves, refuse to save over a teacher's file, save atomically, and re-resolve the saved specs on
+``load(path, env=env)`` so that SB3's ``Model.load(path, env).learn()`` pattern works.
+"""
+
+import pathlib
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_distill.common.files import atomic_path, resolve_save_path
+from sb3_distill.common.workers import explaining_dead_workers
+from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+from sb3_distill.teachers import Teacher, load_teacher
+from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces, same_space
+
+
+def _as_list(teacher: Any) -> list[Any]:
+    if teacher is None:
+        return []
+    return list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+
+
+def _spec_name(spec: Any, teacher: Teacher) -> str | None:
+    """What can name this teacher again after a save: the user's string spec, else where the teacher was loaded from."""
+    if isinstance(spec, (str, pathlib.PurePath)):
+        return str(spec)
+    return teacher.source or None
+
+
+class TeacherMixin:
+    """
+    Teacher handling for an SB3 algorithm; put it first in the bases: ``class DistillDQN(TeacherMixin, DQN)``.
+
+    The algorithm calls :meth:`_setup_teachers` at the start of ``_setup_model`` (before buffers and networks are
+    allocated, so a wrong teacher costs nothing) and :meth:`_require_teachers` at the start of ``learn``/``train``.
+    It may extend :meth:`_check_teacher` with what its loss needs.
+
+    Attributes after set-up: ``teachers`` (a list of :class:`~sb3_distill.teachers.Teacher`), ``teacher`` (the
+    teacher, or the list when there are several) and ``teacher_specs`` (strings, saved with the student).
+    """
+
+    #: ``"teacher"`` in messages; the algorithm's class name is used for the rest
+    teacher: Any
+    teachers: list[Teacher]
+    teacher_specs: list[str | None]
+    # Provided by SB3's BaseAlgorithm.
+    device: Any
+    env: VecEnv | None
+    observation_space: spaces.Space
+    action_space: spaces.Space
+
+    def _init_teacher(self, teacher: TeacherSpec | Sequence[TeacherSpec] | None, init_setup_model: bool) -> None:
+        """
+        Store the teacher spec(s) given to ``__init__``; resolved later by :meth:`_setup_teachers`.
+
+        :param teacher: the spec(s) the user gave
+        :param init_setup_model: SB3's ``_init_setup_model``; ``load()`` builds models without a teacher
+        """
+        name = type(self).__name__
+        if not _as_list(teacher) and init_setup_model:
+            raise TeacherError(
+                f"{name} needs a teacher: {name}('MlpPolicy', env, teacher='dqn/CartPole-v1') "
+                "(a Teacher, a loaded model, a zip, an rl-zoo3 folder or a zoo id)."
+            )
+        self.teacher = teacher
+        self.teachers = []
+        self.teacher_specs = []
+
+    # ------------------------------------------------------------------ resolution
+    def _setup_teachers(self) -> None:
+        """Resolve and check the teacher spec(s); after ``load(path, env=env)`` without ``teacher=``, the saved ones."""
+        specs = _as_list(self.teacher)
+        names: list[Any] = specs
+        if not specs and self.env is not None and any(getattr(self, "teacher_specs", None) or []):
+            specs, names = self._reload_saved_specs(), list(self.teacher_specs)
+        teachers: list[Teacher] = []
+        for spec in specs:
+            teachers.append(self._resolve_one(spec, teachers[0] if teachers else None))
+        self._set_teachers(teachers, names)
+
+    def _reload_saved_specs(self) -> list[Any]:
+        """The saved specs, if every one still resolves; else a warning that names ``teacher=``, and no teacher."""
+        saved = list(self.teacher_specs)
+        name = type(self).__name__
+        try:
+            return [load_teacher(spec, device=self.device) if spec else self._unsaved_teacher() for spec in saved]
+        except TeacherError as error:
+            warnings.warn(
+                f"{name}.load(): the teacher this student was trained with ({saved}) could not be loaded again ({error}). "
+                f"The student can predict but not train: pass {name}.load(path, env=env, teacher=...) to continue training.",
+                stacklevel=4,
+            )
+            return []
+
+    @staticmethod
+    def _unsaved_teacher() -> Teacher:
+        raise TeacherError("it was given as a live model, which is not saved")
+
+    def _resolve_one(self, spec: TeacherSpec, first: Teacher | None) -> Teacher:
+        teacher = load_teacher(spec, device=self.device)
+        if first is not None and not (
+            same_space(teacher.observation_space, first.observation_space)
+            and same_space(teacher.action_space, first.action_space)
+        ):
+            raise IncompatibleTeacherError(
+                f"The teachers act on different spaces: {first!r} on {first.observation_space} -> {first.action_space}, "
+                f"{teacher!r} on {teacher.observation_space} -> {teacher.action_space}. All teachers must be trained on "
+                "the student's env."
+            )
+        self._check_teacher(teacher)
+        return teacher
+
+    def _check_teacher(self, teacher: Teacher) -> None:
+        """
+        Raise :class:`~sb3_distill.errors.IncompatibleTeacherError` unless ``teacher`` can teach this student.
+
+        Checks the spaces (discrete/continuous, shapes); algorithms extend it with what their loss needs.
+
+        :param teacher: a loaded teacher
+        """
+        student_discrete = isinstance(self.action_space, spaces.Discrete)
+        if teacher.is_discrete != student_discrete:
+            kinds = ("discrete", "continuous") if teacher.is_discrete else ("continuous", "discrete")
+            raise IncompatibleTeacherError(
+                f"A {kinds[0]} teacher cannot teach a {kinds[1]} student: {teacher!r} acts in {teacher.action_space}, "
+                f"the student's env in {self.action_space}. Pick a teacher trained on this env."
+            )
+        if self.observation_space is not None and self.action_space is not None:
+            check_teacher_spaces(teacher, self.observation_space, self.action_space)
+
+    def _set_teachers(self, teachers: list[Teacher], specs: Sequence[Any]) -> None:
+        self.teachers = teachers
+        self.teacher = teachers[0] if len(teachers) == 1 else (teachers or None)
+        if teachers:
+            # Saved with the student, so that load(path, env=env) can find them again.
+            self.teacher_specs = [_spec_name(spec, teacher) for spec, teacher in zip(specs, teachers, strict=True)]
+
+    def _require_teachers(self) -> list[Teacher]:
+        """
+        :return: the teachers; raises a :class:`~sb3_distill.errors.TeacherError` naming ``teacher=`` if there are none
+        """
+        if not self.teachers:
+            name = type(self).__name__
+            specs = [spec for spec in getattr(self, "teacher_specs", None) or [] if spec]
+            hint = f" (it was trained with teacher={specs if len(specs) > 1 else specs[0]!r})" if specs else ""
+            raise TeacherError(
+                f"This {name} has no teacher, so it can predict but not train. Load it with "
+                f"{name}.load(path, env=env, teacher=...){hint}."
+            )
+        return self.teachers
+
+    # ------------------------------------------------------------------ learn
+    def learn(self, *args: Any, **kwargs: Any) -> Any:
+        """SB3's ``learn``, where a dead ``SubprocVecEnv`` worker raises an error naming it instead of hanging."""
+        with explaining_dead_workers(self.env):
+            return super().learn(*args, **kwargs)  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ save
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "teacher", "teachers"]  # type: ignore[misc]
+
+    def save(
+        self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
+    ) -> None:
+        """
+        Save the student (never the teachers), atomically: a crash or a full disk during the save leaves the previous
+        file intact. Refuses to write over a teacher's own model file.
+
+        :param path: where to save (``.zip`` is added if there is no suffix), or a file object
+        :param exclude: extra attributes not to save
+        :param include: attributes to save that would otherwise be excluded
+        """
+        if not isinstance(path, (str, pathlib.PurePath)):
+            super().save(path, exclude=exclude, include=include)  # type: ignore[misc]
+            return
+        target = resolve_save_path(path, "zip")
+        for teacher in getattr(self, "teachers", None) or []:
+            if teacher.source_path is not None and target.resolve() == teacher.source_path:
+                raise TeacherError(f"Refusing to save the student over its teacher's file {target}: choose another path.")
+        with atomic_path(target) as temporary:
+            super().save(temporary, exclude=exclude, include=include)  # type: ignore[misc]
+
+    def save_replay_buffer(self, path: str | pathlib.Path | Any) -> None:
+        """
+        Save the replay buffer as a pickle, atomically (the previous file survives a crash or a full disk).
+
+        :param path: where to save (``.pkl`` is added if there is no suffix), or a file object
+        """
+        if not isinstance(path, (str, pathlib.PurePath)):
+            super().save_replay_buffer(path)  # type: ignore[misc]
+            return
+        with atomic_path(resolve_save_path(path, "pkl")) as temporary:
+            super().save_replay_buffer(temporary)  # type: ignore[misc]
+
+
+__all__ = ["TeacherMixin"]

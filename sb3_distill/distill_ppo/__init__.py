@@ -1,0 +1,21 @@
+from sb3_distill.distill_ppo.buffers import (
+    TeacherDictRolloutBuffer,
+    TeacherRolloutBuffer,
+    TeacherRolloutBufferSamples,
+    TeacherRolloutMixin,
+)
+from sb3_distill.distill_ppo.distill_ppo import DistillPPO, parse_distill_coef, performance_coef
+from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+
+__all__ = [
+    "CnnPolicy",
+    "DistillPPO",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "TeacherDictRolloutBuffer",
+    "TeacherRolloutBuffer",
+    "TeacherRolloutBufferSamples",
+    "TeacherRolloutMixin",
+    "parse_distill_coef",
+    "performance_coef",
+]

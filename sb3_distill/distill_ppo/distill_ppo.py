@@ -1,0 +1,611 @@
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance
+from torch.nn import functional as F
+
+from sb3_distill.common.guards import check_loss_is_finite
+from sb3_distill.common.policy_terms import (
+    DistillTerm,
+    TeacherTargets,
+    as_list,
+    build_terms,
+    check_policy_loss,
+    check_teacher_weights,
+    per_teacher,
+    policy_term,
+    teacher_targets,
+    value_term,
+)
+from sb3_distill.common.sampling import Obs
+from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
+from sb3_distill.errors import IncompatibleTeacherError
+from sb3_distill.losses import KL_DIRECTIONS, POLICY_LOSSES
+from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
+from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.loading import TeacherSpec
+
+SelfDistillPPO = TypeVar("SelfDistillPPO", bound="DistillPPO")
+DistillCoef = float | str | Callable[[float], float]
+
+#: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another).
+DEFAULT_AUTO_COEF = 1.0
+#: Episodes of the student's rollouts averaged by ``distill_coef="auto"``.
+AUTO_EPISODES = 10
+#: Teacher outputs computed per forward pass when a rollout is labelled (bounds the memory of large rollouts).
+TEACHER_CHUNK = 4096
+
+
+def parse_distill_coef(distill_coef: DistillCoef) -> tuple[str, float | Callable[[float], float]]:
+    """
+    Check ``distill_coef`` and say how λ_t is computed.
+
+    :param distill_coef: a float >= 0; an SB3 schedule (a callable of the remaining progress, 1 → 0, giving λ >= 0);
+        ``"lin_<λ_0>"`` (λ_t = λ_0 · progress remaining, rl-zoo3's spelling); ``"auto"`` or ``"auto_<λ_0>"``
+        (performance-annealed: λ_t = λ_0 · max(1 − normalized student return, 0))
+    :return: ``("constant", λ)``, ``("schedule", schedule)`` or ``("auto", λ_0)``
+    """
+    fix = (
+        "use a float >= 0, an SB3 schedule (a callable of the remaining progress, e.g. LinearSchedule(1.0, 0.0, 1.0)), "
+        "'lin_<λ0>', 'auto' or 'auto_<λ0>'"
+    )
+    if isinstance(distill_coef, str):
+        name, _, value = distill_coef.partition("_")
+        if name in ("auto", "lin") and (value or name == "auto"):
+            try:
+                coef = float(value) if value else DEFAULT_AUTO_COEF
+            except ValueError:
+                coef = math.nan
+            if math.isfinite(coef) and coef >= 0:
+                if name == "auto":
+                    return "auto", coef
+                return "schedule", _LinearCoef(coef)
+        raise ValueError(f"Unknown distill_coef {distill_coef!r}: {fix}.")
+    if callable(distill_coef):
+        for progress in (1.0, 0.0):
+            coef_at = float(distill_coef(progress))
+            if not (math.isfinite(coef_at) and coef_at >= 0):
+                raise ValueError(
+                    f"The distill_coef schedule gives {coef_at} at progress_remaining={progress}: λ must be finite and >= 0."
+                )
+        return "schedule", distill_coef
+    if isinstance(distill_coef, bool) or not isinstance(distill_coef, (int, float, np.floating, np.integer)):
+        raise TypeError(f"distill_coef={distill_coef!r} is neither a number nor callable: {fix}.")
+    if not (math.isfinite(distill_coef) and distill_coef >= 0):
+        raise ValueError(f"distill_coef must be finite and >= 0 (got {distill_coef}): {fix}.")
+    return "constant", float(distill_coef)
+
+
+class _LinearCoef:
+    """λ_t = λ_0 · progress_remaining (a class rather than a lambda, so that it pickles with the model)."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = initial
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.initial * progress_remaining
+
+
+def performance_coef(recent_returns: Sequence[float], random_return: float, teacher_return: float, initial: float) -> float:
+    """
+    QDagger's performance-annealed weight (Agarwal et al. 2022), as used by Kickstarting's automatic schedules:
+    λ = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0).
+
+    :param recent_returns: the student's latest episode returns (none yet: λ_0)
+    :param random_return: G_random, a uniformly random policy's mean return
+    :param teacher_return: G_T, the teacher's mean return
+    :param initial: λ_0
+    :return: λ, which reaches 0 once the student plays as well as its teacher
+    """
+    if len(recent_returns) == 0 or teacher_return <= random_return:
+        return initial
+    score = (float(np.mean(recent_returns)) - random_return) / (teacher_return - random_return)
+    return initial * max(1.0 - score, 0.0)
+
+
+class DistillPPO(TeacherMixin, PPO):
+    """
+    PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
+    learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
+
+    L = L_PPO + λ_t · Σ_i w_i · (L_policy,i + distill_value_coef · (V_Ti(s) − V_S(s))²)
+
+    L_policy (``policy_loss``, per teacher) is PolicyDistill's: ``"kl"`` — KL(π_T‖π_S), the cross-entropy of the
+    paper up to the teacher's entropy (discrete teachers: π_T = softmax(z_T / T) with z_T the logits or, for DQN /
+    QR-DQN, the Q-values; stochastic continuous teachers: their diagonal Gaussian; SAC / TQC: the pre-tanh Gaussian,
+    with a tanh-squashed student); ``"mse"`` — the deterministic actions, scaled to [-1, 1] (TD3 / DDPG); ``"nll"`` —
+    -log π_S(a_T); ``"auto"`` — ``"kl"`` where the teacher has a distribution of the student's kind, else ``"mse"``.
+
+    λ_t (``distill_coef``) is a float, an SB3 schedule of the remaining progress, ``"lin_<λ_0>"``, or
+    ``"auto"`` / ``"auto_<λ_0>"``: λ_t = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0), with G_S the mean
+    return of the student's last 10 rollout episodes and G_T the best teacher's (QDagger's rule). It fades out as the
+    student reaches its teacher's level, so PPO alone carries it beyond a weak teacher; if the student falls back,
+    the teacher's pull returns. It is computed once per rollout; a λ_t of 0 costs nothing (plain PPO).
+
+    The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
+    VecNormalize-wrapped: the rollout buffer keeps the raw observations for them. Their outputs on a rollout are
+    computed once and reused over PPO's ``n_epochs``. They are never saved: ``load(path)`` predicts without a
+    teacher, ``load(path, env=env)`` reloads the saved teacher spec, ``load(path, env=env, teacher=...)`` another.
+
+    All of PPO's parameters (see ``stable_baselines3.PPO``) plus:
+
+    :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
+        folder, ``"hub:..."``, a loaded model), or a list of them
+    :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
+    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1) or
+        ``"auto_<λ_0>"``
+    :param policy_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher
+    :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), Kickstarting's cross-entropy) or ``"student_teacher"``
+    :param temperature: T > 0 of a discrete teacher's softmax(z_T / T), or one per teacher; default 1 for policy
+        teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
+    :param distill_value_coef: weight of value distillation (0: off). V_T is in the teacher's reward scale and
+        discount: use it when the student's ``gamma`` and rewards are the teacher's.
+    :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
+        TD3...), so that the Gaussian KL is exact
+    :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="auto"``; default: measured once, 10 episodes
+        each, on a separate env (not counted as training steps)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: ActorCriticPolicy
+    rollout_buffer: RolloutBuffer
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+        teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
+        teacher_weights: Sequence[float] | None = None,
+        distill_coef: DistillCoef = "auto",
+        policy_loss: str | Sequence[str] = "auto",
+        kl_direction: str = "teacher_student",
+        temperature: float | Sequence[float] | None = None,
+        distill_value_coef: float = 0.0,
+        squash_output: bool | None = None,
+        reference_returns: tuple[float, float] | None = None,
+    ) -> None:
+        # Everything that can be checked without loading anything is checked first.
+        specs = as_list(teacher)
+        self._init_teacher(teacher, _init_setup_model)
+        self._coef_mode, self._coef_value = parse_distill_coef(distill_coef)
+        for loss in as_list(policy_loss):
+            if loss not in ("auto", *POLICY_LOSSES):
+                raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
+        if kl_direction not in KL_DIRECTIONS:
+            raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
+        for value in as_list(temperature):
+            if not (value is None or (math.isfinite(float(value)) and float(value) > 0)):
+                raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
+        if not (math.isfinite(distill_value_coef) and distill_value_coef >= 0):
+            raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
+        if reference_returns is not None and len(reference_returns) != 2:
+            raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
+        if specs:
+            check_teacher_weights(teacher_weights, len(specs))
+            per_teacher("policy_loss", policy_loss, len(specs))
+            per_teacher("temperature", temperature, len(specs))
+
+        self.teacher_weights = teacher_weights
+        self.distill_coef = distill_coef
+        self.policy_loss = policy_loss
+        self.kl_direction = kl_direction
+        self.temperature = temperature
+        self.distill_value_coef = float(distill_value_coef)
+        self.squash_output = squash_output
+        self.reference_returns = reference_returns
+        self._terms: list[DistillTerm] = []
+        self._measured_returns: tuple[float, float] | None = None
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        if getattr(self, "action_space", None) is not None and not isinstance(
+            self.action_space, (spaces.Discrete, spaces.Box)
+        ):
+            raise ValueError(f"DistillPPO supports Discrete and Box action spaces; the env has {self.action_space}.")
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ set-up
+    def _setup_model(self) -> None:
+        # load(path, env, distill_coef=...) sets the attribute without __init__: parse it here.
+        self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
+        # The teachers first: a wrong teacher must fail before buffers and networks are allocated.
+        self._setup_teachers()
+        self._terms = (
+            build_terms(self.teachers, self.teacher_weights, self.policy_loss, self.temperature) if self.teachers else []
+        )
+        if isinstance(self.action_space, spaces.Box):
+            if self.squash_output is None:
+                self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
+            self.policy_class = with_squashing(self.policy_class, bool(self.squash_output))  # type: ignore[arg-type]
+        elif self.squash_output:
+            raise ValueError(f"squash_output=True is for continuous actions; the action space is {self.action_space}.")
+        for term in self._terms:
+            term.policy_loss = check_policy_loss(
+                term.teacher,
+                term.policy_loss,
+                is_squashed(self.policy_class),  # type: ignore[arg-type]
+                self.action_space,
+            )
+        if self._coef_mode == "auto" and self.teachers and self.reference_returns is None and self._env_id() is None:
+            raise ValueError(
+                "distill_coef='auto' compares the student's returns with its teacher's, measured on the env, and neither "
+                "the env nor the teacher has a registered env id: give reference_returns=(random_return, teacher_return) "
+                "or a float / schedule distill_coef."
+            )
+        self._choose_rollout_buffer()
+        super()._setup_model()
+        if isinstance(self.rollout_buffer, TeacherRolloutMixin):
+            self.rollout_buffer.raw_obs_source = self._raw_obs_for_buffer
+
+    def _choose_rollout_buffer(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = TeacherDictRolloutBuffer if dict_obs else TeacherRolloutBuffer
+            return
+        vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
+        keeps_raw = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
+        if vec_normalize is not None and vec_normalize.norm_obs and not keeps_raw:
+            raise ValueError(
+                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the normalized observations of "
+                "the VecNormalize env, and the teacher needs the raw ones: derive it from "
+                "sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
+            )
+
+    def _check_teacher(self, teacher: Teacher) -> None:
+        super()._check_teacher(teacher)
+        if self.distill_value_coef > 0:
+            if not teacher.has_critic:
+                raise IncompatibleTeacherError(
+                    f"Value distillation (distill_value_coef={self.distill_value_coef}) needs a teacher with a critic, and "
+                    f"{teacher!r} (kind '{teacher.kind}') has none: set distill_value_coef=0."
+                )
+            vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
+            if vec_normalize is not None and vec_normalize.norm_reward:
+                raise IncompatibleTeacherError(
+                    "Value distillation regresses the student's values on the teacher's, which are in the raw reward "
+                    "scale, and VecNormalize(norm_reward=True) scales the student's rewards: use norm_reward=False or "
+                    "distill_value_coef=0."
+                )
+
+    def _raw_obs_for_buffer(self) -> np.ndarray | dict[str, np.ndarray] | None:
+        """The raw version of the observation the rollout buffer is adding (``self._last_obs``), for the teacher."""
+        vec_normalize = self._vec_normalize_env
+        if vec_normalize is None:
+            return None
+        # The buffer adds `_last_obs` after the env has stepped: the env's original obs is already the next one.
+        raw, self._last_original_obs = self._last_original_obs, vec_normalize.get_original_obs()
+        assert raw is not None, "the raw observation is recorded when learn() resets the env"
+        return raw
+
+    # ------------------------------------------------------------------ λ_t
+    def current_distill_coef(self) -> float:
+        """
+        :return: λ_t at the current progress (constant, schedule, or the performance rule on the latest episodes)
+        """
+        if self._coef_mode == "constant":
+            return float(self._coef_value)  # type: ignore[arg-type]
+        if self._coef_mode == "schedule":
+            return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
+        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-AUTO_EPISODES:]]
+        if not recent:
+            return float(self._coef_value)  # type: ignore[arg-type]
+        random_return, teacher_return = self.teacher_reference_returns()
+        return performance_coef(recent, random_return, teacher_return, float(self._coef_value))  # type: ignore[arg-type]
+
+    def teacher_reference_returns(self) -> tuple[float, float]:
+        """
+        :return: ``(G_random, G_T)`` of ``distill_coef="auto"``: ``reference_returns`` if given, else measured once
+            on the student's env id (G_T: the best of the teachers)
+        """
+        if self.reference_returns is not None:
+            return float(self.reference_returns[0]), float(self.reference_returns[1])
+        if self._measured_returns is None:
+            env_id = self._env_id()
+            measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
+            self._measured_returns = (measured[0][0], max(teacher_return for _, teacher_return in measured))
+        return self._measured_returns
+
+    def _env_id(self) -> str | None:
+        """The id of the student's env (else the teacher's), where reference returns are measured."""
+        if self.env is not None:
+            spec = self.env.get_attr("spec")[0]
+            if spec is not None:
+                return spec.id
+        return next((teacher.env_id for teacher in self.teachers if teacher.env_id), None)
+
+    # ------------------------------------------------------------------ the kickstarting term
+    def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
+        """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
+        if not isinstance(self.rollout_buffer, TeacherRolloutMixin):
+            return None
+        obs = self.rollout_buffer.teacher_observations()
+        n_samples = self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs
+        chunks = [slice(start, start + TEACHER_CHUNK) for start in range(0, n_samples, TEACHER_CHUNK)]
+        return [
+            TeacherTargets.cat([self._teacher_targets(term, _rows(obs, chunk)) for chunk in chunks]) for term in self._terms
+        ]
+
+    def _teacher_targets(self, term: DistillTerm, obs: Obs) -> TeacherTargets:
+        return teacher_targets(term, obs, policy=True, value=self.distill_value_coef > 0)
+
+    def _distill_loss(
+        self, rollout_data: Any, student_values: th.Tensor, rollout_targets: list[TeacherTargets] | None
+    ) -> tuple[th.Tensor, list[float], list[TeacherTargets]]:
+        """
+        Σ_i w_i · (L_policy,i + distill_value_coef · L_value,i) on a minibatch.
+
+        :return: the loss, the teacher agreements (discrete teachers) and the targets used (for the finite check)
+        """
+        if rollout_targets is not None:
+            batch_targets = [targets[rollout_data.indices] for targets in rollout_targets]
+        else:  # a buffer without indices holds raw observations (checked at set-up): label the minibatch
+            batch_targets = [self._teacher_targets(term, rollout_data.observations) for term in self._terms]
+        # PPO's evaluate_actions() does not return the distribution: one more actor pass, only while λ_t > 0.
+        distribution = self.policy.get_distribution(rollout_data.observations)
+        squashes = bool(self.policy.squash_output)
+        loss = th.zeros((), device=self.device)
+        agreements = []
+        for term, targets in zip(self._terms, batch_targets, strict=True):
+            term_loss, agreement = policy_term(term, distribution, targets, self.kl_direction, squashes, self.action_space)  # type: ignore[arg-type]
+            if self.distill_value_coef > 0:
+                term_loss = term_loss + self.distill_value_coef * value_term(student_values, targets)
+            loss = loss + term.weight * term_loss
+            if agreement is not None:
+                agreements.append(agreement.item())
+        return loss, agreements, batch_targets
+
+    def train(self) -> None:
+        """
+        Update the policy on the rollout buffer: PPO's ``train()`` (stable_baselines3/ppo/ppo.py, ``PPO.train``) line
+        for line, with the kickstarting term added to PPO's loss in one place (marked "Kickstarting") and a
+        finite-loss check before ``backward()``. SB3 offers no hook into PPO's loss, hence the mirror.
+        """
+        self._require_teachers()
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        # Update optimizer learning rate
+        self._update_learning_rate(self.policy.optimizer)
+        # Compute current clip range
+        clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
+        # Optional: clip range for the value function
+        if self.clip_range_vf is not None:
+            clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
+
+        # Kickstarting: λ_t for this rollout, and the teachers' outputs on its states, computed once for all epochs.
+        distill_coef = self.current_distill_coef()
+        rollout_targets = self._rollout_teacher_targets() if distill_coef > 0 else None
+
+        entropy_losses = []
+        pg_losses, value_losses = [], []
+        clip_fractions = []
+        distill_losses: list[float] = []
+        agreements: list[float] = []
+
+        continue_training = True
+        # train for n_epochs epochs
+        for epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            # Do a complete pass on the rollout buffer
+            for rollout_data in self.rollout_buffer.get(self.batch_size):
+                actions = rollout_data.actions
+                if isinstance(self.action_space, spaces.Discrete):
+                    # Convert discrete action from float to long
+                    actions = rollout_data.actions.long().flatten()
+
+                values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+                values = values.flatten()
+                # Normalize advantage
+                advantages = rollout_data.advantages
+                # Normalization does not make sense if mini batchsize == 1, see GH issue #325
+                if self.normalize_advantage and len(advantages) > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+                # ratio between old and new policy, should be one at the first iteration
+                ratio = th.exp(log_prob - rollout_data.old_log_prob)
+
+                # clipped surrogate loss
+                policy_loss_1 = advantages * ratio
+                policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+                policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+
+                # Logging
+                pg_losses.append(policy_loss.item())
+                clip_fraction = th.mean((th.abs(ratio - 1) > clip_range).float()).item()
+                clip_fractions.append(clip_fraction)
+
+                if self.clip_range_vf is None:
+                    # No clipping
+                    values_pred = values
+                else:
+                    # Clip the difference between old and new value
+                    # NOTE: this depends on the reward scaling
+                    values_pred = rollout_data.old_values + th.clamp(
+                        values - rollout_data.old_values, -clip_range_vf, clip_range_vf
+                    )
+                # Value loss using the TD(gae_lambda) target
+                value_loss = F.mse_loss(rollout_data.returns, values_pred)
+                value_losses.append(value_loss.item())
+
+                # Entropy loss favor exploration
+                if entropy is None:
+                    # Approximate entropy when no analytical form
+                    entropy_loss = -th.mean(-log_prob)
+                else:
+                    entropy_loss = -th.mean(entropy)
+
+                entropy_losses.append(entropy_loss.item())
+
+                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+
+                # Kickstarting: the only change to PPO's loss.
+                batch_targets: list[TeacherTargets] = []
+                if distill_coef > 0:
+                    distill_loss, batch_agreements, batch_targets = self._distill_loss(rollout_data, values, rollout_targets)
+                    loss = loss + distill_coef * distill_loss
+                    distill_losses.append(distill_loss.item())
+                    agreements.extend(batch_agreements)
+
+                # Calculate approximate form of reverse KL Divergence for early stopping
+                # see issue #417: https://github.com/DLR-RM/stable-baselines3/issues/417
+                # and discussion in PR #419: https://github.com/DLR-RM/stable-baselines3/pull/419
+                # and Schulman blog: http://joschu.net/blog/kl-approx.html
+                with th.no_grad():
+                    log_ratio = log_prob - rollout_data.old_log_prob
+                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
+                    approx_kl_divs.append(approx_kl_div)
+
+                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                    break
+
+                check_loss_is_finite(
+                    loss,
+                    self.num_timesteps,
+                    "DistillPPO",
+                    observations=rollout_data.observations,
+                    rewards=rollout_data.returns,
+                    **{"teacher outputs": _target_tensors(batch_targets)},
+                )
+                # Optimization step
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                # Clip grad norm
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
+
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
+
+        # Logs
+        self.logger.record("train/entropy_loss", np.mean(entropy_losses))
+        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses))
+        self.logger.record("train/value_loss", np.mean(value_losses))
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
+        self.logger.record("train/clip_fraction", np.mean(clip_fractions))
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/explained_variance", explained_var)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if self.clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+        self._record_distill_logs(distill_coef, distill_losses, agreements)
+
+    def _record_distill_logs(self, distill_coef: float, distill_losses: list[float], agreements: list[float]) -> None:
+        self.logger.record("train/distill_coef", distill_coef)
+        if distill_losses:
+            self.logger.record("train/distill_loss", np.mean(distill_losses))
+        if agreements:
+            self.logger.record("train/teacher_agreement", np.mean(agreements))
+
+    def learn(
+        self: SelfDistillPPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "DistillPPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfDistillPPO:
+        self._require_teachers()
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    # ------------------------------------------------------------------ save / load
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_terms", "_measured_returns", "_coef_mode", "_coef_value"]
+
+
+def _rows(obs: Obs, rows: slice) -> Obs:
+    if isinstance(obs, dict):
+        return {key: value[rows] for key, value in obs.items()}
+    return obs[rows]
+
+
+def _target_tensors(targets: list[TeacherTargets]) -> dict[str, th.Tensor]:
+    return {
+        f"{index}.{name}": value
+        for index, target in enumerate(targets)
+        for name, value in vars(target).items()
+        if value is not None
+    }
+
+
+__all__ = ["DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]

@@ -1,0 +1,1 @@
+"""One file per benchmark suite; ``--suite NAME`` runs ``suites/NAME.py``'s ``SUITE``."""

@@ -1,0 +1,114 @@
+"""
+Reincarnation (Agarwal et al. 2022; Kickstarting, Schmitt et al. 2018): students of a *weak* teacher that keep
+learning by RL until they pass it — DistillDQN (its default recipe, and qdagger) and DistillPPO — against DQN and PPO
+from scratch (rl-zoo3's hyperparameters, the students' network) and the weak teacher fine-tuned by its own algorithm.
+Scores are normalized by the *strong* teacher (1.0 = the bundled ``dqn/ENV``); the weak teacher's own level is reported
+as ``weak``. Every method runs its algorithm's zoo budget.
+
+The weak teachers' ids are a parameter (``--teacher ENV=ALGO/ID``); their default is the package's bundled
+``dqn/ENV-weak`` teachers (issue 11), to be checked against what is bundled when this suite first runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from benchmark.stats import normalized
+from benchmark.suite import Suite
+from benchmark.zoo_config import zoo_config
+
+#: The students' network, and so that of the baselines from scratch: equal capacity on both sides.
+STUDENT_NET_ARCH = [64, 64]
+#: Method → its label, and the rl-zoo3 name of the algorithm whose zoo hyperparameters and budget it runs (``None``:
+#: the weak teacher's own).
+METHODS: dict[str, tuple[str, str | None]] = {
+    "distill_dqn": ("DistillDQN (default recipe)", "dqn"),
+    "distill_dqn:qdagger": ("DistillDQN qdagger", "dqn"),
+    "distill_ppo": ("DistillPPO", "ppo"),
+    "dqn": ("DQN from scratch (zoo)", "dqn"),
+    "ppo": ("PPO from scratch (zoo)", "ppo"),
+    "finetune": ("weak teacher fine-tuned (its own algorithm)", None),
+}
+QUICK_CAP = 10_000
+
+
+class ReincarnationSuite(Suite):
+    name = "reincarnation"
+    description = "weak teachers → DistillDQN / DistillPPO vs DQN / PPO from scratch and the fine-tuned weak teacher"
+    # Only envs where the zoo trains DQN and PPO without VecNormalize (the eval callback does not sync statistics).
+    envs = ("CartPole-v1", "LunarLander-v3")
+    teachers = {env_id: f"dqn/{env_id}-weak" for env_id in envs}
+    reference_teachers = {env_id: f"dqn/{env_id}" for env_id in envs}
+    methods = {method: label for method, (label, _) in METHODS.items()}
+    seeds = (5, 1)
+    grad_steps = (0, 0)
+    learning_columns = (
+        "params", "seeds", "steps_to_weak", "seeds_at_weak", "steps_to_1.0", "seeds_at_1.0", "median_seed_steps",
+        "final", "final_iqm",
+    )  # fmt: skip
+    steps_label = "env steps (teacher-phase steps included)"
+
+    def algorithm(self, method: str, env_id: str) -> str:
+        """
+        :param method: a method name
+        :param env_id: gymnasium id
+        :return: the rl-zoo3 name of the algorithm that learns in ``method`` (the weak teacher's for ``finetune``)
+        """
+        return METHODS[method][1] or self.teachers[env_id].split("/")[0]
+
+    def check(self, args: argparse.Namespace) -> None:
+        if "distill_ppo" in args.methods:
+            try:
+                from sb3_distill.distill_ppo import DistillPPO  # noqa: F401
+            except ImportError as error:
+                raise ImportError(f"DistillPPO is not importable ({error}): drop it with --methods ... or update.") from error
+        normalizing = [(m, e) for m in args.methods for e in args.envs if zoo_config(self.algorithm(m, e), e).normalize]
+        if normalizing:
+            raise ValueError(f"The zoo trains with VecNormalize for {normalizing}: this suite does not handle it yet.")
+        super().check(args)
+
+    def budget(self, env_id: str, method: str, args: argparse.Namespace) -> int:
+        steps = zoo_config(self.algorithm(method, env_id), env_id).n_timesteps
+        return max(int((min(steps, QUICK_CAP) if args.quick else steps) * args.budget_scale), 200)
+
+    def levels_for(self, teacher: dict[str, Any]) -> dict[str, float]:
+        references = (teacher["random_return"], teacher["reference_return"])
+        return {"weak": normalized(teacher["teacher_return"], references), "1.0": 1.0}
+
+    def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        config = zoo_config(self.algorithm(method, env_id), env_id)
+        hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
+        if method == "finetune":
+            # The weak teacher's own algorithm with the zoo's hyperparameters (those it was trained with), from its
+            # weights; its optimizer state and replay data are not saved with it: Reincarnating RL's fine-tuning.
+            from rl_zoo3.utils import ALGOS
+
+            model = ALGOS[teacher.algo](env=env, seed=seed, device="cpu", **hyperparams)
+            model.policy.load_state_dict(teacher.policy.state_dict())
+            return model
+        hyperparams["policy_kwargs"]["net_arch"] = list(STUDENT_NET_ARCH)
+        if config.n_envs > 1:  # PPO collects from the zoo's number of envs
+            env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed)
+        common = dict(env=env, seed=seed, device="cpu", **hyperparams)
+        if method == "dqn":
+            from stable_baselines3 import DQN
+
+            return DQN(**common)
+        if method == "ppo":
+            from stable_baselines3 import PPO
+
+            return PPO(**common)
+        if method == "distill_ppo":
+            from sb3_distill.distill_ppo import DistillPPO  # lazily: it lands with issue 11
+
+            return DistillPPO(teacher=teacher, **common)
+        from sb3_distill import DistillDQN
+
+        recipe = method.partition(":")[2] or None
+        return DistillDQN(teacher=teacher, recipe=recipe, reference_returns=tuple(spec["teacher_returns"]), **common)
+
+
+SUITE = ReincarnationSuite()

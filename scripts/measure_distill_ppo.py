@@ -1,0 +1,166 @@
+"""
+Measure DistillPPO against PPO from scratch: env steps to the teacher's level and the score along the way.
+
+Both use rl-zoo3's PPO hyperparameters for the env (copied below from rl_zoo3/hyperparams/ppo.yml) and the same
+network; DistillPPO adds its teacher. Scores are deterministic evaluations (10 episodes on a separate env) every
+``--eval-freq`` env steps, teacher-normalized: (G - G_random) / (G_teacher - G_random).
+
+    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo distill_ppo --seeds 0 1 --steps 50000
+    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo ppo --seeds 0 1 --steps 100000
+    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo distill_ppo --teacher weak-dqn --seeds 0 1
+
+``--teacher weak-dqn`` trains a weak teacher first (SB3 DQN with rl-zoo3's CartPole hyperparameters, stopped after
+``--weak-steps`` steps), as the learning tests do.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_distill import DistillPPO, load_teacher
+from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.teacher import random_policy_returns
+
+
+def _linear(start: float) -> LinearSchedule:
+    return LinearSchedule(start, 0.0, 1.0)
+
+
+#: rl-zoo3's PPO hyperparameters (rl_zoo3/hyperparams/ppo.yml); ``normalize`` as rl-zoo3 applies it.
+ZOO_PPO: dict[str, dict[str, Any]] = {
+    "CartPole-v1": dict(
+        n_envs=8,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=_linear(0.001),
+        clip_range=_linear(0.2),
+    ),
+    "Acrobot-v1": dict(normalize=True, n_envs=16, n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0),
+    "LunarLander-v3": dict(n_envs=16, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01),
+    "Pendulum-v1": dict(
+        n_envs=4,
+        n_steps=1024,
+        gae_lambda=0.95,
+        gamma=0.9,
+        n_epochs=10,
+        ent_coef=0.0,
+        learning_rate=1e-3,
+        clip_range=0.2,
+        use_sde=True,
+        sde_sample_freq=4,
+    ),
+}
+TEACHERS = {"CartPole-v1": "dqn/CartPole-v1", "Acrobot-v1": "dqn/Acrobot-v1", "LunarLander-v3": "dqn/LunarLander-v3",
+            "Pendulum-v1": "sac/Pendulum-v1"}  # fmt: skip
+
+
+def weak_dqn_teacher(steps: int, seed: int = 0) -> Teacher:
+    """An SB3 DQN with rl-zoo3's CartPole-v1 hyperparameters, stopped after ``steps`` env steps."""
+    model = DQN(
+        "MlpPolicy", "CartPole-v1", learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000,
+        gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+        exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]), seed=seed,
+    )  # fmt: skip
+    model.learn(steps)
+    return load_teacher(model)
+
+
+def reference(env_id: str, teacher: Teacher, episodes: int = 10) -> tuple[float, float]:
+    env = Monitor(gym.make(env_id))
+    env.reset(seed=1000)
+    env.action_space.seed(1000)
+    random_return = float(np.mean(random_policy_returns(env, episodes)))
+    teacher_return, _ = evaluate_policy(teacher, env, n_eval_episodes=episodes, deterministic=True)
+    return random_return, float(teacher_return)  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tuple[float, float]) -> dict[str, Any]:
+    settings = dict(ZOO_PPO[args.env])
+    normalize = settings.pop("normalize", False)
+    n_envs = settings.pop("n_envs")
+    env = make_vec_env(args.env, n_envs=n_envs, seed=seed)
+    eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 10_000)
+    if normalize:
+        env = VecNormalize(env)
+        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
+    policy_kwargs = dict(net_arch=args.net_arch) if args.net_arch else None
+    if args.algo == "ppo":
+        model: PPO = PPO("MlpPolicy", env, seed=seed, policy_kwargs=policy_kwargs, **settings)
+    else:
+        if teacher is not None and teacher.policy.squash_output:
+            settings.pop("use_sde", None), settings.pop("sde_sample_freq", None)  # a squashed student has no gSDE
+        model = DistillPPO(
+            "MlpPolicy", env, teacher=teacher, seed=seed, policy_kwargs=policy_kwargs, distill_coef=args.distill_coef,
+            reference_returns=refs, **settings,
+        )  # fmt: skip
+    # EvalCallback records its evaluations only when it has a log_path.
+    log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
+    callback = EvalCallback(eval_env, eval_freq=max(args.eval_freq // n_envs, 1), n_eval_episodes=10, log_path=log_path)
+    start = time.time()
+    model.learn(args.steps, callback=callback)
+    random_return, teacher_return = refs
+    steps = [int(step) for step in callback.evaluations_timesteps]
+    means = [float(np.mean(result)) for result in callback.evaluations_results]
+    scores = [(mean - random_return) / (teacher_return - random_return) for mean in means]
+    reached = next((step for step, score in zip(steps, scores, strict=True) if score >= args.level), None)
+    return dict(
+        env=args.env, algo=args.algo, teacher=args.teacher, distill_coef=str(args.distill_coef), seed=seed,
+        steps=steps, returns=means, scores=scores, steps_to_level=reached, level=args.level,
+        final_score=scores[-1] if scores else None, seconds=round(time.time() - start, 1),
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ZOO_PPO))
+    parser.add_argument("--algo", default="distill_ppo", choices=["distill_ppo", "ppo"])
+    parser.add_argument("--teacher", default=None, help="a load_teacher spec, or weak-dqn (default: the bundled one)")
+    parser.add_argument("--weak-steps", type=int, default=6000)
+    parser.add_argument("--distill-coef", default="auto")
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--eval-freq", type=int, default=2_000)
+    parser.add_argument("--level", type=float, default=0.95, help="normalized score counted as the teacher's level")
+    parser.add_argument("--net-arch", type=int, nargs="*", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--output", default=None, help="append one JSON line per run")
+    args = parser.parse_args()
+    try:
+        args.distill_coef = float(args.distill_coef)
+    except ValueError:
+        pass
+    th.set_num_threads(1)
+    args.teacher = args.teacher or TEACHERS[args.env]
+    teacher = weak_dqn_teacher(args.weak_steps) if args.teacher == "weak-dqn" else load_teacher(args.teacher)
+    refs = reference(args.env, teacher)
+    print(f"{args.env}: random {refs[0]:.1f}, teacher {args.teacher} {refs[1]:.1f}", flush=True)
+    for seed in args.seeds:
+        result = run(args, seed, teacher, refs)
+        result["reference_returns"] = refs
+        summary = " ".join(
+            f"{step // 1000}k:{score:.2f}" for step, score in zip(result["steps"], result["scores"], strict=True)
+        )
+        print(f"{args.algo} seed {seed}: to {args.level} at {result['steps_to_level']} steps; {summary}", flush=True)
+        if args.output:
+            with open(args.output, "a") as file:
+                file.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,491 @@
+"""DistillPPO: API coverage with tiny budgets (teacher kinds, λ_t modes, several teachers, VecNormalize, save/load,
+SB3 tools, bad input), plus short learning tests that assert real scores (marked ``learning``)."""
+
+import argparse
+import json
+import math
+import zipfile
+from collections import deque
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch as th
+import yaml
+from sb3_contrib import ARS, QRDQN, TQC
+from stable_baselines3 import A2C, DQN, PPO, TD3
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_distill import DistillPPO, load_teacher
+from sb3_distill.distill_ppo import TeacherRolloutBuffer, parse_distill_coef, performance_coef
+from sb3_distill.distill_ppo.tuning import convert_distill_ppo_params, sample_distill_ppo_params
+from sb3_distill.errors import IncompatibleTeacherError, TeacherError
+from sb3_distill.policy_distill import SquashedActorCriticPolicy
+
+TINY = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0, policy_kwargs=dict(net_arch=[32]))
+
+
+# ---------------------------------------------------------------------------------------------- teachers
+@pytest.fixture(scope="module")
+def teachers():
+    """One teacher of every kind PolicyDistill accepts: the bundled DQN and SAC, tiny ones trained here for the rest."""
+    tiny_off_policy = dict(learning_starts=50, buffer_size=500, seed=0, policy_kwargs=dict(net_arch=[32]))
+    ppo = PPO("MlpPolicy", "CartPole-v1", n_steps=256, batch_size=64, seed=0, policy_kwargs=dict(net_arch=[32]))
+    return {
+        "dqn": load_teacher("dqn/CartPole-v1"),
+        "sac": load_teacher("sac/Pendulum-v1"),
+        "ppo": load_teacher(ppo.learn(512)),
+        "a2c": load_teacher(A2C("MlpPolicy", "CartPole-v1", seed=0, policy_kwargs=dict(net_arch=[32])).learn(50)),
+        "qrdqn": load_teacher(QRDQN("MlpPolicy", "CartPole-v1", **tiny_off_policy).learn(100)),
+        "ars": load_teacher(ARS("LinearPolicy", "CartPole-v1", seed=0)),
+        "td3": load_teacher(TD3("MlpPolicy", "Pendulum-v1", **tiny_off_policy).learn(100)),
+        "tqc": load_teacher(TQC("MlpPolicy", "Pendulum-v1", **tiny_off_policy).learn(100)),
+        "ppo_continuous": load_teacher(PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=64, seed=0).learn(64)),
+    }
+
+
+ENV_OF = {"dqn": "CartPole-v1", "ppo": "CartPole-v1", "a2c": "CartPole-v1", "qrdqn": "CartPole-v1", "ars": "CartPole-v1"}
+ENV_OF.update({"sac": "Pendulum-v1", "td3": "Pendulum-v1", "tqc": "Pendulum-v1", "ppo_continuous": "Pendulum-v1"})
+#: The policy loss "auto" resolves to, and whether the student squashes its actions, for each teacher kind.
+EXPECTED = {
+    "dqn": ("kl", False),
+    "ppo": ("kl", False),
+    "a2c": ("kl", False),
+    "qrdqn": ("kl", False),
+    "ars": ("kl", False),
+    "sac": ("kl", True),
+    "tqc": ("kl", True),
+    "td3": ("mse", True),
+    "ppo_continuous": ("kl", False),
+}
+
+
+def _logged(model: DistillPPO, tmp_path, steps: int) -> pd.DataFrame:
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(steps)
+    logs = pd.read_csv(tmp_path / "progress.csv")
+    # SB3 dumps the logs of an iteration before training on it: the first row has no train/ keys.
+    return logs.dropna(subset=["train/distill_coef"])
+
+
+# ---------------------------------------------------------------------------------------------- API
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_every_teacher_kind(teachers, kind, tmp_path):
+    model = DistillPPO("MlpPolicy", ENV_OF[kind], teacher=teachers[kind], distill_coef=1.0, **TINY)
+    loss, squashes = EXPECTED[kind]
+    assert model._terms[0].policy_loss == loss
+    assert model.policy.squash_output == squashes
+    logs = _logged(model, tmp_path, 128)
+    assert (logs["train/distill_coef"] == 1.0).all()
+    assert np.isfinite(logs["train/distill_loss"]).all() and (logs["train/distill_loss"] >= 0).all()
+    assert ("train/teacher_agreement" in logs) == teachers[kind].is_discrete
+    if teachers[kind].is_discrete:
+        assert logs["train/teacher_agreement"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("loss", ["kl", "nll"])
+def test_discrete_losses_and_temperature(teachers, loss, tmp_path):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], policy_loss=loss, temperature=0.1, **TINY)
+    assert model._terms[0].policy_loss == loss and model._terms[0].temperature == 0.1
+    assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
+
+
+@pytest.mark.parametrize("loss", ["mse", "nll"])
+def test_continuous_losses(teachers, loss, tmp_path):
+    model = DistillPPO("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], policy_loss=loss, squash_output=False, **TINY)
+    assert not model.policy.squash_output and model._terms[0].policy_loss == loss
+    assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
+
+
+def test_squashed_student_acts_within_bounds(teachers):
+    model = DistillPPO("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], **TINY).learn(128)
+    assert isinstance(model.policy, SquashedActorCriticPolicy)
+    obs = np.array([gym.make("Pendulum-v1").observation_space.sample() for _ in range(32)])
+    actions, _ = model.predict(obs, deterministic=False)
+    assert np.all(np.abs(actions) <= 2.0)
+
+
+def test_zero_coef_is_ppo(teachers):
+    """With λ = 0 the mirrored train() must be PPO's exactly: same seed, same weights."""
+    settings = dict(TINY, n_epochs=3)
+    ppo = PPO("MlpPolicy", "CartPole-v1", **settings).learn(192)
+    student = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_coef=0.0, **settings).learn(192)
+    for ours, theirs in zip(student.policy.parameters(), ppo.policy.parameters(), strict=True):
+        assert th.equal(ours, theirs)
+
+
+def test_distill_term_moves_the_student_towards_the_teacher(teachers):
+    """Pure kickstarting (no advantage signal: vf and pg cancel out in expectation) raises the teacher agreement."""
+    teacher = teachers["dqn"]
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teacher, distill_coef=10.0, learning_rate=3e-3, **TINY)
+    obs = np.array([gym.make("CartPole-v1").observation_space.sample() * 0.1 for _ in range(256)], dtype=np.float32)
+
+    def agreement() -> float:
+        actions, _ = model.predict(obs, deterministic=True)
+        return float(np.mean(actions == teacher.predict(obs)[0]))
+
+    before = agreement()
+    model.learn(1024)
+    assert agreement() > max(before, 0.8)
+
+
+def test_sample_indices_match_teacher_observations(teachers):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], **TINY)
+    model.learn(64)
+    teacher_obs = model.rollout_buffer.teacher_observations()
+    for batch in model.rollout_buffer.get(16):
+        assert th.equal(teacher_obs[batch.indices], batch.observations)
+
+
+def test_vecnormalize_student_teacher_sees_raw_observations(teachers):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0), norm_reward=False, training=False)
+    # Fixed statistics, so that the normalization of every stored observation can be checked exactly.
+    env.obs_rms.mean = np.array([0.5, -1.0, 0.2, 2.0])
+    env.obs_rms.var = np.array([4.0, 9.0, 0.25, 16.0])
+    model = DistillPPO("MlpPolicy", env, teacher=teachers["dqn"], **TINY).learn(64)
+    buffer = model.rollout_buffer
+    assert isinstance(buffer, TeacherRolloutBuffer) and buffer.raw_observations is not None
+    raw = buffer.teacher_observations().cpu().numpy()  # in sample-index order, as the buffer's flattened arrays
+    normalized = buffer.observations.reshape(-1, 4)  # flattened by get() during training
+    assert buffer.generator_ready and not np.allclose(raw, normalized)
+    np.testing.assert_allclose(env.normalize_obs(raw), normalized, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(raw, buffer.swap_and_flatten(buffer.raw_observations))
+
+
+def test_vecnormalize_training_student_learns(teachers, tmp_path):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = DistillPPO("MlpPolicy", env, teacher=teachers["dqn"], distill_value_coef=0.0, **TINY)
+    assert np.isfinite(_logged(model, tmp_path, 256)["train/distill_loss"]).all()
+
+
+def test_several_teachers(teachers, tmp_path):
+    model = DistillPPO(
+        "MlpPolicy", "CartPole-v1", teacher=[teachers["dqn"], teachers["ppo"]], teacher_weights=[0.25, 0.75], **TINY
+    )
+    assert [term.weight for term in model._terms] == [0.25, 0.75]
+    assert [term.temperature for term in model._terms] == [0.01, 1.0]  # a Q-value teacher, a policy teacher
+    assert len(model.teachers) == 2
+    assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
+
+
+def test_value_distillation(teachers, tmp_path):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["ppo"], distill_value_coef=0.5, distill_coef=1.0, **TINY)
+    with_value = _logged(model, tmp_path / "a", 128)["train/distill_loss"]
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["ppo"], distill_coef=1.0, **TINY)
+    without = _logged(model, tmp_path / "b", 128)["train/distill_loss"]
+    assert (with_value > without).all()  # the value term is added (and the teacher's values are far from a new critic's)
+
+
+def test_dict_observations(tmp_path):
+    from stable_baselines3.common.envs import SimpleMultiObsEnv
+
+    env = SimpleMultiObsEnv(random_start=False)
+    teacher = load_teacher(PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, seed=0))
+    with pytest.raises(ValueError, match="reference_returns"):  # "auto" cannot measure returns on an unregistered env
+        DistillPPO("MultiInputPolicy", env, teacher=teacher, **TINY)
+    model = DistillPPO("MultiInputPolicy", env, teacher=teacher, distill_coef=1.0, **TINY)
+    assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
+
+
+# ---------------------------------------------------------------------------------------------- λ_t
+def test_distill_coef_modes():
+    assert parse_distill_coef(0.5) == ("constant", 0.5)
+    assert parse_distill_coef("auto") == ("auto", 1.0)
+    assert parse_distill_coef("auto_0.3") == ("auto", 0.3)
+    mode, schedule = parse_distill_coef("lin_2.0")
+    assert mode == "schedule" and schedule(1.0) == 2.0 and schedule(0.25) == 0.5
+    schedule = LinearSchedule(1.0, 0.0, 0.5)
+    assert parse_distill_coef(schedule) == ("schedule", schedule)
+
+
+def test_performance_coef_by_hand():
+    # random -100, teacher 300: a student at 100 is halfway, so λ = λ0 · 0.5
+    assert performance_coef([50.0, 150.0], -100.0, 300.0, 2.0) == pytest.approx(1.0)
+    assert performance_coef([400.0], -100.0, 300.0, 2.0) == 0.0  # above the teacher: PPO alone
+    assert performance_coef([-200.0], -100.0, 300.0, 2.0) == pytest.approx(2.0 * 1.25)  # below random: more than λ0
+    assert performance_coef([], -100.0, 300.0, 2.0) == 2.0  # no episode yet
+
+
+def test_auto_coef_follows_the_students_returns(teachers, tmp_path):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    assert model.current_distill_coef() == 1.0  # no episode yet
+    model.ep_info_buffer = deque([{"r": 260.0, "l": 260}] * 3)
+    assert model.current_distill_coef() == pytest.approx(0.5)
+    model.ep_info_buffer = deque([{"r": 500.0, "l": 500}])
+    assert model.current_distill_coef() == 0.0
+    # Without reference_returns, they are measured once on the env (a random policy and the teacher).
+    measured = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], **TINY)
+    random_return, teacher_return = measured.teacher_reference_returns()
+    assert random_return < 50 and teacher_return > 400
+
+
+def test_schedule_coef_is_logged(teachers, tmp_path):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_coef=LinearSchedule(1.0, 0.0, 1.0), **TINY)
+    coefs = _logged(model, tmp_path, 256)["train/distill_coef"].to_numpy()
+    assert coefs[0] < 1.0 and np.all(np.diff(coefs) < 0) and coefs[-1] >= 0
+
+
+# ---------------------------------------------------------------------------------------------- SB3 tools
+def test_save_load(teachers, tmp_path):
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **TINY).learn(64)
+    model.save(tmp_path / "student")
+    with zipfile.ZipFile(tmp_path / "student.zip") as archive:
+        data = json.loads(archive.read("data"))
+    assert not {"teacher", "teachers", "_terms", "rollout_buffer"} & set(data)
+    obs = np.array([gym.make("CartPole-v1").observation_space.sample() for _ in range(8)])
+
+    alone = DistillPPO.load(tmp_path / "student")
+    np.testing.assert_array_equal(alone.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    assert alone.teachers == []
+
+    with pytest.raises(TeacherError, match="can predict but not train"):
+        alone.learn(64)
+    env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
+    # load(path, env) re-resolves the saved teacher spec, and training continues.
+    again = DistillPPO.load(tmp_path / "student", env=env)
+    assert again.teacher_specs == ["dqn/CartPole-v1"] and len(again.teachers) == 1
+    again.learn(64)
+    other = DistillPPO.load(tmp_path / "student", env=env, teacher=teachers["ppo"], distill_coef=0.5)
+    assert other.teacher is teachers["ppo"] and other.current_distill_coef() == 0.5
+    other.learn(64)
+
+
+def test_squashed_student_save_load(teachers, tmp_path):
+    model = DistillPPO("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], **TINY).learn(64)
+    model.save(tmp_path / "student")
+    loaded = DistillPPO.load(tmp_path / "student")
+    assert isinstance(loaded.policy, SquashedActorCriticPolicy)
+    obs = np.array([gym.make("Pendulum-v1").observation_space.sample() for _ in range(8)])
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_refuses_to_save_over_teacher(teachers, tmp_path):
+    path = tmp_path / "teacher.zip"
+    PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).save(path)
+    before = path.read_bytes()
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=path, **TINY)
+    with pytest.raises(TeacherError, match="Refusing"):
+        model.save(path)
+    assert path.read_bytes() == before
+
+
+def test_eval_callback_and_evaluate_policy(teachers, tmp_path):
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=5)
+    callback = EvalCallback(eval_env, eval_freq=64, n_eval_episodes=2, log_path=str(tmp_path), verbose=0)
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], **TINY).learn(192, callback=callback)
+    assert len(callback.evaluations_results) == 3
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=2)
+    assert mean > 0
+
+
+def test_several_envs(teachers):
+    env = make_vec_env("Pendulum-v1", n_envs=3, seed=0)
+    model = DistillPPO("MlpPolicy", env, teacher=teachers["sac"], **TINY).learn(3 * 64 * 2)
+    assert model.num_timesteps == 3 * 64 * 2
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("coef", "error", "match"),
+    [
+        (-0.1, ValueError, ">= 0"),
+        (math.nan, ValueError, "finite"),
+        (math.inf, ValueError, "finite"),
+        ("auto_-1", ValueError, "Unknown distill_coef"),
+        ("linear", ValueError, "Unknown distill_coef"),
+        ([1.0, 0.0], TypeError, "neither a number nor callable"),
+        (True, TypeError, "neither a number nor callable"),
+        (lambda progress: progress - 0.5, ValueError, "schedule gives -0.5"),
+        (lambda progress: math.nan, ValueError, "schedule gives nan"),
+    ],
+)
+def test_bad_distill_coef(coef, error, match):
+    # Raised before the teacher is even loaded.
+    with pytest.raises(error, match=match):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher="no/such-teacher", distill_coef=coef)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kind", "match"),
+    [
+        ("Pendulum-v1", "dqn", "discrete teacher cannot teach a continuous student"),
+        ("CartPole-v1", "sac", "continuous teacher cannot teach a discrete student"),
+    ],
+)
+def test_discrete_continuous_mismatch(teachers, env_id, kind, match):
+    with pytest.raises(IncompatibleTeacherError, match=match):
+        DistillPPO("MlpPolicy", env_id, teacher=teachers[kind], **TINY)
+
+
+def test_teacher_on_other_spaces():
+    with pytest.raises(IncompatibleTeacherError):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/Acrobot-v1", **TINY)
+    with pytest.raises(IncompatibleTeacherError, match="different spaces"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=["dqn/CartPole-v1", "dqn/Acrobot-v1"], **TINY)
+
+
+@pytest.mark.parametrize(
+    ("kind", "env_kwargs", "match"),
+    [
+        ("dqn", dict(policy_loss="mse"), "regresses continuous actions"),
+        ("td3", dict(policy_loss="kl"), "deterministic"),
+        ("sac", dict(policy_loss="kl", squash_output=False), "same kind"),
+        ("ars", dict(distill_value_coef=0.5), "critic"),
+    ],
+)
+def test_loss_the_teacher_cannot_give(teachers, kind, env_kwargs, match):
+    with pytest.raises(IncompatibleTeacherError, match=match):
+        DistillPPO("MlpPolicy", ENV_OF[kind], teacher=teachers[kind], **env_kwargs, **TINY)
+
+
+def test_other_bad_input(teachers):
+    with pytest.raises(TeacherError, match="needs a teacher"):
+        DistillPPO("MlpPolicy", "CartPole-v1", **TINY)
+    with pytest.raises(ValueError, match="temperature"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], temperature=0.0)
+    with pytest.raises(ValueError, match="teacher_weights"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=[teachers["dqn"], teachers["ppo"]], teacher_weights=[1.0])
+    with pytest.raises(ValueError, match="distill_value_coef"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_value_coef=-1.0)
+    with pytest.raises(ValueError, match="policy_loss"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], policy_loss="l2")
+    with pytest.raises(ValueError, match="kl_direction"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], kl_direction="both")
+    with pytest.raises(ValueError, match="Discrete and Box"):
+        DistillPPO("MlpPolicy", _multi_discrete_env(), teacher=teachers["dqn"])
+
+
+def _multi_discrete_env() -> gym.Env:
+    from stable_baselines3.common.envs import IdentityEnvMultiDiscrete
+
+    return IdentityEnvMultiDiscrete(dim=2)
+
+
+def test_vecnormalize_errors(teachers):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1))
+    with pytest.raises(IncompatibleTeacherError, match="norm_reward"):
+        DistillPPO("MlpPolicy", env, teacher=teachers["ppo"], distill_value_coef=0.5, **TINY)
+    with pytest.raises(ValueError, match="raw ones"):
+        DistillPPO("MlpPolicy", env, teacher=teachers["dqn"], rollout_buffer_class=RolloutBuffer, **TINY)
+    # Without VecNormalize, SB3's plain buffer is fine: the minibatch is labelled as it comes.
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], rollout_buffer_class=RolloutBuffer, **TINY)
+    model.learn(64)
+
+
+# ---------------------------------------------------------------------------------------------- learning
+#: rl-zoo3's PPO hyperparameters for CartPole-v1 (rl_zoo3/hyperparams/ppo.yml), as hyperparams/distill_ppo.yml uses them.
+ZOO_CARTPOLE = dict(
+    n_steps=32,
+    batch_size=256,
+    gae_lambda=0.8,
+    gamma=0.98,
+    n_epochs=20,
+    ent_coef=0.0,
+    learning_rate=LinearSchedule(0.001, 0.0, 1.0),
+    clip_range=LinearSchedule(0.2, 0.0, 1.0),
+)
+
+
+@pytest.fixture(scope="module")
+def weak_teacher():
+    """An SB3 DQN with rl-zoo3's CartPole-v1 hyperparameters stopped early: it balances the pole, but not for long."""
+    model = DQN(
+        "MlpPolicy",
+        "CartPole-v1",
+        learning_rate=2.3e-3,
+        batch_size=64,
+        buffer_size=100_000,
+        learning_starts=1000,
+        target_update_interval=10,
+        train_freq=256,
+        gradient_steps=128,
+        exploration_fraction=0.16,
+        exploration_final_eps=0.04,
+        policy_kwargs=dict(net_arch=[256, 256]),
+        seed=0,
+    ).learn(6000)
+    return load_teacher(model)
+
+
+def _score(model, n_episodes: int = 20) -> float:
+    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=123), n_eval_episodes=n_episodes)
+    return float(mean)
+
+
+@pytest.mark.learning
+def test_kickstarting_from_strong_teacher_reaches_its_level():
+    """PPO from scratch with these settings needs far longer (see hyperparams/distill_ppo.yml for the measurement)."""
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+    model = DistillPPO("MlpPolicy", env, teacher="dqn/CartPole-v1", seed=0, **ZOO_CARTPOLE).learn(20_000)
+    assert _score(model) >= 475
+
+
+@pytest.mark.learning
+def test_student_outgrows_a_weak_teacher(weak_teacher):
+    teacher_score = _score(weak_teacher)
+    assert 30 < teacher_score < 250, "the weak teacher must be weak, but not random"
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+    model = DistillPPO("MlpPolicy", env, teacher=weak_teacher, seed=0, **ZOO_CARTPOLE).learn(50_000)
+    assert _score(model) >= max(2 * teacher_score, teacher_score + 150)
+
+
+# ---------------------------------------------------------------------------------------------- Optuna
+def test_optuna_sampler_and_converter(teachers):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    expected_modes = {"auto": "auto", "linear": "schedule", "constant": "constant"}
+    for mode in expected_modes:
+        study.enqueue_trial({"distill_coef_mode": mode})
+        trial = study.ask()
+        params = sample_distill_ppo_params(trial, 2, 1, {})
+        # rl-zoo3 rebuilds a trial's keyword arguments from trial.params alone (--trial-id, load_trial).
+        assert convert_distill_ppo_params(trial.params) == params
+        assert parse_distill_coef(params["distill_coef"])[0] == expected_modes[mode]
+        study.tell(trial, 0.0)
+        params.update(n_steps=64, batch_size=32, n_epochs=1)  # a tiny budget; the rest as sampled
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **params).learn(64)
+    with pytest.raises(ValueError, match="distill_coef_mode"):
+        convert_distill_ppo_params({**trial.params, "distill_coef_mode": "cosine"})
+
+
+# ---------------------------------------------------------------------------------------------- rl-zoo3
+HYPERPARAMS = Path(__file__).resolve().parents[1] / "sb3_distill" / "hyperparams" / "distill_ppo.yml"
+BUNDLED_ENVS = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1"]
+
+
+@pytest.mark.parametrize("env_id", BUNDLED_ENVS)
+def test_packaged_hyperparams_build_with_rl_zoo3(env_id, tmp_path, monkeypatch):
+    """rl-zoo3's own ExperimentManager reads the packaged entry (schedules, normalize, n_envs, teacher) and builds it."""
+    from rl_zoo3 import utils
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    monkeypatch.chdir(tmp_path)  # no ./logs to find a teacher in: the bundled one is used
+    monkeypatch.delenv("SB3_DISTILL_ZOO", raising=False)
+    monkeypatch.setitem(utils.ALGOS, "distill_ppo", DistillPPO)
+    manager = ExperimentManager(
+        argparse.Namespace(), "distill_ppo", env_id, str(tmp_path / "logs"), config=str(HYPERPARAMS), device="cpu"
+    )
+    model, _ = manager.setup_experiment()
+    assert isinstance(model, DistillPPO) and "bundled" in model.teachers[0].source
+    assert model._coef_mode == "auto"
+    if env_id == "Acrobot-v1":
+        assert model.get_vec_normalize_env() is not None
+    if env_id == "CartPole-v1":
+        model.learn(512)
+    model.env.close()
+
+
+def test_packaged_hyperparams_entries():
+    entries = yaml.safe_load(HYPERPARAMS.read_text())
+    assert sorted(entries) == sorted([*BUNDLED_ENVS, "HalfCheetah-v5"])
+    assert entries["HalfCheetah-v5"]["teacher"] == "sac/HalfCheetah-v3"  # from the user's zoo folder, not bundled
+    for entry in entries.values():
+        parse_distill_coef(entry["distill_coef"])
