@@ -13,7 +13,7 @@ import pytest
 import yaml
 from zoo_helpers import worker_env, write_run_folder
 
-from sb3_distill import DistillDQN, PolicyDistill
+from sb3_distill import DistillDQN, DistillPPO, PolicyDistill
 from sb3_distill.cli import main
 from sb3_distill.teachers import BUNDLED_DIR
 
@@ -296,3 +296,16 @@ def test_resume_with_the_replay_buffer(workdir, capsys, algo, cls, env_id, param
     resumed.load_replay_buffer(second / "replay_buffer.pkl")
     assert resumed.replay_buffer.size() == 500, "the first run's transitions were kept"
     assert cls.load(first / f"{env_id}.zip")._n_updates < resumed._n_updates
+
+
+def test_train_distill_ppo(workdir, capsys):
+    """The third algorithm through rl-zoo3: packaged hyperparams, the teacher re-resolved from the YAML on -i."""
+    params = ["-params", "n_envs:1", "n_steps:64", "batch_size:32", "n_epochs:1"]
+    assert _run(["train", "--algo", "distill_ppo", "--env", "CartPole-v1", "-n", "128", *QUICK, *params]) == 0
+    assert "hyperparams/distill_ppo.yml" in capsys.readouterr().out
+    run = workdir / "logs" / "distill_ppo" / "CartPole-v1_1" / "CartPole-v1.zip"
+    student = DistillPPO.load(run)
+    assert student.num_timesteps == 128 and student.teacher_specs == ["dqn/CartPole-v1"]
+    resumed = ["-i", str(run), "-n", "64"]
+    assert _run(["train", "--algo", "distill_ppo", "--env", "CartPole-v1", *resumed, *QUICK, *params]) == 0
+    assert DistillPPO.load(workdir / "logs" / "distill_ppo" / "CartPole-v1_2" / "CartPole-v1.zip").num_timesteps == 64

@@ -1,11 +1,7 @@
 """rl-zoo3 registration, samplers and converters, packaged hyperparameters, and the checks of bad input (in process)."""
 
-import importlib.machinery
-import inspect
 import socket
-import sys
 import time
-import types
 from pathlib import Path
 
 import optuna
@@ -14,7 +10,7 @@ import yaml
 from rl_zoo3 import hyperparams_opt, utils
 from stable_baselines3 import PPO, TD3
 
-from sb3_distill import DistillDQN, PolicyDistill, load_teacher
+from sb3_distill import DistillDQN, DistillPPO, PolicyDistill, load_teacher
 from sb3_distill.cli import quote_teacher_specs
 from sb3_distill.errors import TeacherNotFoundError
 from sb3_distill.distill_dqn.recipes import RECIPES
@@ -25,7 +21,6 @@ from sb3_distill.zoo import (
     SAMPLERS,
     ConfigError,
     StorageError,
-    available,
     cached_teacher,
     check_hyperparams_file,
     check_hyperparams_keys,
@@ -39,51 +34,20 @@ ENVS = {
     "policy_distill": ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3", "Pendulum-v1"],
 }
 CLASSES = {"distill_dqn": DistillDQN, "policy_distill": PolicyDistill}
-#: The algorithms whose module is installed (DistillPPO joins once it is merged).
-INSTALLED = [algorithm.name for algorithm in available()]
 
 
 def test_register_is_idempotent():
     stock = set(utils.ALGOS)
-    assert register() == INSTALLED and {"distill_dqn", "policy_distill"} <= set(INSTALLED)
+    assert register() == list(ALGO_NAMES) == ["distill_dqn", "policy_distill", "distill_ppo"]
     sizes = (len(utils.ALGOS), len(hyperparams_opt.HYPERPARAMS_SAMPLER), len(hyperparams_opt.HYPERPARAMS_CONVERTER))
-    assert register() == INSTALLED
+    assert register() == list(ALGO_NAMES)
     assert sizes == (len(utils.ALGOS), len(hyperparams_opt.HYPERPARAMS_SAMPLER), len(hyperparams_opt.HYPERPARAMS_CONVERTER))
     assert utils.ALGOS["distill_dqn"] is DistillDQN and utils.ALGOS["policy_distill"] is PolicyDistill
     assert {"dqn", "ppo", "sac", "qrdqn"} <= set(utils.ALGOS) and stock <= set(utils.ALGOS)
-    for name in INSTALLED:
+    assert utils.ALGOS["distill_ppo"] is DistillPPO
+    for name in ALGO_NAMES:
         assert hyperparams_opt.HYPERPARAMS_SAMPLER[name] is SAMPLERS[name]
         assert hyperparams_opt.HYPERPARAMS_CONVERTER[name] is CONVERTERS[name]
-
-
-def test_an_algorithm_not_merged_yet_is_left_out_then_registered(monkeypatch):
-    """The distill_ppo entry waits for sb3_distill.distill_ppo; once the module exists, register() adds it."""
-    assert set(INSTALLED) <= set(ALGO_NAMES) and "distill_ppo" in ALGO_NAMES
-    module = types.ModuleType("sb3_distill.distill_ppo")
-    module.__spec__ = importlib.machinery.ModuleSpec("sb3_distill.distill_ppo", None)
-
-    class DistillPPO(PPO):
-        pass
-
-    module.DistillPPO = DistillPPO  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sb3_distill.distill_ppo", module)
-    monkeypatch.setattr(utils, "ALGOS", dict(utils.ALGOS))
-    monkeypatch.setattr(hyperparams_opt, "HYPERPARAMS_SAMPLER", dict(hyperparams_opt.HYPERPARAMS_SAMPLER))
-    monkeypatch.setattr(hyperparams_opt, "HYPERPARAMS_CONVERTER", dict(hyperparams_opt.HYPERPARAMS_CONVERTER))
-    assert register() == list(ALGO_NAMES)
-    assert utils.ALGOS["distill_ppo"] is DistillPPO
-    assert hyperparams_opt.HYPERPARAMS_SAMPLER["distill_ppo"] is SAMPLERS["distill_ppo"]
-
-
-def test_distill_ppo_sampler_is_rl_zoo3_ppo_plus_distill_coef():
-    trials = _sample("distill_ppo", 30)
-    ppo_keys = set(inspect.signature(PPO.__init__).parameters)
-    for trial, sampled in trials:
-        assert CONVERTERS["distill_ppo"](trial.params) == sampled
-        assert 0.01 <= sampled.pop("distill_coef") <= 10
-        assert set(sampled) <= ppo_keys, set(sampled) - ppo_keys
-        assert sampled["n_steps"] == 2 ** trial.params["n_steps_pow"]
-    assert len({trial.params["net_arch"] for trial, _ in trials}) == 3
 
 
 def _sample(algo: str, n_trials: int, seed: int = 0) -> list[tuple[optuna.trial.FrozenTrial, dict]]:
@@ -113,6 +77,16 @@ def test_converter_rebuilds_every_sampled_trial(algo):
     if algo == "distill_dqn":
         assert {*RECIPES, "custom"} == {trial.params["recipe"] for trial, _ in trials}
         assert all(0.97 <= sampled["gamma"] < 1 for _, sampled in trials)
+
+
+def test_distill_ppo_sampler_builds_distill_ppo():
+    """rl-zoo3 tunes DistillPPO with its own sampler (rl-zoo3's PPO sampler and λ_t): a sampled point builds a model."""
+    trials = _sample("distill_ppo", 12)
+    for trial, sampled in trials:
+        assert CONVERTERS["distill_ppo"](trial.params) == sampled
+        check_hyperparams_keys("distill_ppo", DistillPPO, sampled, "the sampler")
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", device="cpu", **trials[0][1])
+    model.env.close()
 
 
 def _policy_only_teacher():

@@ -24,7 +24,6 @@ from sb3_distill.zoo.registry import (
     SAMPLERS,
     ZooAlgorithm,
     algorithms,
-    available,
     packaged_hyperparams,
     register,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "TrialError",
     "ZooAlgorithm",
     "algorithms",
-    "available",
     "cached_teacher",
     "check_hyperparams_file",
     "check_hyperparams_keys",

@@ -2,11 +2,10 @@
 Our algorithms in rl-zoo3's registries: ``ALGOS``, ``HYPERPARAMS_SAMPLER`` and ``HYPERPARAMS_CONVERTER``.
 
 One :class:`ZooAlgorithm` per algorithm in :data:`ALGORITHMS`: adding one to rl-zoo3 is one line there and a
-sampler/converter pair in :mod:`sb3_distill.zoo.samplers`.
+sampler/converter pair (in :mod:`sb3_distill.zoo.samplers`, or beside the algorithm as DistillPPO's).
 """
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_distill.distill_ppo.tuning import convert_distill_ppo_params, sample_distill_ppo_params
 from sb3_distill.zoo.samplers import (
     convert_distill_dqn_params,
-    convert_distill_ppo_params,
     convert_policy_distill_params,
     sample_distill_dqn_params,
-    sample_distill_ppo_params,
     sample_policy_distill_params,
 )
 
@@ -48,12 +46,6 @@ class ZooAlgorithm:
         """:return: the module that defines the class"""
         return f"sb3_distill.{self.name}"
 
-    def is_installed(self) -> bool:
-        """
-        :return: whether its module exists (an algorithm still being written is left out until it is merged)
-        """
-        return importlib.util.find_spec(self.module) is not None
-
     def load(self) -> type[BaseAlgorithm]:
         """
         :return: the algorithm class (an error inside its module is raised, not hidden)
@@ -67,7 +59,7 @@ ALGORITHMS: tuple[ZooAlgorithm, ...] = (
     ZooAlgorithm("policy_distill", "PolicyDistill", sample_policy_distill_params, convert_policy_distill_params),
     ZooAlgorithm("distill_ppo", "DistillPPO", sample_distill_ppo_params, convert_distill_ppo_params),
 )
-#: Their names (including any whose module is not installed yet: see :func:`available`).
+#: Their names.
 ALGO_NAMES: tuple[str, ...] = tuple(algorithm.name for algorithm in ALGORITHMS)
 #: Samplers and converters by name, as rl-zoo3's ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER`` hold them.
 SAMPLERS: dict[str, Callable[..., dict[str, Any]]] = {algorithm.name: algorithm.sampler for algorithm in ALGORITHMS}
@@ -76,18 +68,11 @@ CONVERTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def available() -> list[ZooAlgorithm]:
-    """
-    :return: the algorithms of :data:`ALGORITHMS` whose module is installed
-    """
-    return [algorithm for algorithm in ALGORITHMS if algorithm.is_installed()]
-
-
 def algorithms() -> dict[str, type[BaseAlgorithm]]:
     """
-    :return: our installed algorithm classes by rl-zoo3 name (imported now)
+    :return: our algorithm classes by rl-zoo3 name (imported now)
     """
-    return {algorithm.name: algorithm.load() for algorithm in available()}
+    return {algorithm.name: algorithm.load() for algorithm in ALGORITHMS}
 
 
 def register() -> list[str]:

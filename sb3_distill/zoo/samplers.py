@@ -1,5 +1,6 @@
 """
-Optuna samplers and converters of our algorithms, with rl-zoo3's signatures.
+Optuna samplers and converters of DistillDQN and PolicyDistill, with rl-zoo3's signatures (DistillPPO's pair lives
+beside it, in :mod:`sb3_distill.distill_ppo.tuning`).
 
 A sampler proposes a trial's hyperparameters and returns the algorithm's keyword arguments; its converter rebuilds
 those keyword arguments from ``trial.params`` alone, which is what ``--trial-id N`` and rl-zoo3's ``load_trial`` use.
@@ -24,7 +25,7 @@ from sb3_distill.teachers import Teacher
 NET_WIDTHS: tuple[int, ...] = (16, 32, 64, 128, 256)
 #: Lengths of DistillDQN's teacher phase (env steps played by the teacher, then as many pre-training updates).
 TEACHER_PHASES: tuple[int, ...] = (0, 1000, 5000)
-#: Range of the distillation coefficient α (log-uniform).
+#: Range of DistillDQN's distillation coefficient α (log-uniform).
 DISTILL_COEF_RANGE: tuple[float, float] = (0.01, 10.0)
 
 
@@ -273,37 +274,3 @@ def convert_policy_distill_params(sampled_params: dict[str, Any]) -> dict[str, A
         params["data_policy"] = params.pop("teacher_share")
     hyperparams.update(params)
     return hyperparams
-
-
-# ---------------------------------------------------------------------------------------------- DistillPPO
-def sample_distill_ppo_params(
-    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
-) -> dict[str, Any]:
-    """
-    Optuna sampler for DistillPPO (rl-zoo3's sampler signature): rl-zoo3's own PPO sampler, plus the coefficient α
-    of the kickstarting term (``distill_coef``, log-uniform in :data:`DISTILL_COEF_RANGE`).
-
-    :param trial: the Optuna trial
-    :param n_actions: passed to rl-zoo3's PPO sampler
-    :param n_envs: passed to rl-zoo3's PPO sampler
-    :param additional_args: passed to rl-zoo3's PPO sampler
-    :return: DistillPPO keyword arguments: ``convert_distill_ppo_params(trial.params)``
-    """
-    from rl_zoo3.hyperparams_opt import sample_ppo_params
-
-    hyperparams = sample_ppo_params(trial, n_actions, n_envs, additional_args)
-    return {**hyperparams, "distill_coef": _sample_distill_coef(trial)}
-
-
-def convert_distill_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
-    """
-    Turn a trial's parameters into DistillPPO keyword arguments (rl-zoo3's PPO converter, plus ``distill_coef``).
-
-    :param sampled_params: ``trial.params`` of a trial of :func:`sample_distill_ppo_params`
-    :return: keyword arguments
-    """
-    from rl_zoo3.hyperparams_opt import convert_onpolicy_params
-
-    params = dict(sampled_params)
-    distill_coef = params.pop("distill_coef")
-    return {**convert_onpolicy_params(params), "distill_coef": distill_coef}
