@@ -470,6 +470,12 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
         for path in checkpoints:
             print(f"[{algo}/{env_id}] {path.name}: {np.mean(returns[path]):.1f} (normalized {scores[path]:.2f})")
         chosen = pick_weak(scores, args.weak)
+        if not args.weak[0] <= scores[chosen] <= args.weak[1]:
+            # Nothing is written: a teacher outside the band would not be the weak teacher its id promises.
+            raise RuntimeError(
+                f"--weak: no checkpoint of {algo}/{env_id} scores within {args.weak} (closest: {chosen.name}, "
+                f"{scores[chosen]:.2f}); try another --seed, denser --checkpoints or another -n."
+            )
         rewards, timesteps = returns[chosen], checkpoint_steps(chosen)
         zip_path = bundle_teacher(run_dir, args.out / WEAK_SUBDIR, algo, env_id, model_zip=chosen)
         entry.update(variant="weak", path=zip_path.relative_to(args.out).as_posix())

@@ -1,7 +1,8 @@
 """
 Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them.
 
-* ``"seed"``: the loss of the seed document this project started from, exactly:
+* ``"teacher_td_reverse_kl"`` (formerly ``"seed"``, still accepted with a warning): the student bootstraps from the
+  teacher's Q-values and matches its softened policy by reverse KL, the loss of the design this project started from:
   L = E[(r + γ max_a' Q_T(s', a') − Q_S(s, a))²] + α·T²·KL(p_S ‖ p_T), with T = 20 and α = 0.9
   (teacher TD target, MSE TD loss, reverse KL with T² scaling, no teacher phase).
 * ``"qdagger"``: QDagger (Agarwal et al., "Reincarnating Reinforcement Learning", NeurIPS 2022): the student's own
@@ -14,10 +15,11 @@ Named DistillDQN recipes: each is a set of keyword values; explicit keywords ove
   teacher (T = 0.01), no TD term: the student imitates, its outputs are action preferences rather than Q-values.
 """
 
+import warnings
 from typing import Any
 
 RECIPES: dict[str, dict[str, Any]] = {
-    "seed": dict(
+    "teacher_td_reverse_kl": dict(
         distill_loss="kl",
         kl_direction="student_teacher",
         temperature=20.0,
@@ -57,3 +59,22 @@ RECIPES: dict[str, dict[str, Any]] = {
 DEFAULT_RECIPE = "policy_distillation"
 
 TD_TARGETS: tuple[str, ...] = ("student", "teacher", "none")
+
+#: Old recipe names, still accepted (with a ``FutureWarning``): old name -> new name.
+RECIPE_ALIASES: dict[str, str] = {"seed": "teacher_td_reverse_kl"}
+
+
+def resolve_recipe(name: str) -> str:
+    """
+    :param name: a recipe name, or an old name in :data:`RECIPE_ALIASES`
+    :return: the recipe's current name; raises ``ValueError`` (listing the recipes) for an unknown name
+    """
+    if name in RECIPE_ALIASES:
+        new = RECIPE_ALIASES[name]
+        warnings.warn(
+            f"recipe={name!r} is now called recipe={new!r}; the old name will be removed.", FutureWarning, stacklevel=3
+        )
+        return new
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}: use one of {', '.join(repr(r) for r in RECIPES)}.")
+    return name
