@@ -185,6 +185,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Keep a checkpoint every FREQ env steps (rl-zoo3 '--save-freq'; default with --weak: n_timesteps / 20)",
     )
     parser.add_argument(
+        "--from-run",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="With --weak and one --only teacher: pick from the checkpoints of this rl-zoo3 run folder instead of training",
+    )
+    parser.add_argument(
         "--weak",
         type=weak_band_type,
         nargs="?",
@@ -454,8 +461,13 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
     save_freq = args.checkpoints
     if args.weak and save_freq <= 0:
         save_freq = max(args.n_timesteps // 20, 1) if args.n_timesteps > 0 else -1
-    run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads, save_freq)
+    if args.from_run is not None:
+        run_dir = args.from_run.resolve()  # an earlier rl-zoo3 run (e.g. stopped early): pick from its checkpoints
+    else:
+        run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads, save_freq)
     final_zip = run_dir / f"{env_id}.zip"
+    if not final_zip.is_file():  # a run stopped before its end has only checkpoints
+        final_zip = max(run_dir.glob("rl_model_*_steps.zip"), key=checkpoint_steps)
     timesteps = configured_timesteps(run_dir, env_id, args.n_timesteps)
     entry: dict[str, Any] = {"algo": algo, "env_id": env_id}
     if args.weak:
@@ -584,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
         if env_id not in gym.envs.registry:
             print(f"error: unknown environment {env_id!r}", file=sys.stderr)
             return 2
+    if args.from_run is not None and (not args.weak or len(teachers) != 1):
+        print("error: --from-run needs --weak and exactly one --only ALGO/ENV", file=sys.stderr)
+        return 2
     root = args.out / WEAK_SUBDIR if args.weak else args.out
     existing = [teacher_dir(root, a, e) for a, e in teachers if teacher_dir(root, a, e).exists()]
     if existing and not args.force:
