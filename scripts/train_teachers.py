@@ -14,11 +14,18 @@ is written to the output folder using the rl-zoo3 log-folder layout::
 ``teachers.json`` is updated in place: entries for the teachers trained in this invocation replace older ones,
 the others are kept.
 
+Weak teachers (``--weak``, to measure whether a student outgrows its teacher) are trained the same way with
+rl-zoo3 keeping checkpoints (``--save-freq``); every checkpoint is evaluated and the one whose teacher-normalized
+score ``(G - G_random) / (G_strong - G_random)`` is closest to the middle of the band (default 0.2-0.5) is bundled
+under ``{out}/weak/{algo}/{env_id}_1/`` (the spec ``"dqn/CartPole-v1@weak"`` loads it). ``G_strong`` is the bundled
+strong teacher's return in ``teachers.json``; ``G_random`` is measured on the same evaluation env and seed.
+
 Examples::
 
     python scripts/train_teachers.py                                  # all default teachers, seed 0
     python scripts/train_teachers.py --only dqn/LunarLander-v3 --seed 1 --force
     python scripts/train_teachers.py --only sac/Pendulum-v1 --n-timesteps 30000 --force
+    python scripts/train_teachers.py --weak --only dqn/CartPole-v1 -n 20000 --checkpoints 1000
 """
 
 from __future__ import annotations
@@ -76,6 +83,12 @@ ACTING_NETWORK: dict[str, str] = {
 #: Zip entries matching this pattern (optimizer states) are dropped from the bundled zip.
 OPTIMIZER_ENTRY_PATTERN = "*optimizer*.pth"
 
+#: Band of teacher-normalized scores a weak teacher is picked from (issue: "about 0.2-0.5 of the strong teacher").
+DEFAULT_WEAK_BAND = (0.2, 0.5)
+
+#: Sub-folder of ``--out`` holding the weak teachers (same rl-zoo3 layout below it).
+WEAK_SUBDIR = "weak"
+
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "sb3_distill" / "teachers" / "bundled"
 
 
@@ -109,6 +122,23 @@ def n_episodes_type(value: str) -> int:
     if n < 10:
         raise argparse.ArgumentTypeError(f"--n-eval-episodes must be >= 10, got {n}")
     return n
+
+
+def weak_band_type(value: str) -> tuple[float, float]:
+    """
+    Argparse type for ``--weak``: two normalized scores ``LO,HI`` with 0 <= LO < HI <= 1.
+
+    :param value: Command-line value, e.g. ``0.2,0.5``.
+    :return: ``(lo, hi)``.
+    :raises argparse.ArgumentTypeError: If the value is not such a pair.
+    """
+    try:
+        lo, hi = (float(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--weak takes LO,HI (e.g. 0.2,0.5), got {value!r}") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise argparse.ArgumentTypeError(f"--weak needs 0 <= LO < HI <= 1, got {value!r}")
+    return lo, hi
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,6 +177,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Where rl-zoo3 writes its logs (default: a fresh temporary directory, deleted unless --keep-logs)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="Keep rl-zoo3's log folder after the run")
+    parser.add_argument(
+        "--checkpoints",
+        type=int,
+        default=-1,
+        metavar="FREQ",
+        help="Keep a checkpoint every FREQ env steps (rl-zoo3 '--save-freq'; default with --weak: n_timesteps / 20)",
+    )
+    parser.add_argument(
+        "--from-run",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="With --weak and one --only teacher: pick from the checkpoints of this rl-zoo3 run folder instead of training",
+    )
+    parser.add_argument(
+        "--weak",
+        type=weak_band_type,
+        nargs="?",
+        const=DEFAULT_WEAK_BAND,
+        default=None,
+        metavar="LO,HI",
+        help="Bundle a weak teacher: the checkpoint whose normalized score is closest to the middle of LO,HI "
+        f"(default {DEFAULT_WEAK_BAND[0]:g},{DEFAULT_WEAK_BAND[1]:g}) under OUT/weak/",
+    )
     return parser.parse_args(argv)
 
 
@@ -162,7 +216,9 @@ def teacher_dir(out: Path, algo: str, env_id: str) -> Path:
     return out / algo / f"{env_id}_1"
 
 
-def train_with_zoo(algo: str, env_id: str, seed: int, log_folder: Path, n_timesteps: int, num_threads: int) -> Path:
+def train_with_zoo(
+    algo: str, env_id: str, seed: int, log_folder: Path, n_timesteps: int, num_threads: int, save_freq: int = -1
+) -> Path:
     """
     Train one agent with ``python -m rl_zoo3.train`` and the zoo's hyperparameters.
 
@@ -172,6 +228,7 @@ def train_with_zoo(algo: str, env_id: str, seed: int, log_folder: Path, n_timest
     :param log_folder: Empty rl-zoo3 log folder (``-f``) for this run (so that the run id is 1).
     :param n_timesteps: Override of the number of timesteps (``-n``), or -1 for the zoo's value.
     :param num_threads: Number of torch threads.
+    :param save_freq: Keep a checkpoint ``rl_model_{steps}_steps.zip`` every ``save_freq`` steps (-1: none).
     :return: The rl-zoo3 run folder, ``{log_folder}/{algo}/{env_id}_1``.
     :raises RuntimeError: If training fails.
     """
@@ -195,6 +252,8 @@ def train_with_zoo(algo: str, env_id: str, seed: int, log_folder: Path, n_timest
         str(num_threads),
         "-n",
         str(n_timesteps),
+        "--save-freq",
+        str(save_freq),
     ]
     log_folder.mkdir(parents=True, exist_ok=True)
     log_file = log_folder / "train.log"
@@ -279,7 +338,7 @@ def write_compact_zip(src: Path, dst: Path) -> list[str]:
     return dropped
 
 
-def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str) -> Path:
+def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str, model_zip: Path | None = None) -> Path:
     """
     Write the compact teacher (zip, ``config.yml``, ``vecnormalize.pkl`` if any) into the output folder.
 
@@ -289,6 +348,7 @@ def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str) -> Path:
     :param out: Output (zoo root) folder.
     :param algo: Algorithm name.
     :param env_id: Gymnasium environment id.
+    :param model_zip: The model to bundle (a checkpoint); default: the run's final ``{env_id}.zip``.
     :return: Path of the bundled zip.
     """
     dest = teacher_dir(out, algo, env_id)
@@ -296,7 +356,7 @@ def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str) -> Path:
         shutil.rmtree(dest)
     (dest / env_id).mkdir(parents=True)
     zip_path = dest / f"{env_id}.zip"
-    dropped = write_compact_zip(run_dir / f"{env_id}.zip", zip_path)
+    dropped = write_compact_zip(model_zip or run_dir / f"{env_id}.zip", zip_path)
     shutil.copy2(run_dir / env_id / "config.yml", dest / env_id / "config.yml")
     vecnormalize_path = run_dir / env_id / "vecnormalize.pkl"
     if vecnormalize_path.is_file():
@@ -305,9 +365,88 @@ def bundle_teacher(run_dir: Path, out: Path, algo: str, env_id: str) -> Path:
     return zip_path
 
 
+def evaluate(model_zip: Path, algo: str, env_id: str, run_dir: Path, args: argparse.Namespace) -> list[float]:
+    """
+    Deterministic returns of a saved model on a fresh evaluation env.
+
+    :param model_zip: The model's zip (final model or checkpoint).
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :param run_dir: rl-zoo3 run folder (for its ``vecnormalize.pkl``).
+    :param args: Parsed command-line arguments.
+    :return: One return per episode.
+    """
+    model = ALGOS[algo].load(model_zip, device="cpu")
+    eval_env = make_eval_env(env_id, run_dir, args.eval_seed)
+    rewards, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=args.n_eval_episodes, deterministic=True, return_episode_rewards=True
+    )
+    eval_env.close()
+    return [float(r) for r in rewards]  # type: ignore[union-attr]
+
+
+def random_return(env_id: str, args: argparse.Namespace) -> float:
+    """
+    Mean return of a uniformly random policy on the evaluation env (the zero of normalized scores).
+
+    :param env_id: Gymnasium environment id.
+    :param args: Parsed command-line arguments.
+    :return: The mean over ``args.n_eval_episodes`` episodes.
+    """
+    from sb3_distill.teachers.teacher import random_policy_returns
+
+    env = Monitor(gym.make(env_id))
+    env.reset(seed=args.eval_seed)
+    env.action_space.seed(args.eval_seed)
+    returns = random_policy_returns(env, args.n_eval_episodes)
+    env.close()
+    return float(np.mean(returns))
+
+
+def strong_return(out: Path, algo: str, env_id: str) -> float:
+    """
+    The bundled strong teacher's mean return, from ``{out}/teachers.json``.
+
+    :param out: Output (zoo root) folder.
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :return: Its ``mean_return``.
+    :raises RuntimeError: If there is no strong teacher for ``algo/env_id`` in the index.
+    """
+    index_path = out / "teachers.json"
+    entries = json.loads(index_path.read_text()) if index_path.is_file() else []
+    for entry in entries:
+        if (entry.get("variant", "strong"), entry["algo"], entry["env_id"]) == ("strong", algo, env_id):
+            return float(entry["mean_return"])
+    raise RuntimeError(
+        f"--weak measures scores against the strong {algo}/{env_id} teacher in {index_path}, and there is none: "
+        f"train it first (python scripts/train_teachers.py --only {algo}/{env_id})."
+    )
+
+
+def checkpoint_steps(path: Path) -> int:
+    """
+    :param path: An rl-zoo3 checkpoint, ``rl_model_{steps}_steps.zip``.
+    :return: Its number of env steps.
+    """
+    return int(path.stem.split("_")[-2])
+
+
+def pick_weak(scores: dict[Path, float], band: tuple[float, float]) -> Path:
+    """
+    The model whose normalized score is closest to the middle of ``band`` (the earliest one on a tie).
+
+    :param scores: Normalized score of each candidate zip.
+    :param band: ``(lo, hi)`` normalized scores.
+    :return: The chosen zip.
+    """
+    middle = (band[0] + band[1]) / 2
+    return min(scores, key=lambda path: (abs(scores[path] - middle), checkpoint_steps(path)))
+
+
 def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Path) -> dict[str, Any]:
     """
-    Train, evaluate and bundle one teacher.
+    Train, evaluate and bundle one teacher (with ``--weak``: the checkpoint closest to the weak band).
 
     :param algo: Algorithm name.
     :param env_id: Gymnasium environment id.
@@ -315,29 +454,73 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
     :param log_root: Folder holding the rl-zoo3 log folders.
     :return: The teacher's ``teachers.json`` entry.
     """
+    # Checked before training: a weak teacher is measured against the strong one.
+    reference = strong_return(args.out, algo, env_id) if args.weak else None
     log_root.mkdir(parents=True, exist_ok=True)
     log_folder = Path(tempfile.mkdtemp(prefix=f"{algo}_{env_id}_seed{args.seed}_", dir=log_root))
-    run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads)
-    model = ALGOS[algo].load(run_dir / f"{env_id}.zip", device="cpu")
-    eval_env = make_eval_env(env_id, run_dir, args.eval_seed)
-    rewards, _ = evaluate_policy(
-        model, eval_env, n_eval_episodes=args.n_eval_episodes, deterministic=True, return_episode_rewards=True
+    save_freq = args.checkpoints
+    if args.weak and save_freq <= 0:
+        save_freq = max(args.n_timesteps // 20, 1) if args.n_timesteps > 0 else -1
+    if args.from_run is not None:
+        run_dir = args.from_run.resolve()  # an earlier rl-zoo3 run (e.g. stopped early): pick from its checkpoints
+    else:
+        run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads, save_freq)
+    final_zip = run_dir / f"{env_id}.zip"
+    if not final_zip.is_file():  # a run stopped before its end has only checkpoints
+        final_zip = max(run_dir.glob("rl_model_*_steps.zip"), key=checkpoint_steps)
+    timesteps = configured_timesteps(run_dir, env_id, args.n_timesteps)
+    entry: dict[str, Any] = {"algo": algo, "env_id": env_id}
+    if args.weak:
+        if (run_dir / env_id / "vecnormalize.pkl").is_file():
+            raise RuntimeError(f"--weak: {algo}/{env_id} uses VecNormalize, whose statistics are not checkpointed.")
+        g_random = random_return(env_id, args)
+        checkpoints = sorted(run_dir.glob("rl_model_*_steps.zip"), key=checkpoint_steps)
+        if not checkpoints:
+            raise RuntimeError(f"--weak: rl-zoo3 kept no checkpoint in {run_dir}; pass --checkpoints FREQ.")
+        returns = {path: evaluate(path, algo, env_id, run_dir, args) for path in checkpoints}
+        scores = {path: (np.mean(r) - g_random) / (reference - g_random) for path, r in returns.items()}  # type: ignore[operator]
+        for path in checkpoints:
+            print(f"[{algo}/{env_id}] {path.name}: {np.mean(returns[path]):.1f} (normalized {scores[path]:.2f})")
+        chosen = pick_weak(scores, args.weak)
+        if not args.weak[0] <= scores[chosen] <= args.weak[1]:
+            # Nothing is written: a teacher outside the band would not be the weak teacher its id promises.
+            raise RuntimeError(
+                f"--weak: no checkpoint of {algo}/{env_id} scores within {args.weak} (closest: {chosen.name}, "
+                f"{scores[chosen]:.2f}); try another --seed, denser --checkpoints or another -n."
+            )
+        rewards, timesteps = returns[chosen], checkpoint_steps(chosen)
+        zip_path = bundle_teacher(run_dir, args.out / WEAK_SUBDIR, algo, env_id, model_zip=chosen)
+        entry.update(variant="weak", path=zip_path.relative_to(args.out).as_posix())
+        extra = {
+            "normalized_score": float(scores[chosen]),
+            "random_return": g_random,
+            "strong_return": reference,
+            "weak_band": list(args.weak),
+        }
+    else:
+        rewards = evaluate(final_zip, algo, env_id, run_dir, args)
+        zip_path = bundle_teacher(run_dir, args.out, algo, env_id)
+        entry.update(path=zip_path.relative_to(args.out).as_posix())
+        extra = {}
+    entry.update(
+        mean_return=float(np.mean(rewards)),
+        std_return=float(np.std(rewards)),
+        n_eval_episodes=args.n_eval_episodes,
+        n_timesteps=timesteps,
+        seed=args.seed,
+        params=count_trainable_params(ALGOS[algo].load(final_zip, device="cpu"), algo),
+        **extra,
     )
-    eval_env.close()
-    zip_path = bundle_teacher(run_dir, args.out, algo, env_id)
-    entry = {
-        "algo": algo,
-        "env_id": env_id,
-        "path": zip_path.relative_to(args.out).as_posix(),
-        "mean_return": float(np.mean(rewards)),
-        "std_return": float(np.std(rewards)),
-        "n_eval_episodes": args.n_eval_episodes,
-        "n_timesteps": configured_timesteps(run_dir, env_id, args.n_timesteps),
-        "seed": args.seed,
-        "params": count_trainable_params(model, algo),
-    }
     print(f"[{algo}/{env_id}] mean return {entry['mean_return']:.2f} +/- {entry['std_return']:.2f}", flush=True)
     return entry
+
+
+def index_key(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """
+    :param entry: A ``teachers.json`` entry.
+    :return: ``(variant, algo, env_id)``; entries without a variant are the strong teachers.
+    """
+    return entry.get("variant", "strong"), entry["algo"], entry["env_id"]
 
 
 def update_index(out: Path, new_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -350,17 +533,30 @@ def update_index(out: Path, new_entries: list[dict[str, Any]]) -> list[dict[str,
     """
     index_path = out / "teachers.json"
     entries: list[dict[str, Any]] = json.loads(index_path.read_text()) if index_path.is_file() else []
-    keys = {(e["algo"], e["env_id"]) for e in new_entries}
-    entries = [e for e in entries if (e["algo"], e["env_id"]) not in keys] + new_entries
+    keys = {index_key(e) for e in new_entries}
+    entries = [e for e in entries if index_key(e) not in keys] + new_entries
 
-    def order(entry: dict[str, Any]) -> tuple[int, str, str]:
-        key = (entry["algo"], entry["env_id"])
-        return (DEFAULT_TEACHERS.index(key) if key in DEFAULT_TEACHERS else len(DEFAULT_TEACHERS), *key)
+    def order(entry: dict[str, Any]) -> tuple[bool, int, str, str]:
+        variant, algo, env_id = index_key(entry)
+        position = DEFAULT_TEACHERS.index((algo, env_id)) if (algo, env_id) in DEFAULT_TEACHERS else len(DEFAULT_TEACHERS)
+        return variant != "strong", position, algo, env_id
 
     entries.sort(key=order)
     out.mkdir(parents=True, exist_ok=True)
     index_path.write_text(json.dumps(entries, indent=2) + "\n")
     return entries
+
+
+def meets_target(entry: dict[str, Any]) -> bool | None:
+    """
+    :param entry: A ``teachers.json`` entry.
+    :return: Whether a strong teacher reaches its target return / a weak one lies in its band (None: no target).
+    """
+    if index_key(entry)[0] == "weak":
+        low, high = entry["weak_band"]
+        return bool(low <= entry["normalized_score"] <= high)
+    target = TARGET_RETURNS.get(entry["env_id"])
+    return None if target is None else bool(entry["mean_return"] >= target)
 
 
 def markdown_table(entries: list[dict[str, Any]]) -> str:
@@ -371,15 +567,17 @@ def markdown_table(entries: list[dict[str, Any]]) -> str:
     :return: The table.
     """
     lines = [
-        "| algo | env | mean return | std | episodes | params | seed | timesteps | target | ok |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| algo | env | variant | mean return | std | episodes | params | seed | timesteps | target | ok |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for e in entries:
-        target = TARGET_RETURNS.get(e["env_id"])
-        ok = "?" if target is None else ("yes" if e["mean_return"] >= target else "NO")
+        target = TARGET_RETURNS.get(e["env_id"]) if index_key(e)[0] == "strong" else None
+        met = meets_target(e)
+        ok = "?" if met is None else ("yes" if met else "NO")
         lines.append(
-            f"| {e['algo']} | {e['env_id']} | {e['mean_return']:.2f} | {e['std_return']:.2f} | {e['n_eval_episodes']} "
-            f"| {e['params']} | {e['seed']} | {e['n_timesteps']} | {'-' if target is None else f'{target:g}'} | {ok} |"
+            f"| {e['algo']} | {e['env_id']} | {index_key(e)[0]} | {e['mean_return']:.2f} | {e['std_return']:.2f} "
+            f"| {e['n_eval_episodes']} | {e['params']} | {e['seed']} | {e['n_timesteps']} "
+            f"| {'-' if target is None else f'{target:g}'} | {ok} |"
         )
     return "\n".join(lines)
 
@@ -398,7 +596,11 @@ def main(argv: list[str] | None = None) -> int:
         if env_id not in gym.envs.registry:
             print(f"error: unknown environment {env_id!r}", file=sys.stderr)
             return 2
-    existing = [teacher_dir(args.out, a, e) for a, e in teachers if teacher_dir(args.out, a, e).exists()]
+    if args.from_run is not None and (not args.weak or len(teachers) != 1):
+        print("error: --from-run needs --weak and exactly one --only ALGO/ENV", file=sys.stderr)
+        return 2
+    root = args.out / WEAK_SUBDIR if args.weak else args.out
+    existing = [teacher_dir(root, a, e) for a, e in teachers if teacher_dir(root, a, e).exists()]
     if existing and not args.force:
         print(
             "error: refusing to overwrite existing teacher folder(s):\n  "
@@ -429,11 +631,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nWrote {args.out / 'teachers.json'}\n")
     print(markdown_table(entries))
-    missed = [e for e in new_entries if e["mean_return"] < TARGET_RETURNS.get(e["env_id"], -np.inf)]
+    missed = [e for e in new_entries if meets_target(e) is False]
     for e in missed:
+        target = f"band {e['weak_band']}" if args.weak else f"{TARGET_RETURNS[e['env_id']]:g}"
         print(
-            f"warning: {e['algo']}/{e['env_id']} (seed {e['seed']}) misses its target "
-            f"{TARGET_RETURNS[e['env_id']]:g}; try another --seed",
+            f"warning: {e['algo']}/{e['env_id']} (seed {e['seed']}) misses its target {target}; "
+            "try another --seed (or, with --weak, other --checkpoints / -n)",
             file=sys.stderr,
         )
     return 1 if missed else 0

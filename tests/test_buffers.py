@@ -1,4 +1,4 @@
-"""The replay buffers that cache teacher outputs: same values as the teacher, never stale, DistillDQN's default."""
+"""The replay buffers that keep raw observations and cache teacher logits: SB3's samples, the teacher's values."""
 
 import warnings
 from pathlib import Path
@@ -8,10 +8,10 @@ import pytest
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillDQN, Teacher, load_teacher
 from sb3_distill.common.buffers import TeacherNStepReplayBuffer, TeacherReplayBuffer
-from sb3_distill.common.sampling import sample_student_teacher
 
 TINY = dict(learning_starts=50, buffer_size=500, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
 
@@ -21,37 +21,35 @@ def teacher() -> Teacher:
     return load_teacher("dqn/CartPole-v1")
 
 
-@pytest.mark.parametrize("n_envs", [1, 2])
-@pytest.mark.parametrize("recipe", ["qdagger", "seed"])
-def test_cached_outputs_are_the_teachers(teacher: Teacher, n_envs: int, recipe: str) -> None:
-    model = DistillDQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=n_envs, seed=0), teacher=teacher, recipe=recipe, **TINY)
+@pytest.mark.parametrize("n_envs", [1, 3])
+@pytest.mark.parametrize("n_steps", [1, 3])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_samples_carry_the_teachers_rows(teacher: Teacher, n_envs: int, n_steps: int, normalize: bool) -> None:
+    env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
+    if normalize:
+        env = VecNormalize(env, norm_reward=False)
+    model = DistillDQN("MlpPolicy", env, teacher=teacher, n_steps=n_steps, **TINY)
     model.learn(400)
     buffer = model.replay_buffer
-    assert isinstance(buffer, TeacherReplayBuffer) and model.replay_buffer_class is TeacherReplayBuffer
-    buffer.update_teacher_outputs(teacher, next_q=recipe == "seed")
-    for _ in range(3):  # several draws: with 2 envs the env index of each sample is random
-        samples = buffer.sample(64)
-        assert samples.teacher_logits is not None
-        th.testing.assert_close(samples.teacher_logits, teacher.action_logits(samples.observations), rtol=1e-5, atol=1e-5)
-        if recipe == "seed":
-            assert samples.teacher_next_q is not None
-            th.testing.assert_close(samples.teacher_next_q, teacher.q_values(samples.next_observations), rtol=1e-5, atol=1e-5)
-        else:
-            assert samples.teacher_next_q is None
-
-
-def test_nstep_buffer_caches_logits_only(teacher: Teacher) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, recipe="seed", n_steps=3, **TINY)
-    assert isinstance(model.replay_buffer, TeacherNStepReplayBuffer)
-    model.learn(300)
-    model.replay_buffer.update_teacher_outputs(teacher, next_q=True)
-    samples = model.replay_buffer.sample(32)
-    assert samples.discounts is not None and samples.teacher_next_q is None
-    th.testing.assert_close(samples.teacher_logits, teacher.q_values(samples.observations), rtol=1e-5, atol=1e-5)
-    # The teacher TD target then comes from a live pass on the n-step next state.
-    batch = sample_student_teacher(model.replay_buffer, 32, None)
-    _, next_q = model._teacher_outputs(batch)
-    th.testing.assert_close(next_q, teacher.q_values(batch.teacher_next_obs))
+    assert isinstance(buffer, TeacherNStepReplayBuffer if n_steps > 1 else TeacherReplayBuffer)
+    buffer.update_teacher_outputs(teacher)
+    vec_normalize = model.get_vec_normalize_env()
+    for _ in range(3):  # several draws: with several envs the env index of each sample is random
+        state = np.random.get_state()
+        samples = buffer.sample(64, env=vec_normalize)
+        # The student's fields are exactly SB3's sample (same RNG draws, same normalization).
+        np.random.set_state(state)
+        reference = ReplayBuffer.sample(buffer, 64, env=vec_normalize) if n_steps == 1 else None
+        if reference is not None:
+            for got, expected in zip(samples[:5], reference[:5], strict=True):
+                assert th.equal(got, expected)
+        # The teacher's fields are the raw rows of those samples, and its logits on them.
+        to_student = (lambda obs: th.as_tensor(vec_normalize.normalize_obs(obs.numpy()))) if normalize else (lambda obs: obs)
+        assert th.equal(to_student(samples.teacher_observations), samples.observations)
+        assert th.equal(to_student(samples.teacher_next_observations), samples.next_observations)
+        th.testing.assert_close(
+            samples.teacher_logits, teacher.action_logits(samples.teacher_observations), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_stale_rows_are_never_served(teacher: Teacher) -> None:
@@ -64,28 +62,24 @@ def test_stale_rows_are_never_served(teacher: Teacher) -> None:
     buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
     assert buffer.n_pending == 1 and buffer.sample(8).teacher_logits is None
     assert buffer.update_teacher_outputs(teacher) == 1 and buffer.n_pending == 0
-    # Another teacher (or asking for s' too) recomputes everything.
+    # Another teacher recomputes everything.
     other = load_teacher("dqn/CartPole-v1")
     assert buffer.update_teacher_outputs(other) == buffer.size()
-    assert buffer.update_teacher_outputs(other, next_q=True) == buffer.size()
 
 
-def test_cache_matches_live_teacher_in_train(teacher: Teacher) -> None:
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, recipe="seed", **TINY)
+def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, cache_teacher_outputs=False, **TINY)
     model.learn(200)
-    model.replay_buffer.update_teacher_outputs(teacher, next_q=True)
-    batch = sample_student_teacher(model.replay_buffer, 64, None)
-    cached = model._teacher_outputs(batch)
-    live = model._teacher_outputs(batch._replace(student=batch.student._replace(teacher_logits=None, teacher_next_q=None)))
-    for got, expected in zip(cached, live, strict=True):
-        th.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, TeacherReplayBuffer) and buffer.teacher_logits is None
+    samples = buffer.sample(16)
+    th.testing.assert_close(model._teacher_logits(samples), teacher.action_logits(samples.observations))
 
 
 def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
-    assert (
-        type(DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, cache_teacher_outputs=False).replay_buffer)
-        is ReplayBuffer
-    )
+    custom = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, replay_buffer_class=ReplayBuffer, **TINY)
+    assert type(custom.replay_buffer) is ReplayBuffer
+    custom.learn(100)  # the teacher then reads the samples themselves (no VecNormalize)
     memory_saving = DistillDQN(
         "MlpPolicy",
         "CartPole-v1",
@@ -93,7 +87,7 @@ def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
         optimize_memory_usage=True,
         replay_buffer_kwargs=dict(handle_timeout_termination=False),
     )
-    assert type(memory_saving.replay_buffer) is ReplayBuffer
+    assert type(memory_saving.replay_buffer) is TeacherReplayBuffer and memory_saving.replay_buffer.optimize_memory_usage
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, n_steps=3, **TINY)
     model.learn(200)
     model.save(tmp_path / "student")

@@ -1,77 +1,101 @@
 """
-Replay buffers that cache a frozen teacher's outputs per stored transition.
+SB3's replay buffers, plus what a frozen teacher needs at each gradient step.
 
-A distillation gradient step needs the teacher's logits (Q-values) on the sampled states, and for a teacher TD
-target its Q-values on the next states. The teacher is frozen, so these are a function of the transition: computing
-them once per transition, in one batched forward pass over everything added since the last update, replaces a
-forward pass of the (large) teacher on every sampled batch by a gather. ``scripts/benchmark.py`` measures the
-difference (``docs/benchmarks.md``).
+A distillation step needs the teacher's logits (Q-values for a DQN teacher) on the sampled states, computed on the
+*raw* observations (the teacher has its own normalization; the student's ``VecNormalize`` must not leak into it).
+The teacher is frozen, so its logits are a function of the stored transition: computing them once per transition,
+in one batched forward pass over everything added since the last update, replaces a forward pass of the (large)
+teacher on every sampled batch by a gather. ``scripts/benchmark.py`` measures the difference (``docs/benchmarks.md``).
 
+Samples are SB3's, normalized exactly as SB3 normalizes them (``sample(batch_size, env=vec_normalize)``), with three
+more fields: the raw ``teacher_observations`` / ``teacher_next_observations`` and the cached ``teacher_logits``.
 The cache is filled by :meth:`TeacherCacheMixin.update_teacher_outputs` (DistillDQN calls it at the start of
-``train()``); samples then carry ``teacher_logits`` (and ``teacher_next_q`` if cached) beside SB3's fields.
+``train()``). Rows added since are never served: ``teacher_logits`` is then ``None`` and the caller computes them.
 """
 
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill.teachers import Teacher
 
+Obs = th.Tensor | dict[str, th.Tensor]
+NumpyObs = np.ndarray | dict[str, np.ndarray]
+
 
 class TeacherReplayBufferSamples(NamedTuple):
-    """SB3's ``ReplayBufferSamples`` fields, plus the teacher's cached outputs for the sampled transitions."""
+    """SB3's ``ReplayBufferSamples`` fields (normalized for the student), plus what the teacher needs."""
 
-    observations: th.Tensor
+    observations: Obs
     actions: th.Tensor
-    next_observations: th.Tensor
+    next_observations: Obs
     dones: th.Tensor
     rewards: th.Tensor
     discounts: th.Tensor | None = None
-    #: the teacher's ``action_logits(s)`` (Q-values for DQN teachers), shape (batch, n_actions)
+    #: the raw observations s (what the env produced: the teacher normalizes its own inputs)
+    teacher_observations: Obs | None = None
+    #: the raw next observations (s_{t+n} for n-step buffers)
+    teacher_next_observations: Obs | None = None
+    #: the teacher's ``action_logits(s)`` (Q-values for DQN teachers), shape (batch, n_actions); None if not cached
     teacher_logits: th.Tensor | None = None
-    #: the teacher's ``q_values(s')``, shape (batch, n_actions); only for 1-step buffers filled with ``next_q=True``
-    teacher_next_q: th.Tensor | None = None
+
+
+def _rows(obs: NumpyObs, rows: Any, columns: Any) -> NumpyObs:
+    if isinstance(obs, dict):
+        return {key: value[rows, columns] for key, value in obs.items()}
+    return obs[rows, columns]
+
+
+def _same_rows(candidates: NumpyObs, sampled: Obs) -> np.ndarray:
+    """(batch, n_candidates) mask: candidate j of sample i equals the sampled observation i, over every key."""
+    if isinstance(candidates, dict):
+        assert isinstance(sampled, dict)
+        masks = [_same_rows(candidates[key], sampled[key]) for key in candidates]
+        return np.logical_and.reduce(masks)
+    assert isinstance(sampled, th.Tensor)
+    sampled_np = sampled.cpu().numpy()
+    equal = candidates == sampled_np[:, None]
+    return equal.reshape(*equal.shape[:2], -1).all(axis=2)
 
 
 class TeacherCacheMixin:
     """
-    Teacher outputs stored per transition, beside SB3's arrays, for a ``ReplayBuffer`` (or ``NStepReplayBuffer``).
+    Raw observations and cached teacher logits for SB3's ``ReplayBuffer``, ``DictReplayBuffer`` and
+    ``NStepReplayBuffer`` (sampling, storage and normalization are SB3's own, unchanged).
+
+    SB3 draws the env index of each sample inside ``_get_samples`` and does not return it. The teacher's outputs
+    and the raw observation are functions of the stored observation, so the env column is recovered from the
+    sampled observation itself: the column whose stored row, normalized as SB3 normalized the sample, equals it
+    (two columns holding the same observation give the same teacher outputs). Nothing of SB3's sampling changes,
+    so a DistillDQN student samples exactly the batches a DQN would.
 
     Transitions added since the last :meth:`update_teacher_outputs` are pending; the update computes them in one
-    forward pass (in chunks of ``chunk_size``). A different teacher (or a switch to ``next_q=True``) invalidates
-    the whole cache. The teacher itself is never stored (nor pickled): it is passed to each update.
-
-    For n-step buffers only the logits on s are cached: the next state of an n-step sample depends on where the
-    episode ends within the n steps, so ``teacher_next_q`` is ``None`` and the caller computes it.
+    forward pass (in chunks of ``chunk_size``). A different teacher invalidates the whole cache. The teacher itself
+    is never stored (nor pickled): it is passed to each update.
     """
 
     #: transitions per teacher forward pass when filling the cache
     chunk_size: int = 4096
 
-    # Provided by ReplayBuffer.
+    # Provided by SB3's buffers.
     buffer_size: int
     n_envs: int
     pos: int
     full: bool
-    observations: np.ndarray
-    next_observations: np.ndarray
+    observations: NumpyObs
+    next_observations: NumpyObs
     optimize_memory_usage: bool
     device: th.device
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.optimize_memory_usage:
-            raise ValueError(
-                f"{type(self).__name__} caches teacher outputs per transition and does not support "
-                "optimize_memory_usage=True (the next observation there is overwritten in place): use SB3's ReplayBuffer."
-            )
         self.teacher_logits: np.ndarray | None = None
-        self.teacher_next_q: np.ndarray | None = None
         self._n_pending = 0
-        self._cache_key: tuple[int, bool] | None = None
+        self._cache_key: int | None = None
 
     # ------------------------------------------------------------------ storage
     def add(self, *args: Any, **kwargs: Any) -> None:
@@ -85,7 +109,7 @@ class TeacherCacheMixin:
     def __getstate__(self) -> dict[str, Any]:
         # The cache belongs to a teacher that is not pickled with the buffer: a loaded buffer starts uncached.
         state = self.__dict__.copy()
-        state.update(teacher_logits=None, teacher_next_q=None, _n_pending=self.size(), _cache_key=None)  # type: ignore[attr-defined]
+        state.update(teacher_logits=None, _n_pending=self.size(), _cache_key=None)  # type: ignore[attr-defined]
         return state
 
     @property
@@ -93,80 +117,109 @@ class TeacherCacheMixin:
         """Stored transitions whose teacher outputs are not computed yet."""
         return self._n_pending
 
-    def update_teacher_outputs(self, teacher: Teacher, next_q: bool = False) -> int:
+    def update_teacher_outputs(self, teacher: Teacher) -> int:
         """
-        Compute the teacher's outputs for every transition added since the last update, in batched forward passes.
+        Compute the teacher's logits for every transition added since the last update, in batched forward passes.
 
         :param teacher: the frozen teacher (it receives the raw stored observations)
-        :param next_q: also cache ``teacher.q_values(s')`` (for a teacher TD target; 1-step buffers only)
         :return: number of transitions computed
         """
-        next_q = next_q and self.caches_next_q
-        key = (id(teacher), next_q)
-        if key != self._cache_key:
-            self._cache_key, self._n_pending = key, self.size()  # type: ignore[attr-defined]
-            self.teacher_next_q = None
+        if id(teacher) != self._cache_key:
+            self._cache_key, self._n_pending = id(teacher), self.size()  # type: ignore[attr-defined]
         if self._n_pending == 0:
             return 0
         indices = (self.pos - self._n_pending + np.arange(self._n_pending)) % self.buffer_size
         for start in range(0, len(indices), self.chunk_size):
             chunk = indices[start : start + self.chunk_size]
-            self._compute(teacher, chunk, next_q)
+            obs = _rows(self.observations, chunk, slice(None))  # (chunk, n_envs, ...)
+            logits = teacher.action_logits(_flat(obs, len(chunk) * self.n_envs)).cpu().numpy()
+            if self.teacher_logits is None:
+                self.teacher_logits = np.zeros((self.buffer_size, self.n_envs, logits.shape[-1]), dtype=np.float32)
+            self.teacher_logits[chunk] = logits.reshape(len(chunk), self.n_envs, -1)
         computed, self._n_pending = self._n_pending, 0
         return computed
 
-    @property
-    def caches_next_q(self) -> bool:
-        """Whether ``teacher_next_q`` can be cached (1-step returns: the next state of sample i is ``next_obs[i]``)."""
-        return not isinstance(self, NStepReplayBuffer)
-
-    def _compute(self, teacher: Teacher, chunk: np.ndarray, next_q: bool) -> None:
-        obs = th.as_tensor(self.observations[chunk].reshape(len(chunk) * self.n_envs, *self.observations.shape[2:]))
-        if next_q:
-            next_obs = th.as_tensor(self.next_observations[chunk].reshape(obs.shape))
-            # One pass over s and s' (the teacher TD target needs Q_T(s'); the logits of a Q teacher are Q_T(s)).
-            both = teacher.q_values(th.cat([obs, next_obs])).cpu().numpy()
-            logits, next_values = both[: len(obs)], both[len(obs) :]
-        else:
-            logits, next_values = teacher.action_logits(obs).cpu().numpy(), None
-        if self.teacher_logits is None:
-            self.teacher_logits = np.zeros((self.buffer_size, self.n_envs, logits.shape[-1]), dtype=np.float32)
-        self.teacher_logits[chunk] = logits.reshape(len(chunk), self.n_envs, -1)
-        if next_values is not None:
-            if self.teacher_next_q is None:
-                self.teacher_next_q = np.zeros_like(self.teacher_logits)
-            self.teacher_next_q[chunk] = next_values.reshape(len(chunk), self.n_envs, -1)
-
     # ------------------------------------------------------------------ sampling
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> TeacherReplayBufferSamples:
-        # SB3 draws the env index of each sample inside _get_samples and does not return it: with several envs,
-        # replay the same draw from the same RNG state (the parent's first draw) so the cache rows match the samples.
-        state = np.random.get_state() if self.n_envs > 1 else None
-        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
-        if state is None:
-            env_indices = np.zeros(len(batch_inds), dtype=np.int64)
-        else:
-            after = np.random.get_state()
-            np.random.set_state(state)
-            env_indices = np.random.randint(0, self.n_envs, size=(len(batch_inds),))
-            np.random.set_state(after)
-        if self._n_pending > 0 or self.teacher_logits is None:
-            # Stale or missing rows must never be served silently.
-            return TeacherReplayBufferSamples(**samples._asdict())
-        logits = th.as_tensor(self.teacher_logits[batch_inds, env_indices], device=self.device)
-        next_q = None
-        if self.teacher_next_q is not None:
-            next_q = th.as_tensor(self.teacher_next_q[batch_inds, env_indices], device=self.device)
-        return TeacherReplayBufferSamples(**samples._asdict(), teacher_logits=logits, teacher_next_q=next_q)
+        samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
+        env_indices = self._env_indices(batch_inds, samples.observations, env)
+        # Without VecNormalize the samples are the raw observations already.
+        teacher_obs = (
+            samples.observations if env is None else _to_torch(_rows(self.observations, batch_inds, env_indices), self.device)
+        )
+        teacher_next_obs = samples.next_observations if env is None else self._raw_next(batch_inds, env_indices, samples, env)
+        logits = None
+        # Stale or missing rows are never served: the caller then asks the teacher.
+        if self._n_pending == 0 and self.teacher_logits is not None:
+            logits = th.as_tensor(self.teacher_logits[batch_inds, env_indices], device=self.device)
+        return TeacherReplayBufferSamples(
+            **samples._asdict(),
+            teacher_observations=teacher_obs,
+            teacher_next_observations=teacher_next_obs,
+            teacher_logits=logits,
+        )
+
+    def _env_indices(self, batch_inds: np.ndarray, sampled: Obs, env: VecNormalize | None) -> np.ndarray:
+        if self.n_envs == 1:
+            return np.zeros(len(batch_inds), dtype=np.int64)
+        # Every env column of the sampled rows, normalized as SB3 normalized the sample (same operations, same bits).
+        candidates = _normalize(_rows(self.observations, batch_inds, slice(None)), env)
+        return _same_rows(candidates, sampled).argmax(axis=1)
+
+    def _raw_next(self, batch_inds: np.ndarray, env_indices: np.ndarray, samples: Any, env: VecNormalize) -> Obs:
+        """Raw next observations of normalized samples: row t+1 (memory-saving layout) or t+k, k < n (n-step)."""
+        if self.optimize_memory_usage:
+            return _to_torch(_rows(self.observations, (batch_inds + 1) % self.buffer_size, env_indices), self.device)
+        n_steps = getattr(self, "n_steps", 1)
+        if n_steps == 1:
+            return _to_torch(_rows(self.next_observations, batch_inds, env_indices), self.device)
+        # An n-step sample ends at the first done/truncation within n steps: find which stored next row it is.
+        candidates = [_rows(self.next_observations, (batch_inds + k) % self.buffer_size, env_indices) for k in range(n_steps)]
+        stacked = _stack([_normalize(candidate, env) for candidate in candidates])
+        offsets = _same_rows(stacked, samples.next_observations).argmax(axis=1)
+        return _to_torch(_rows(self.next_observations, (batch_inds + offsets) % self.buffer_size, env_indices), self.device)
 
 
-# The samples carry two more fields than SB3's ReplayBufferSamples (a NamedTuple cannot be subclassed with fields).
+def _normalize(obs: NumpyObs, env: VecNormalize | None) -> NumpyObs:
+    return obs if env is None else env.normalize_obs(obs)
+
+
+def _flat(obs: NumpyObs, n: int) -> Obs:
+    if isinstance(obs, dict):
+        return {key: th.as_tensor(value.reshape(n, *value.shape[2:])) for key, value in obs.items()}
+    return th.as_tensor(obs.reshape(n, *obs.shape[2:]))
+
+
+def _stack(per_offset: list[NumpyObs]) -> NumpyObs:
+    """(batch, n_offsets, ...) from a list of (batch, ...) arrays (or dicts of them)."""
+    if isinstance(per_offset[0], dict):
+        return {key: np.stack([obs[key] for obs in per_offset], axis=1) for key in per_offset[0]}  # type: ignore[index]
+    return np.stack(per_offset, axis=1)  # type: ignore[arg-type]
+
+
+def _to_torch(obs: NumpyObs, device: th.device) -> Obs:
+    if isinstance(obs, dict):
+        return {key: th.tensor(value, device=device) for key, value in obs.items()}
+    return th.tensor(obs, device=device)
+
+
+# The samples carry three more fields than SB3's ReplayBufferSamples (a NamedTuple cannot be subclassed with fields).
 class TeacherReplayBuffer(TeacherCacheMixin, ReplayBuffer):  # type: ignore[misc]
-    """SB3's ``ReplayBuffer`` with the teacher's outputs cached per transition (see :class:`TeacherCacheMixin`)."""
+    """SB3's ``ReplayBuffer`` with raw observations and cached teacher logits (see :class:`TeacherCacheMixin`)."""
+
+
+class TeacherDictReplayBuffer(TeacherCacheMixin, DictReplayBuffer):  # type: ignore[misc]
+    """SB3's ``DictReplayBuffer`` with raw observations and cached teacher logits (see :class:`TeacherCacheMixin`)."""
 
 
 class TeacherNStepReplayBuffer(TeacherCacheMixin, NStepReplayBuffer):  # type: ignore[misc]
-    """SB3's ``NStepReplayBuffer`` with the teacher's logits on s cached per transition (see :class:`TeacherCacheMixin`)."""
+    """SB3's ``NStepReplayBuffer`` with raw observations and cached teacher logits (see :class:`TeacherCacheMixin`)."""
 
 
-__all__ = ["TeacherCacheMixin", "TeacherNStepReplayBuffer", "TeacherReplayBuffer", "TeacherReplayBufferSamples"]
+__all__ = [
+    "TeacherCacheMixin",
+    "TeacherDictReplayBuffer",
+    "TeacherNStepReplayBuffer",
+    "TeacherReplayBuffer",
+    "TeacherReplayBufferSamples",
+]

@@ -1,3 +1,4 @@
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -5,15 +6,22 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, RolloutReturn, Schedule
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
 
-from sb3_distill.common.buffers import TeacherCacheMixin, TeacherNStepReplayBuffer, TeacherReplayBuffer
-from sb3_distill.common.sampling import Samples, StudentTeacherBatch, concat_obs, sample_student_teacher
-from sb3_distill.distill_dqn.recipes import DEFAULT_RECIPE, RECIPES, TD_TARGETS
+from sb3_distill.common.buffers import (
+    TeacherCacheMixin,
+    TeacherDictReplayBuffer,
+    TeacherNStepReplayBuffer,
+    TeacherReplayBuffer,
+    TeacherReplayBufferSamples,
+)
+from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.distill_dqn.recipes import DEFAULT_RECIPE, RECIPES, TD_TARGETS, resolve_recipe
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
 from sb3_distill.teachers import Teacher
@@ -36,7 +44,26 @@ class DistillDQN(TeacherMixin, DQN):
     ``kl_direction="student_teacher"``, KL(p_S‖p_T)), ``"mse"`` mean_a (Q_S − Q_T)², or ``"nll"`` cross-entropy of
     the teacher's greedy action; times T² when ``temperature_scaling``. TD (``td_target``): the plain DQN target
     (``"student"``), r + γ max_a' Q_T(s', a') (``"teacher"``), or none (``"none"``). Named recipes (``recipe=``:
-    ``"seed"``, ``"qdagger"``, ``"policy_distillation"``) set all of these; explicit keywords override them.
+    ``"reincarnate"``, ``"qdagger"``, ``"policy_distillation"``, ``"teacher_td_reverse_kl"``) set all of these;
+    explicit keywords override them.
+
+    The default recipe, ``"policy_distillation"``, only imitates (no TD term): measured fastest to teacher level
+    (``docs/benchmarks.md``), but a student of a weak teacher ends a copy of it. ``recipe="reincarnate"`` keeps DQN's
+    TD loss so that the student can outgrow its teacher (teacher phase, pre-training, α_t annealed by QDagger's
+    rule); it is not the default because it measured 2× slower to teacher level than ``policy_distillation`` and
+    less stable with a one-layer student (``recipes.py`` has the numbers and the DQN settings it was measured with).
+
+    Like QR-DQN, DistillDQN has defaults of its own, chosen for distillation (the settings of the benchmark,
+    ``scripts/benchmark.py``). Those that differ from DQN's, and why:
+
+    * ``learning_rate=1e-3`` (DQN: 1e-4), ``batch_size=64`` (32), ``train_freq=1`` (4): the teacher's labels are
+      available from the first step and cost no env steps, so the student learns at every step and fast; with DQN's
+      values a ``net_arch=[32]`` student scored 43 / 17 / 272 after 5,000 steps (issue 10).
+    * ``exploration_initial_eps=0.05`` (1.0): a constant ε; the teacher, not ε-greedy search, says where to go (DQN's
+      decay from 1.0 fills the first 10% of the budget with random actions).
+    * ``target_update_interval=250`` (10,000): for the recipes with a TD term, the target network must follow the
+      student within the short budgets distillation is for; 10,000 steps is longer than most of them.
+    * ``buffer_size=100_000`` (1,000,000): a distillation budget never fills a million transitions.
 
     The teacher sees raw observations (with its own VecNormalize statistics) even when the student's env is
     VecNormalize-wrapped. It is never saved: ``save()`` writes the student only, ``load(path)`` predicts without a
@@ -46,8 +73,10 @@ class DistillDQN(TeacherMixin, DQN):
 
     :param teacher: a :class:`~sb3_distill.teachers.Teacher` or any spec ``load_teacher`` takes
         (``"dqn/CartPole-v1"``, a zip, an rl-zoo3 run folder, a loaded model, ``"hub:sb3/dqn-CartPole-v1"``)
-    :param recipe: ``"seed"``, ``"qdagger"`` or ``"policy_distillation"`` (default: ``DEFAULT_RECIPE``)
-    :param distill_loss: ``"kl"``, ``"mse"`` or ``"nll"``
+    :param recipe: ``"policy_distillation"`` (default), ``"reincarnate"``, ``"qdagger"`` or
+        ``"teacher_td_reverse_kl"`` (formerly ``"seed"``)
+    :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (``"mse"`` for a teacher with Q-values, else
+        ``"kl"``)
     :param kl_direction: ``"teacher_student"`` (KL(p_T‖p_S)) or ``"student_teacher"`` (KL(p_S‖p_T))
     :param temperature: T > 0 of the softmax over Q-values / logits
     :param temperature_scaling: multiply D by T²
@@ -61,10 +90,10 @@ class DistillDQN(TeacherMixin, DQN):
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
     :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"``; measured once per teacher
         on a separate env (10 episodes each) when not given
-    :param cache_teacher_outputs: store the teacher's outputs per transition in the replay buffer
-        (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer`), computed once in a batched pass over the new
-        transitions at each update, instead of a teacher forward pass per sampled batch. Used when
-        ``replay_buffer_class`` is not given, observations are not a dict and ``optimize_memory_usage=False``;
+    :param cache_teacher_outputs: store the teacher's logits per transition in the replay buffer
+        (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer` and its dict / n-step siblings, SB3's buffers with
+        the raw observations kept for the teacher), computed once in a batched pass over the new transitions at each
+        update, instead of a teacher forward pass per sampled batch. Used when ``replay_buffer_class`` is not given;
         faster per gradient step, same values (``scripts/benchmark.py`` measures it)
     """
 
@@ -79,21 +108,21 @@ class DistillDQN(TeacherMixin, DQN):
         self,
         policy: str | type[DQNPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-4,
-        buffer_size: int = 1_000_000,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 100_000,
         learning_starts: int = 100,
-        batch_size: int = 32,
+        batch_size: int = 64,
         tau: float = 1.0,
         gamma: float = 0.99,
-        train_freq: int | tuple[int, str] = 4,
+        train_freq: int | tuple[int, str] = 1,
         gradient_steps: int = 1,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
-        target_update_interval: int = 10000,
+        target_update_interval: int = 250,
         exploration_fraction: float = 0.1,
-        exploration_initial_eps: float = 1.0,
+        exploration_initial_eps: float = 0.05,
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10,
         stats_window_size: int = 100,
@@ -118,7 +147,7 @@ class DistillDQN(TeacherMixin, DQN):
         cache_teacher_outputs: bool = True,
     ) -> None:
         # Checked before anything is built, so bad input costs nothing.
-        self.recipe = _choice("recipe", recipe or DEFAULT_RECIPE, tuple(RECIPES))
+        self.recipe = resolve_recipe(recipe or DEFAULT_RECIPE)
         explicit = dict(
             distill_loss=distill_loss,
             kl_direction=kl_direction,
@@ -131,7 +160,7 @@ class DistillDQN(TeacherMixin, DQN):
             pretrain_gradient_steps=pretrain_gradient_steps,
         )
         settings = {**RECIPES[self.recipe], **{key: value for key, value in explicit.items() if value is not None}}
-        self.distill_loss = _choice("distill_loss", settings["distill_loss"], DISTILL_LOSSES)
+        self.distill_loss = _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
         self.kl_direction = _choice("kl_direction", settings["kl_direction"], KL_DIRECTIONS)
         self.td_target = _choice("td_target", settings["td_target"], TD_TARGETS)
         self.td_loss = _choice("td_loss", settings["td_loss"], TD_LOSSES)
@@ -151,8 +180,9 @@ class DistillDQN(TeacherMixin, DQN):
         self.reference_returns = reference_returns
         self.cache_teacher_outputs = cache_teacher_outputs
         self._init_teacher(teacher, _init_setup_model)
-        self._pretrained = False
-        self._teacher_phase_episodes: int | None = None
+        # Saved with the model, so that save -> load -> learn() does not replay the teacher phase
+        self.pretrained = False
+        self.teacher_phase_episodes = 0
 
         super().__init__(
             policy,
@@ -189,39 +219,31 @@ class DistillDQN(TeacherMixin, DQN):
     def _setup_model(self) -> None:
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_teachers()
-        if self._uses_teacher_cache():
-            self.replay_buffer = self._teacher_cache_buffer()
-            # SB3 then only names its default class (it builds no buffer when one exists): ours is named after.
-            self.replay_buffer_class = None
-        super()._setup_model()
-        if isinstance(self.replay_buffer, TeacherCacheMixin):
-            self.replay_buffer_class = type(self.replay_buffer)
+        if self.distill_loss == "auto" and self.teachers:
+            # Q-values when the teacher has them (a value-calibrated start for the TD term), else its policy.
+            self.distill_loss = "mse" if self.teachers[0].has_q_values else "kl"
+        if self.replay_buffer_class is None:
+            self.replay_buffer_class, extra_kwargs = self._teacher_buffer_class()
+            self.replay_buffer_kwargs.update(extra_kwargs)
+        elif not issubclass(self.replay_buffer_class, TeacherCacheMixin) and self._vec_normalize_env is not None:
+            raise ValueError(
+                f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the normalized observations of a "
+                "VecNormalize env, and the teacher needs the raw ones: leave replay_buffer_class=None (DistillDQN then "
+                "uses SB3's buffer with the raw observations kept) or drop VecNormalize."
+            )
+        with warnings.catch_warnings():
+            # SB3 warns that n_steps is ignored whenever a replay_buffer_class is set (off_policy_algorithm.py,
+            # _setup_model); ours is the n-step buffer SB3 would have chosen, given n_steps and gamma above.
+            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored because a custom `replay_buffer_class`")
+            super()._setup_model()
 
-    def _uses_teacher_cache(self) -> bool:
-        ours = (None, TeacherReplayBuffer, TeacherNStepReplayBuffer)
-        return (
-            self.cache_teacher_outputs
-            and self.replay_buffer is None
-            and self.replay_buffer_class in ours
-            and not isinstance(self.observation_space, spaces.Dict)
-            and not self.optimize_memory_usage
-        )
-
-    def _teacher_cache_buffer(self) -> TeacherReplayBuffer | TeacherNStepReplayBuffer:
-        kwargs = dict(self.replay_buffer_kwargs)
+    def _teacher_buffer_class(self) -> tuple[type[ReplayBuffer], dict[str, Any]]:
+        """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), each with the raw-observation/cache mixin."""
+        if isinstance(self.observation_space, spaces.Dict):
+            return TeacherDictReplayBuffer, {}
         if self.n_steps > 1:
-            kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
-            buffer_class: type[TeacherReplayBuffer | TeacherNStepReplayBuffer] = TeacherNStepReplayBuffer
-        else:
-            buffer_class = TeacherReplayBuffer
-        return buffer_class(
-            self.buffer_size,
-            self.observation_space,
-            self.action_space,
-            device=self.device,
-            n_envs=self.n_envs,
-            **kwargs,
-        )
+            return TeacherNStepReplayBuffer, {"n_steps": self.n_steps, "gamma": self.gamma}
+        return TeacherReplayBuffer, {}
 
     def _check_teacher(self, teacher: Teacher) -> None:
         if not teacher.is_discrete:
@@ -248,6 +270,7 @@ class DistillDQN(TeacherMixin, DQN):
     def _require_teacher(self) -> Teacher:
         return self._require_teachers()[0]
 
+    # ------------------------------------------------------------------ learn: teacher phase, pre-training, online
     def learn(
         self: SelfDistillDQN,
         total_timesteps: int,
@@ -257,6 +280,14 @@ class DistillDQN(TeacherMixin, DQN):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfDistillDQN:
+        """
+        DQN's ``learn()`` in up to three phases: (1) for the first ``teacher_rollout_steps`` env steps the teacher
+        acts (ε-greedy) into the replay buffer; (2) right after, ``pretrain_gradient_steps`` gradient steps on that
+        data; (3) the student acts and learns online. Phases 1-2 happen once per model (they survive save/load)
+        and count in ``num_timesteps``. Arguments as in SB3's ``DQN.learn``.
+
+        :return: the trained model
+        """
         self._require_teacher()
         return super().learn(
             total_timesteps=total_timesteps,
@@ -267,11 +298,13 @@ class DistillDQN(TeacherMixin, DQN):
             progress_bar=progress_bar,
         )
 
-    # ------------------------------------------------------------------ teacher phase
     def _in_teacher_phase(self) -> bool:
         return self.num_timesteps < self.teacher_rollout_steps
 
-    def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Phase 1: the teacher acts (the hook SB3's collect_rollouts calls for every env step).
         if not self._in_teacher_phase():
             return super()._sample_action(learning_starts, action_noise, n_envs)
         teacher = self._require_teacher()
@@ -282,15 +315,21 @@ class DistillDQN(TeacherMixin, DQN):
         actions = np.where(explore, [self.action_space.sample() for _ in range(n_envs)], actions)
         return actions, actions
 
-    def _take_pretrain_steps(self) -> int:
-        """Gradient steps owed for the offline phase, once, at the first update after the teacher phase."""
-        if self._pretrained or self._in_teacher_phase() or self.teacher_rollout_steps == 0:
-            return 0
-        self._pretrained = True
-        self._teacher_phase_episodes = self._episode_num
-        return self.pretrain_gradient_steps
+    def collect_rollouts(self, *args: Any, **kwargs: Any) -> RolloutReturn:
+        """
+        SB3's ``collect_rollouts``; after the rollout that ends the teacher phase, phase 2 (offline pre-training).
 
-    # ------------------------------------------------------------------ the loss
+        :return: SB3's rollout summary
+        """
+        rollout = super().collect_rollouts(*args, **kwargs)
+        if self.teacher_rollout_steps > 0 and not self.pretrained and not self._in_teacher_phase():
+            self.pretrained = True
+            self.teacher_phase_episodes = self._episode_num
+            if self.pretrain_gradient_steps > 0:
+                self.train(gradient_steps=self.pretrain_gradient_steps, batch_size=self.batch_size)
+        return rollout
+
+    # ------------------------------------------------------------------ the distillation weight
     def current_distill_coef(self) -> float:
         """
         :return: α_t for the current progress (float, schedule, or the QDagger rule)
@@ -302,8 +341,9 @@ class DistillDQN(TeacherMixin, DQN):
         return float(self.distill_coef)
 
     def _qdagger_coef(self) -> float:
+        """QDagger's rule: 1 − the student's normalized return over its last 10 training episodes, floored at 0."""
         teacher = self._require_teacher()
-        student_episodes = self._episode_num - (self._teacher_phase_episodes or 0)
+        student_episodes = self._episode_num - self.teacher_phase_episodes
         if self._in_teacher_phase() or student_episodes <= 0:
             return 1.0
         if self.reference_returns is None:
@@ -318,49 +358,59 @@ class DistillDQN(TeacherMixin, DQN):
         student_score = (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
         return max(1.0 - student_score, 0.0)
 
-    def _teacher_outputs(self, batch: StudentTeacherBatch) -> tuple[th.Tensor, th.Tensor | None]:
-        """Teacher logits on s and, for the teacher TD target, Q_T on s': cached in the buffer, else one forward pass."""
-        teacher = self._require_teacher()
-        cached_logits = getattr(batch.student, "teacher_logits", None)
-        if self.td_target != "teacher":
-            return (cached_logits if cached_logits is not None else teacher.action_logits(batch.teacher_obs)), None
-        cached_next_q = getattr(batch.student, "teacher_next_q", None)
-        if cached_logits is not None and cached_next_q is not None:
-            return cached_logits, cached_next_q
-        if cached_logits is not None:  # n-step buffers cache s only
-            return cached_logits, teacher.q_values(batch.teacher_next_obs)
-        both = teacher.q_values(concat_obs(batch.teacher_obs, batch.teacher_next_obs))
-        batch_size = both.shape[0] // 2
-        return both[:batch_size], both[batch_size:]
+    # ------------------------------------------------------------------ the loss
+    def _teacher_logits(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:
+        """The teacher's logits on s: cached in the replay buffer, else one forward pass on the raw observations."""
+        cached = getattr(replay_data, "teacher_logits", None)
+        if cached is not None:
+            return cached
+        return self._require_teacher().action_logits(_raw(replay_data, "observations"))
 
-    def _td_term(self, data: Samples, q_values: th.Tensor, teacher_next_q: th.Tensor | None) -> th.Tensor:
-        if self.td_target == "none":
-            return q_values.new_zeros(())
-        with th.no_grad():
-            if teacher_next_q is None:
-                teacher_next_q = self.q_net_target(data.next_observations)
-            next_q_values = teacher_next_q.max(dim=1).values.reshape(-1, 1)
-            # n-step buffers give the discount per sample (gamma ** n unless the episode ended earlier)
-            discounts = data.discounts if data.discounts is not None else self.gamma
-            target_q_values = data.rewards + (1 - data.dones) * discounts * next_q_values
-        current_q_values = th.gather(q_values, dim=1, index=data.actions.long())
-        return td_loss(current_q_values, target_q_values, self.td_loss)  # type: ignore[arg-type]
+    def _next_q_values(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:
+        """max_a' Q(s', a') of the TD target: the student's target network (DQN), or the teacher (``td_target="teacher"``)."""
+        if self.td_target == "teacher":
+            next_q_values = self._require_teacher().q_values(_raw(replay_data, "next_observations"))
+        else:
+            next_q_values = self.q_net_target(replay_data.next_observations)
+        # Follow greedy policy: use the one with the highest value; reshape to avoid a broadcast issue
+        return next_q_values.max(dim=1).values.reshape(-1, 1)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         teacher = self._require_teacher()
-        if isinstance(self.replay_buffer, TeacherCacheMixin):
-            self.replay_buffer.update_teacher_outputs(teacher, next_q=self.td_target == "teacher")
+        # The teacher's logits for the transitions stored since the last update, in one batched pass
+        if self.cache_teacher_outputs and isinstance(self.replay_buffer, TeacherCacheMixin):
+            self.replay_buffer.update_teacher_outputs(teacher)
+        # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
+        # Update learning rate according to schedule
         self._update_learning_rate(self.policy.optimizer)
-        gradient_steps += self._take_pretrain_steps()
-        coef = self.current_distill_coef()
+        # Weight of the distillation term: constant, scheduled, or annealed on the student's returns
+        distill_coef = self.current_distill_coef()
 
-        td_losses, distill_losses, losses, agreements = [], [], [], []
+        logged = []
         for _ in range(gradient_steps):
-            batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)  # type: ignore[arg-type]
-            teacher_logits, teacher_next_q = self._teacher_outputs(batch)
+            # Sample replay buffer (normalized for the student; the teacher's raw observations and logits ride along)
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            # For n-step replay, discount factor is gamma**n_steps (when no early termination)
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
 
-            q_values = self.q_net(batch.student.observations)
+            with th.no_grad():
+                teacher_logits = self._teacher_logits(replay_data)
+                # 1-step (or n-step) TD target, unless the student only imitates (td_target="none")
+                if self.td_target != "none":
+                    next_q_values = self._next_q_values(replay_data)
+                    target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+            # Get current Q-values estimates
+            q_values = self.q_net(replay_data.observations)
+            # Retrieve the q-values for the actions from the replay buffer
+            current_q_values = th.gather(q_values, dim=1, index=replay_data.actions.long())
+
+            # DQN's loss (Huber by default; none when the student only imitates) ...
+            td = current_q_values.new_zeros(())
+            if self.td_target != "none":
+                td = td_loss(current_q_values, target_q_values, self.td_loss)  # type: ignore[arg-type]
+            # ... plus the distillation term, the one line DQN does not have
             distill = distillation_loss(
                 self.distill_loss,  # type: ignore[arg-type]
                 q_values,
@@ -369,24 +419,41 @@ class DistillDQN(TeacherMixin, DQN):
                 direction=self.kl_direction,  # type: ignore[arg-type]
                 temperature_scaling=self.temperature_scaling,
             )
-            td = self._td_term(batch.student, q_values, teacher_next_q)
-            loss = td + coef * distill
+            loss = td + distill_coef * distill
+            # A NaN or inf stops the run here, before it reaches the weights
+            check_loss_is_finite(
+                loss,
+                self.num_timesteps,
+                "DistillDQN",
+                observations=replay_data.observations,
+                next_observations=replay_data.next_observations,
+                rewards=replay_data.rewards,
+                **{"teacher outputs": teacher_logits},
+            )
 
+            # Optimize the policy
             self.policy.optimizer.zero_grad()
             loss.backward()
+            # Clip gradient norm
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
+            logged.append(th.stack([loss, td, distill, agreement(q_values, teacher_logits)]).detach())
 
-            td_losses.append(td.item())
-            distill_losses.append(distill.item())
-            losses.append(loss.item())
-            agreements.append(agreement(q_values, teacher_logits).item())
-
+        # Increase update counter
         self._n_updates += gradient_steps
+
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if gradient_steps > 0:
-            self.logger.record("train/loss", np.mean(losses))
-            self.logger.record("train/td_loss", np.mean(td_losses))
-            self.logger.record("train/distill_loss", np.mean(distill_losses))
-            self.logger.record("train/teacher_agreement", np.mean(agreements))
-        self.logger.record("train/distill_coef", coef)
+        if logged:
+            # One device sync per train() call rather than four per gradient step
+            mean_loss, mean_td, mean_distill, mean_agreement = th.stack(logged).mean(dim=0).tolist()
+            self.logger.record("train/loss", mean_loss)
+            self.logger.record("train/td_loss", mean_td)
+            self.logger.record("train/distill_loss", mean_distill)
+            self.logger.record("train/teacher_agreement", mean_agreement)
+        self.logger.record("train/distill_coef", distill_coef)
+
+
+def _raw(replay_data: ReplayBufferSamples | TeacherReplayBufferSamples, field: str) -> Any:
+    """The raw observations the teacher needs: kept by DistillDQN's buffers, else the samples (no VecNormalize)."""
+    raw = getattr(replay_data, f"teacher_{field}", None)
+    return raw if raw is not None else getattr(replay_data, field)

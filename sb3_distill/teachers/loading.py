@@ -46,6 +46,8 @@ TeacherSpec = str | os.PathLike | Teacher | BaseAlgorithm | BasePolicy
 
 #: Where the package's own teachers live (an rl-zoo3 log folder).
 BUNDLED_DIR = Path(__file__).parent / "bundled"
+#: ``"dqn/CartPole-v1@weak"``: the bundled weak teacher (0.2-0.5 of the strong one's normalized score)
+WEAK_SUFFIX = "@weak"
 ZOO_ENV_VAR = "SB3_DISTILL_ZOO"
 TRUST_ENV_VAR = "SB3_DISTILL_TRUST_REMOTE_CODE"
 HUB_ORGANIZATION = "sb3"
@@ -503,7 +505,10 @@ def load_teacher(
     4. a zoo id ``"ALGO/ENV"``, looked up in ``zoo_dirs``, ``$SB3_DISTILL_ZOO``, ``./logs``,
        ``./rl-trained-agents``, the local Hugging Face cache, the Hub repo ``sb3/ALGO-ENV`` (only if remote
        pickles are allowed), then the teachers bundled with this package;
-    5. ``"hub:ORG/REPO"`` to force the Hugging Face Hub (needs ``trust_remote_code``).
+    5. ``"hub:ORG/REPO"`` to force the Hugging Face Hub (needs ``trust_remote_code``);
+    6. ``"ALGO/ENV@weak"`` (e.g. ``"dqn/CartPole-v1@weak"``): the weak teacher bundled with this package, an early
+       checkpoint of the bundled teacher's run at 0.2-0.5 of its normalized score (its return is in
+       ``bundled/teachers.json``), to measure whether a student outgrows its teacher.
 
     The env id recorded with a file is mapped to today's: known renames (``LunarLander-v2`` → ``-v3``), and for
     versions that can no longer be made, the newest version with the teacher's spaces (``HalfCheetah-v3`` →
@@ -537,6 +542,16 @@ def load_teacher(
     return teacher
 
 
+def _bundled_weak(algo: str, env_id: str) -> _Found:
+    """The bundled weak teacher ``algo/env_id@weak`` (only bundled: the suffix names this package's own files)."""
+    found = _find_in_zoo_root(BUNDLED_DIR / "weak", algo, env_id)
+    if found is None:
+        weak = sorted(f"{path.parent.parent.name}/{path.stem}{WEAK_SUFFIX}" for path in BUNDLED_DIR.glob("weak/*/*_*/*.zip"))
+        raise TeacherNotFoundError(f"No bundled weak teacher '{algo}/{env_id}{WEAK_SUFFIX}'; bundled: {', '.join(weak)}.")
+    found.source = f"{algo}/{env_id}{WEAK_SUFFIX}"
+    return found
+
+
 def _load_spec_string(
     spec: str,
     device: th.device | str,
@@ -551,6 +566,8 @@ def _load_spec_string(
         found = _from_run_folder(path, algo)
     elif path.is_file() or spec.endswith(".zip"):
         found = _from_zip(path, algo)
+    elif spec.endswith(WEAK_SUFFIX) and (match := _ZOO_ID.match(spec.removesuffix(WEAK_SUFFIX))) is not None:
+        found = _bundled_weak(match.group("algo"), canonical_env_id(match.group("env")))
     elif (match := _ZOO_ID.match(spec)) is not None:
         found = _resolve_zoo_id(match.group("algo"), canonical_env_id(match.group("env")), zoo_dirs, trust)
     else:
