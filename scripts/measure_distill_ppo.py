@@ -42,14 +42,29 @@ def _linear(start: float) -> LinearSchedule:
 #: rl-zoo3's PPO hyperparameters (rl_zoo3/hyperparams/ppo.yml); ``normalize`` as rl-zoo3 applies it.
 ZOO_PPO: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(
-        n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-        learning_rate=_linear(0.001), clip_range=_linear(0.2),
+        n_envs=8,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=_linear(0.001),
+        clip_range=_linear(0.2),
     ),
     "Acrobot-v1": dict(normalize=True, n_envs=16, n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0),
     "LunarLander-v3": dict(n_envs=16, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01),
     "Pendulum-v1": dict(
-        n_envs=4, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, learning_rate=1e-3,
-        clip_range=0.2, use_sde=True, sde_sample_freq=4,
+        n_envs=4,
+        n_steps=1024,
+        gae_lambda=0.95,
+        gamma=0.9,
+        n_epochs=10,
+        ent_coef=0.0,
+        learning_rate=1e-3,
+        clip_range=0.2,
+        use_sde=True,
+        sde_sample_freq=4,
     ),
 }
 TEACHERS = {"CartPole-v1": "dqn/CartPole-v1", "Acrobot-v1": "dqn/Acrobot-v1", "LunarLander-v3": "dqn/LunarLander-v3",
@@ -138,7 +153,9 @@ def main() -> None:
     for seed in args.seeds:
         result = run(args, seed, teacher, refs)
         result["reference_returns"] = refs
-        summary = " ".join(f"{step // 1000}k:{score:.2f}" for step, score in zip(result["steps"], result["scores"], strict=True))
+        summary = " ".join(
+            f"{step // 1000}k:{score:.2f}" for step, score in zip(result["steps"], result["scores"], strict=True)
+        )
         print(f"{args.algo} seed {seed}: to {args.level} at {result['steps_to_level']} steps; {summary}", flush=True)
         if args.output:
             with open(args.output, "a") as file:
