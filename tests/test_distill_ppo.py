@@ -425,7 +425,7 @@ def _score(model, n_episodes: int = 20) -> float:
 def test_kickstarting_from_strong_teacher_reaches_its_level():
     """PPO from scratch with these settings needs far longer (see hyperparams/distill_ppo.yml for the measurement)."""
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
-    model = DistillPPO("MlpPolicy", env, teacher="dqn/CartPole-v1", seed=0, **ZOO_CARTPOLE).learn(20_000)
+    model = DistillPPO("MlpPolicy", env, teacher="dqn/CartPole-v1", seed=0, **ZOO_CARTPOLE).learn(10_000)
     assert _score(model) >= 475
 
 
@@ -434,7 +434,7 @@ def test_student_outgrows_a_weak_teacher(weak_teacher):
     teacher_score = _score(weak_teacher)
     assert 30 < teacher_score < 250, "the weak teacher must be weak, but not random"
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
-    model = DistillPPO("MlpPolicy", env, teacher=weak_teacher, seed=0, **ZOO_CARTPOLE).learn(50_000)
+    model = DistillPPO("MlpPolicy", env, teacher=weak_teacher, seed=0, **ZOO_CARTPOLE).learn(30_000)
     assert _score(model) >= max(2 * teacher_score, teacher_score + 150)
 
 
