@@ -69,9 +69,9 @@ def latency_calls(
     predictor: Any, policy: Any, obs_normalizer: Any, observation_space: Any, workdir: Path, batch_sizes: Sequence[int] = (1,)
 ) -> dict[str, tuple[Callable[[], Any], int]]:
     """
-    What :func:`latencies` times, ready to call: SB3 ``predict()`` for one observation; and for each batch size the
-    network's eager forward pass (observation normalization + network + greedy action, exactly what is exported) and
-    the exported TorchScript and ONNX files. Keys: ``predict``, ``forward``, ``torchscript``, ``onnx`` (one
+    What to time of an agent (CPU, one thread), ready to call: SB3 ``predict()`` for one observation; and for each
+    batch size the network's eager forward pass (observation normalization + network + greedy action, exactly what is
+    exported) and the exported TorchScript and ONNX files. Keys: ``predict``, ``forward``, ``torchscript``, ``onnx`` (one
     observation) and ``forward@N`` ... (a batch of N).
 
     :param predictor: anything with SB3's ``predict`` (a model, a ``Teacher``)
@@ -112,23 +112,13 @@ def latency_calls(
     return calls
 
 
-def latencies(
-    predictor: Any, policy: Any, obs_normalizer: Any, observation_space: Any, workdir: Path, batch_sizes: Sequence[int] = (1,)
-) -> dict[str, float]:
+def time_calls(calls: dict[str, tuple[Callable[[], Any], int]]) -> dict[str, float]:
     """
-    CPU latencies of an agent, one thread (see :func:`latency_calls` for what is timed).
-
-    :param predictor: anything with SB3's ``predict`` (a model, a ``Teacher``)
-    :param policy: its SB3 policy
-    :param obs_normalizer: its ``VecNormalize`` statistics, if any
-    :param observation_space: where the observations are drawn from
-    :param workdir: where to write the exported files
-    :param batch_sizes: batch sizes of the network measurements
-    :return: seconds per call, by name (median)
+    :param calls: name → (a call, how many times to time it), e.g. :func:`latency_calls`
+    :return: name → median seconds per call
     """
     from sb3_distill.common.timing import median_seconds
 
-    calls = latency_calls(predictor, policy, obs_normalizer, observation_space, workdir, batch_sizes)
     return {name: median_seconds(call, repeats) for name, (call, repeats) in calls.items()}
 
 

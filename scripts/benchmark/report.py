@@ -62,11 +62,6 @@ def _grad_step(s: dict[str, Any]) -> str:
     return f"{s['grad_step_s'] * 1e6:,.0f} µs ({s['grad_step_ratio']:.2f}×)"
 
 
-def _speedup(kind: str) -> Callable[[dict[str, Any]], str]:
-    # Teacher time / student time: how many times faster the student is.
-    return lambda s: fmt(s.get(f"latency_{kind}_ratio") and 1 / s[f"latency_{kind}_ratio"], "{:.1f}×", "–")
-
-
 #: Columns a suite's learning table may use: name → (header, cell of a summary).
 COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "params": ("params (ratio)", lambda s: f"{s['params']:,} ({s['params_ratio']:.1%})"),
@@ -99,7 +94,6 @@ COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "predict_ratio": ("predict() ratio", lambda s: fmt(s.get("latency_predict_ratio"), "{:.2f}", "–")),
     "forward_ratio": ("forward ratio", lambda s: fmt(s.get("latency_forward_ratio"), "{:.2f}", "–")),
     "onnx_us": ("ONNX µs", lambda s: fmt(us(s.get("latency_onnx_s")), "{:.0f}", "–")),
-    "forward_speedup_1024": ("forward ×1024 speed-up", _speedup("forward@1024")),
     "peak_rss": ("peak RSS MB", lambda s: fmt(s.get("peak_rss_mb"), "{:.0f}", "–")),
 }
 

@@ -24,8 +24,9 @@ from benchmark.measure import (
     acting_and_critic_parameters,
     eval_callback_class,
     gradient_step_times,
-    latencies,
+    latency_calls,
     peak_rss_mb,
+    time_calls,
 )
 from benchmark.stats import first_reaching
 from benchmark.suite import Job, get_suite
@@ -72,13 +73,15 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
         )
         env.close()
     with tempfile.TemporaryDirectory() as workdir:
-        latency = latencies(
-            teacher,
-            teacher.policy,
-            teacher.obs_normalizer,
-            teacher.observation_space,
-            Path(workdir),
-            suite.latency_batch_sizes,
+        latency = time_calls(
+            latency_calls(
+                teacher,
+                teacher.policy,
+                teacher.obs_normalizer,
+                teacher.observation_space,
+                Path(workdir),
+                suite.latency_batch_sizes,
+            )
         )
     training_steps = teacher.config.get("n_timesteps")
     reference = returns.get("reference", returns["teacher"])
@@ -139,9 +142,8 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("measure_latency", True):  # the same network for every seed: once per env × method is enough
         with tempfile.TemporaryDirectory() as workdir:
             policy = model.policy
-            row["latency_s"] = latencies(
-                model, policy, None, policy.observation_space, Path(workdir), suite.latency_batch_sizes
-            )
+            calls = latency_calls(model, policy, None, policy.observation_space, Path(workdir), suite.latency_batch_sizes)
+            row["latency_s"] = time_calls(calls)
     reference = suite.gradient_step_reference(method, model, env, seed) if spec["grad_steps"] > 0 else None
     if reference is not None:
         name, plain = reference
