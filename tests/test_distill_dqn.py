@@ -494,28 +494,3 @@ def test_defaults_reach_the_teacher(net_arch: list[int] | None) -> None:
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", seed=0, **kwargs)
     model.learn(2000)
     assert _mean_return(model) >= 475
-
-
-@pytest.mark.learning
-def test_reincarnate_outgrows_a_weak_teacher() -> None:
-    """From the weak bundled teacher (193 on CartPole-v1), the TD recipe ends well above it (the settings it was
-    measured with; the default recipe only copies)."""
-    teacher = load_teacher("dqn/CartPole-v1@weak")
-    teacher_return = _mean_return(teacher)  # type: ignore[arg-type]
-    model = DistillDQN(
-        "MlpPolicy",
-        "CartPole-v1",
-        teacher=teacher,
-        recipe="reincarnate",
-        pretrain_gradient_steps=1000,
-        learning_rate=2.3e-3,
-        train_freq=4,
-        gradient_steps=4,
-        learning_starts=1000,
-        exploration_initial_eps=1.0,
-        exploration_fraction=0.16,
-        exploration_final_eps=0.04,
-        seed=0,
-    )
-    model.learn(30_000)
-    assert _mean_return(model) >= max(1.5 * teacher_return, 350)
