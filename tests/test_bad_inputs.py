@@ -171,7 +171,7 @@ CASES = [
     BadInput(
         "DistillDQN: teacher TD target with a reward-normalizing VecNormalize",
         lambda tmp: DistillDQN(
-            "MlpPolicy", VecNormalize(make_vec_env("CartPole-v1")), teacher="dqn/CartPole-v1", recipe="seed"
+            "MlpPolicy", VecNormalize(make_vec_env("CartPole-v1")), teacher="dqn/CartPole-v1", recipe="teacher_td_reverse_kl"
         ),
         IncompatibleTeacherError,
         "norm_reward",

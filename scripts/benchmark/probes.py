@@ -63,16 +63,6 @@ def plain_dqn_copy(model: Any, env: Any, seed: int, net_arch: list[int]) -> Any:
     return plain
 
 
-class _SeparatePasses:
-    """Mixin for the measurement only: the teacher TD target with two teacher passes (s, then s'), no cache."""
-
-    def _teacher_outputs(self, batch: Any) -> Any:
-        teacher = self._require_teacher()  # type: ignore[attr-defined]
-        if self.td_target != "teacher":  # type: ignore[attr-defined]
-            return teacher.action_logits(batch.teacher_obs), None
-        return teacher.q_values(batch.teacher_obs), teacher.q_values(batch.teacher_next_obs)
-
-
 def _distill_dqn(cls: type, suite: Any, env_id: str, teacher: Any, student: dict[str, Any], **kwargs: Any) -> Any:
     return cls(
         env=suite.make_env(env_id, teacher, 0),
@@ -113,20 +103,14 @@ def gradient_profile_job(
 
     from sb3_distill import DistillDQN
 
-    class SeparatePassesDistillDQN(_SeparatePasses, DistillDQN):
-        pass
-
     suite = get_suite(*suite_ref)
     teacher = suite.load_teacher(env_id, zoo_dir)
     fill = min(5_000, student["buffer_size"])
     base = dict(student, learning_starts=fill + 1, teacher_rollout_steps=fill, pretrain_gradient_steps=0)
     variants: dict[str, Any] = {}
     for recipe in recipes:
-        strategies = {"cache": (DistillDQN, True), "live": (DistillDQN, False)}
-        if recipe == "seed":  # the only recipe with a teacher TD target: s and s' can be batched
-            strategies["live, two passes"] = (SeparatePassesDistillDQN, False)
-        for strategy, (cls, cache) in strategies.items():
-            model = _distill_dqn(cls, suite, env_id, teacher, base, recipe=recipe, cache_teacher_outputs=cache)
+        for strategy, cache in {"cache": True, "live": False}.items():
+            model = _distill_dqn(DistillDQN, suite, env_id, teacher, base, recipe=recipe, cache_teacher_outputs=cache)
             model.learn(fill)  # the teacher fills the buffer: every variant holds the same transitions
             model.set_logger(configure(None, []))
             variants[f"{recipe} / {strategy}"] = model

@@ -14,7 +14,7 @@ from benchmark.suite import Job, Suite
 from benchmark.zoo_config import zoo_config
 
 STUDENT_NET_ARCH = [32, 32]
-RECIPES = ("qdagger", "policy_distillation", "seed")
+RECIPES = ("qdagger", "policy_distillation", "teacher_td_reverse_kl")
 #: DQN from scratch runs the zoo's own n_timesteps in a full run; capped in ``--quick``.
 QUICK_DQN_CAP = 10_000
 
@@ -55,7 +55,7 @@ class ClassicSuite(Suite):
         "dqn": "DQN from scratch (zoo, 256×256)",
         "distill_dqn:qdagger": "DistillDQN qdagger",
         "distill_dqn:policy_distillation": "DistillDQN policy_distillation (default)",
-        "distill_dqn:seed": "DistillDQN seed",
+        "distill_dqn:teacher_td_reverse_kl": "DistillDQN teacher_td_reverse_kl",
         "policy_distill": "PolicyDistill",
     }
     budgets = {
