@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: install postgres demo test lint type format clean
+.PHONY: install postgres demo test docs lint type format clean
 
 # torch==2.13.0 first: its CPU wheel is what we want; a bare `torch` requirement would pull a CUDA build.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -36,6 +36,10 @@ postgres:
 test: install postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# The docs site (Sphinx, offline): warnings are errors, so a broken reference or docstring fails.
+docs: install
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 lint: install
 	$(VENV)/bin/ruff check sb3_distill tests scripts
 	$(VENV)/bin/ruff format --check sb3_distill tests scripts
@@ -48,4 +52,4 @@ type: install
 	$(VENV)/bin/mypy sb3_distill
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache docs/_build
