@@ -30,6 +30,9 @@ def test_pages_have_examples() -> None:
 def test_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Files the examples write land in a temporary folder; zoo ids resolve to the test copies of real zoo agents.
     monkeypatch.chdir(tmp_path)
+    # Examples name the repository's real zoo files by their path in a clone (tests/data/zoo).
+    (tmp_path / "tests" / "data").mkdir(parents=True)
+    (tmp_path / "tests" / "data" / "zoo").symlink_to(REPO / "tests" / "data" / "zoo")
     monkeypatch.setenv("SB3_DISTILL_ZOO", str(REPO / "tests" / "data" / "zoo"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, object] = {"__name__": "__docs__"}

@@ -23,8 +23,8 @@ MEMORY_VARIANTS = ("dqn", "distill_dqn", "distill_dqn (no cache)")
 PROFILE_PARTS = {
     "teacher forward (sb3_distill.teachers.teacher q_values/action_logits)": ("teacher.py", "action_logits"),
     "teacher cache update (buffers.update_teacher_outputs)": ("buffers.py", "update_teacher_outputs"),
-    "replay sampling (sample_student_teacher)": ("sampling.py", "sample_student_teacher"),
-    "TD term (_td_term: target net + Huber)": ("distill_dqn.py", "_td_term"),
+    "replay sampling (buffers._get_samples)": ("buffers.py", "_get_samples"),
+    "TD target (_next_q_values: target net or teacher)": ("distill_dqn.py", "_next_q_values"),
     "distillation loss (losses.distillation_loss)": ("losses.py", "distillation_loss"),
     "teacher agreement (losses.agreement)": ("losses.py", "agreement"),
     "backward (Tensor.backward)": ("_tensor.py", "backward"),

@@ -145,14 +145,16 @@ class Suite:
         :return: the run folders of the teacher of ``env_id`` (``ALGO/ENV_N``, ``ENV`` as recorded or renamed since)
         """
         from sb3_distill.teachers.legacy import legacy_env_ids
-        from sb3_distill.teachers.loading import BUNDLED_DIR
+        from sb3_distill.teachers.loading import BUNDLED_DIR, WEAK_SUFFIX
 
-        source = Path(zoo_dir) if zoo_dir else BUNDLED_DIR
         specs = {self.teachers[env_id]}
         if all_teachers and env_id in self.reference_teachers:
             specs.add(self.reference_teachers[env_id])
         runs = []
         for spec in sorted(specs):
+            source = Path(zoo_dir) if zoo_dir else BUNDLED_DIR
+            if spec.endswith(WEAK_SUFFIX):  # the package's own weak teachers, always bundled
+                source, spec = BUNDLED_DIR / "weak", spec.removesuffix(WEAK_SUFFIX)
             algo, recorded = spec.split("/", 1)
             found = [run for name in legacy_env_ids(recorded) for run in (source / algo).glob(f"{name}_*") if run.is_dir()]
             if not found:
@@ -186,7 +188,8 @@ class Suite:
             shutil.rmtree(target)
         for env_id in envs:
             for run in self.teacher_runs(env_id, zoo_dir, all_teachers=True):
-                shutil.copytree(run, target / run.parent.name / run.name)
+                weak = ["weak"] if run.parent.parent.name == "weak" else []
+                shutil.copytree(run, target.joinpath(*weak, run.parent.name, run.name))
         return target
 
     # ------------------------------------------------------------------ one run (worker process)

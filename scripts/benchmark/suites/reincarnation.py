@@ -6,7 +6,7 @@ Scores are normalized by the *strong* teacher (1.0 = the bundled ``dqn/ENV``); t
 as ``weak``. Every method runs its algorithm's zoo budget.
 
 The weak teachers' ids are a parameter (``--teacher ENV=ALGO/ID``); their default is the package's bundled
-``dqn/ENV-weak`` teachers (issue 11), to be checked against what is bundled when this suite first runs.
+``dqn/ENV@weak`` teachers (0.2-0.5 of the strong teacher's normalized score; ``teachers.json`` lists them).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ReincarnationSuite(Suite):
     description = "weak teachers → DistillDQN / DistillPPO vs DQN / PPO from scratch and the fine-tuned weak teacher"
     # Only envs where the zoo trains DQN and PPO without VecNormalize (the eval callback does not sync statistics).
     envs = ("CartPole-v1", "LunarLander-v3")
-    teachers = {env_id: f"dqn/{env_id}-weak" for env_id in envs}
+    teachers = {env_id: f"dqn/{env_id}@weak" for env_id in envs}
     reference_teachers = {env_id: f"dqn/{env_id}" for env_id in envs}
     methods = {method: label for method, (label, _) in METHODS.items()}
     seeds = (5, 1)
