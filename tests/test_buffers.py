@@ -62,8 +62,8 @@ def test_stale_rows_are_never_served(teacher: Teacher) -> None:
     buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
     assert buffer.n_pending == 1 and buffer.sample(8).teacher_logits is None
     assert buffer.update_teacher_outputs(teacher) == 1 and buffer.n_pending == 0
-    # Another teacher recomputes everything.
-    other = load_teacher("dqn/CartPole-v1")
+    # Another teacher (other weights) recomputes everything.
+    other = load_teacher("dqn/CartPole-v1@weak")
     assert buffer.update_teacher_outputs(other) == buffer.size()
 
 
@@ -98,6 +98,11 @@ def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
     assert isinstance(loaded.replay_buffer, TeacherNStepReplayBuffer) and loaded.replay_buffer.n_steps == 3
     loaded.load_replay_buffer(tmp_path / "buffer")
     buffer = loaded.replay_buffer
-    assert buffer.teacher_logits is None and buffer.n_pending == buffer.size() == 200
+    # The cache is saved with the buffer and stays valid for the same teacher: nothing to recompute.
+    assert buffer.teacher_logits is not None and buffer.size() == 200
+    assert buffer.update_teacher_outputs(loaded.teacher) == 0
+    # Another teacher invalidates it.
+    other = load_teacher("dqn/CartPole-v1@weak")
+    assert buffer.update_teacher_outputs(other) == buffer.size()
     loaded.learn(100, reset_num_timesteps=False)
     assert buffer.n_pending == 0

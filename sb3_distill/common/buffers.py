@@ -95,7 +95,7 @@ class TeacherCacheMixin:
         super().__init__(*args, **kwargs)
         self.teacher_logits: np.ndarray | None = None
         self._n_pending = 0
-        self._cache_key: int | None = None
+        self._cache_key: str | None = None
 
     # ------------------------------------------------------------------ storage
     def add(self, *args: Any, **kwargs: Any) -> None:
@@ -105,12 +105,6 @@ class TeacherCacheMixin:
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
         self._n_pending = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The cache belongs to a teacher that is not pickled with the buffer: a loaded buffer starts uncached.
-        state = self.__dict__.copy()
-        state.update(teacher_logits=None, _n_pending=self.size(), _cache_key=None)  # type: ignore[attr-defined]
-        return state
 
     @property
     def n_pending(self) -> int:
@@ -124,8 +118,10 @@ class TeacherCacheMixin:
         :param teacher: the frozen teacher (it receives the raw stored observations)
         :return: number of transitions computed
         """
-        if id(teacher) != self._cache_key:
-            self._cache_key, self._n_pending = id(teacher), self.size()  # type: ignore[attr-defined]
+        # The cache is saved with the buffer (save_replay_buffer) and stays valid for the same teacher, whatever
+        # process loads it: recomputing it in other batch sizes would change the last bits of the logits.
+        if teacher.fingerprint != self._cache_key:
+            self._cache_key, self._n_pending = teacher.fingerprint, self.size()  # type: ignore[attr-defined]
         if self._n_pending == 0:
             return 0
         indices = (self.pos - self._n_pending + np.arange(self._n_pending)) % self.buffer_size

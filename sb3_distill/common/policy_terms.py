@@ -8,6 +8,7 @@ them using the pure losses of :mod:`sb3_distill.losses`. Splitting the teacher's
 algorithm compute the targets once and reuse them (DistillPPO does, over its ``n_epochs`` passes on a rollout).
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -20,6 +21,8 @@ from stable_baselines3.common.distributions import Distribution, TanhBijector
 from sb3_distill.common.sampling import Obs
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import (
+    KL_DIRECTIONS,
+    POLICY_LOSSES,
     KLDirection,
     agreement,
     gaussian_kl_loss,
@@ -134,6 +137,36 @@ def check_teacher_weights(weights: Sequence[float] | None, n_teachers: int) -> l
     if sum(values) == 0:
         raise ValueError(f"teacher_weights are all zero ({values}): at least one teacher must have a positive weight.")
     return values
+
+
+def check_policy_term_arguments(
+    n_teachers: int,
+    teacher_weights: Sequence[float] | None,
+    policy_loss: str | Sequence[str],
+    kl_direction: str,
+    temperature: float | Sequence[float] | None,
+) -> None:
+    """
+    Check the keywords of the per-teacher policy terms (PolicyDistill, DistillPPO) before anything is loaded.
+
+    :param n_teachers: number of teacher specs given (0: checked once they are known)
+    :param teacher_weights: w_i, one per teacher, or ``None``
+    :param policy_loss: one loss name, or one per teacher
+    :param kl_direction: ``"teacher_student"`` or ``"student_teacher"``
+    :param temperature: T > 0 (or ``None`` for the default), or one per teacher
+    """
+    for loss in as_list(policy_loss):
+        if loss not in ("auto", *POLICY_LOSSES):
+            raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
+    if kl_direction not in KL_DIRECTIONS:
+        raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
+    for value in as_list(temperature):
+        if not (value is None or (math.isfinite(float(value)) and float(value) > 0)):
+            raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
+    if n_teachers:
+        check_teacher_weights(teacher_weights, n_teachers)
+        per_teacher("policy_loss", policy_loss, n_teachers)
+        per_teacher("temperature", temperature, n_teachers)
 
 
 def build_terms(

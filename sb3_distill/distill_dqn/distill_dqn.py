@@ -420,9 +420,10 @@ class DistillDQN(TeacherMixin, DQN):
                 temperature_scaling=self.temperature_scaling,
             )
             loss = td + distill_coef * distill
-            # A NaN or inf stops the run here, before it reaches the weights
+            # A NaN or inf stops the run here, before it reaches the weights (0·r: a bad reward counts even when the
+            # recipe has no TD term, since it means the env is broken)
             check_loss_is_finite(
-                loss,
+                loss + 0.0 * replay_data.rewards.sum(),
                 self.num_timesteps,
                 "DistillDQN",
                 observations=replay_data.observations,

@@ -19,8 +19,7 @@ from sb3_distill.common.policy_terms import (
     as_list,
     build_terms,
     check_policy_loss,
-    check_teacher_weights,
-    per_teacher,
+    check_policy_term_arguments,
     policy_term,
     teacher_targets,
     value_term,
@@ -29,7 +28,6 @@ from sb3_distill.common.sampling import Obs
 from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.losses import KL_DIRECTIONS, POLICY_LOSSES
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
@@ -205,22 +203,11 @@ class DistillPPO(TeacherMixin, PPO):
         specs = as_list(teacher)
         self._init_teacher(teacher, _init_setup_model)
         self._coef_mode, self._coef_value = parse_distill_coef(distill_coef)
-        for loss in as_list(policy_loss):
-            if loss not in ("auto", *POLICY_LOSSES):
-                raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
-        if kl_direction not in KL_DIRECTIONS:
-            raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
-        for value in as_list(temperature):
-            if not (value is None or (math.isfinite(float(value)) and float(value) > 0)):
-                raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
+        check_policy_term_arguments(len(specs), teacher_weights, policy_loss, kl_direction, temperature)
         if not (math.isfinite(distill_value_coef) and distill_value_coef >= 0):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
-        if specs:
-            check_teacher_weights(teacher_weights, len(specs))
-            per_teacher("policy_loss", policy_loss, len(specs))
-            per_teacher("temperature", temperature, len(specs))
 
         self.teacher_weights = teacher_weights
         self.distill_coef = distill_coef

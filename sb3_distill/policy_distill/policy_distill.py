@@ -25,6 +25,7 @@ from sb3_distill.common.policy_terms import (
     DistillTerm,
     build_terms,
     check_policy_loss,
+    check_policy_term_arguments,
     check_teacher_weights,
     policy_term,
     teacher_targets,
@@ -34,7 +35,6 @@ from sb3_distill.common.policy_terms import per_teacher as _per_teacher
 from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
 from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.losses import KL_DIRECTIONS, POLICY_LOSSES
 from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
@@ -193,22 +193,11 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         # Everything that can be checked without loading anything is checked first.
         specs = _as_list(teacher)
         self._init_teacher(teacher, _init_setup_model)
-        for loss in _as_list(policy_loss):
-            if loss not in ("auto", *POLICY_LOSSES):
-                raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
-        if kl_direction not in KL_DIRECTIONS:
-            raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
-        for value in _as_list(temperature):
-            if not float(value) > 0:
-                raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
+        check_policy_term_arguments(len(specs), teacher_weights, policy_loss, kl_direction, temperature)
         if not (policy_coef >= 0 and value_coef >= 0 and policy_coef + value_coef > 0):
             raise ValueError(f"policy_coef and value_coef must be >= 0 and not both 0 (got {policy_coef}, {value_coef}).")
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None (got {max_grad_norm}).")
-        if specs:
-            check_teacher_weights(teacher_weights, len(specs))
-            _per_teacher("policy_loss", policy_loss, len(specs))
-            _per_teacher("temperature", temperature, len(specs))
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 

@@ -1,5 +1,7 @@
 """The :class:`Teacher`: one frozen, uniform view of any SB3 / sb3-contrib agent, for distillation losses."""
 
+import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,24 @@ class Teacher:
     def acting_network(self) -> th.nn.Module:
         """The part of the policy used to act (what a student replaces): Q-net, actor, or the policy branch."""
         return self._kind.acting_network()
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """
+        A digest of everything the teacher's outputs depend on (its weights and observation statistics), computed once:
+        equal fingerprints give equal outputs, across processes (used to keep a saved teacher-output cache valid).
+        """
+        digest = hashlib.sha256()
+        for name, tensor in self.policy.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        if self.obs_normalizer is not None:
+            obs_rms = self.obs_normalizer.obs_rms
+            for rms in obs_rms.values() if isinstance(obs_rms, dict) else [obs_rms]:
+                digest.update(
+                    np.asarray(rms.mean, dtype=np.float64).tobytes() + np.asarray(rms.var, dtype=np.float64).tobytes()
+                )
+        return digest.hexdigest()
 
     @property
     def num_parameters(self) -> int:
