@@ -71,8 +71,8 @@ def test_four_workers_two_killed_at_random_moments(postgres_url, tmp_path):
     timer = threading.Timer(kill_anytime_after, lambda: anytime.poll() is None and kill(anytime))
     timer.start()
     storage = open_storage(postgres_url)
-    running_trial_of(storage, "four", mid_trial, logs[2])
-    time.sleep(rng.uniform(0, 1))
+    seen = running_trial_of(storage, "four", mid_trial, logs[2])
+    time.sleep(rng.uniform(0, 0.3))
     kill(mid_trial)
     timer.join()
     killed_at = f"seed {seed}: the second victim was killed {kill_anytime_after:.1f} s after the start"
@@ -81,7 +81,9 @@ def test_four_workers_two_killed_at_random_moments(postgres_url, tmp_path):
     study = _study(storage, "four")
     failed = check_no_trial_lost(study, N_KILLED_TRIALS, workers=4)
     victims = {f":{worker.pid}" for worker in (mid_trial, anytime)}
-    assert failed, f"the trial being learned by the worker killed mid-trial was not failed ({killed_at})"
+    # A loaded machine may let a tiny trial finish in the instant before the kill: then there is nothing to fail.
+    if study.trials[seen.number].state != TrialState.COMPLETE:
+        assert failed, f"the trial being learned by the worker killed mid-trial was not failed ({killed_at})"
     for trial in failed.values():
         assert any(trial.user_attrs.get("worker", "").endswith(victim) for victim in victims), (killed_at, trial.user_attrs)
     complete = study.get_trials(states=[TrialState.COMPLETE])
