@@ -5,6 +5,7 @@ The main job, end to end: distill a bundled DQN teacher into a small student and
 """
 
 import argparse
+from typing import Any
 import time
 from pathlib import Path
 
@@ -71,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     env.reset(seed=args.seed + 1000)
     rows = []
     observation = env.observation_space.sample()
-    for name, model, params in [
+    models: list[tuple[str, Any, int]] = [
         ("teacher", teacher, teacher.num_parameters),
         ("student", student, count_parameters(student.q_net)),
-    ]:
+    ]
+    for name, model, params in models:
         mean, std = evaluate_policy(model, env, n_eval_episodes=args.eval_episodes, deterministic=True)
         rows.append((name, f"{mean:.1f} ± {std:.1f}", f"{params:,}", f"{predict_latency(model, observation) * 1e6:.0f} µs"))
     teacher_params = teacher.num_parameters
