@@ -5,9 +5,9 @@ The main job, end to end: distill a bundled DQN teacher into a small student and
 """
 
 import argparse
-from typing import Any
 import time
 from pathlib import Path
+from typing import Any
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
