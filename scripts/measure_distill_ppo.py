@@ -1,7 +1,7 @@
 """
 Measure DistillPPO against PPO from scratch: env steps to the teacher's level and the score along the way.
 
-Both use rl-zoo3's PPO hyperparameters for the env (copied below from rl_zoo3/hyperparams/ppo.yml) and the same
+Both use rl-zoo3's PPO hyperparameters for the env (read by rl-zoo3's own ExperimentManager from its ppo.yml) and the same
 network; DistillPPO adds its teacher. Scores are deterministic evaluations (10 episodes on a separate env) every
 ``--eval-freq`` env steps, teacher-normalized: (G - G_random) / (G_teacher - G_random).
 
@@ -25,48 +25,15 @@ import torch as th
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
+from benchmark.zoo_config import zoo_config
+
 from sb3_distill import DistillPPO, load_teacher
-from sb3_distill.teachers import Teacher
-from sb3_distill.teachers.teacher import random_policy_returns
+from sb3_distill.teachers import Teacher, reference_returns
 
 
-def _linear(start: float) -> LinearSchedule:
-    return LinearSchedule(start, 0.0, 1.0)
-
-
-#: rl-zoo3's PPO hyperparameters (rl_zoo3/hyperparams/ppo.yml); ``normalize`` as rl-zoo3 applies it.
-ZOO_PPO: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(
-        n_envs=8,
-        n_steps=32,
-        batch_size=256,
-        gae_lambda=0.8,
-        gamma=0.98,
-        n_epochs=20,
-        ent_coef=0.0,
-        learning_rate=_linear(0.001),
-        clip_range=_linear(0.2),
-    ),
-    "Acrobot-v1": dict(normalize=True, n_envs=16, n_steps=256, gae_lambda=0.94, gamma=0.99, n_epochs=4, ent_coef=0.0),
-    "LunarLander-v3": dict(n_envs=16, n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01),
-    "Pendulum-v1": dict(
-        n_envs=4,
-        n_steps=1024,
-        gae_lambda=0.95,
-        gamma=0.9,
-        n_epochs=10,
-        ent_coef=0.0,
-        learning_rate=1e-3,
-        clip_range=0.2,
-        use_sde=True,
-        sde_sample_freq=4,
-    ),
-}
 TEACHERS = {"CartPole-v1": "dqn/CartPole-v1", "Acrobot-v1": "dqn/Acrobot-v1", "LunarLander-v3": "dqn/LunarLander-v3",
             "Pendulum-v1": "sac/Pendulum-v1"}  # fmt: skip
 
@@ -83,18 +50,14 @@ def weak_dqn_teacher(steps: int, seed: int = 0) -> Teacher:
 
 
 def reference(env_id: str, teacher: Teacher, episodes: int = 10) -> tuple[float, float]:
-    env = Monitor(gym.make(env_id))
-    env.reset(seed=1000)
-    env.action_space.seed(1000)
-    random_return = float(np.mean(random_policy_returns(env, episodes)))
-    teacher_return, _ = evaluate_policy(teacher, env, n_eval_episodes=episodes, deterministic=True)
-    return random_return, float(teacher_return)  # type: ignore[arg-type]
+    random_returns, teacher_returns = reference_returns(teacher, Monitor(gym.make(env_id)), episodes, seed=1000)
+    return float(np.mean(random_returns)), float(np.mean(teacher_returns))
 
 
 def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tuple[float, float]) -> dict[str, Any]:
-    settings = dict(ZOO_PPO[args.env])
-    normalize = settings.pop("normalize", False)
-    n_envs = settings.pop("n_envs")
+    config = zoo_config("ppo", args.env)
+    settings, normalize, n_envs = config.hyperparams, config.normalize, config.n_envs
+    settings.pop("policy", None)
     env = make_vec_env(args.env, n_envs=n_envs, seed=seed)
     eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 10_000)
     if normalize:
@@ -129,7 +92,7 @@ def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ZOO_PPO))
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(TEACHERS))
     parser.add_argument("--algo", default="distill_ppo", choices=["distill_ppo", "ppo"])
     parser.add_argument("--teacher", default=None, help="a load_teacher spec, or weak-dqn (default: the bundled one)")
     parser.add_argument("--weak-steps", type=int, default=6000)

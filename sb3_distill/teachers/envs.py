@@ -78,6 +78,23 @@ def _wrapper_names(hyperparams: dict[str, Any], key: str) -> str:
     )
 
 
+def wrapper_import_error(hyperparams: dict[str, Any], key: str) -> Exception | None:
+    """
+    :param hyperparams: hyperparameters in rl-zoo3's format
+    :param key: ``"env_wrapper"`` or ``"vec_env_wrapper"``
+    :return: why rl-zoo3 cannot import the wrapper(s) named under ``key``, or ``None`` (also when there are none)
+    """
+    from rl_zoo3.utils import get_wrapper_class
+
+    if hyperparams.get(key) is None:
+        return None
+    try:
+        get_wrapper_class(hyperparams, key)
+    except (ImportError, AttributeError, ValueError, AssertionError) as error:
+        return error
+    return None
+
+
 def check_wrappers(hyperparams: dict[str, Any]) -> None:
     """
     Import the wrappers the hyperparameters name, as rl-zoo3 does, before any env is built.
@@ -85,14 +102,8 @@ def check_wrappers(hyperparams: dict[str, Any]) -> None:
     :param hyperparams: ``env_wrapper`` / ``vec_env_wrapper`` entries in rl-zoo3's format
     :raises IncompatibleTeacherError: naming the wrapper that cannot be imported
     """
-    from rl_zoo3.utils import get_wrapper_class
-
     for key in ("env_wrapper", "vec_env_wrapper"):
-        if key not in hyperparams:
-            continue
-        try:
-            get_wrapper_class(hyperparams, key)
-        except (ImportError, AttributeError, ValueError, AssertionError) as error:
+        if (error := wrapper_import_error(hyperparams, key)) is not None:
             raise IncompatibleTeacherError(
                 f"The teacher's {key} {_wrapper_names(hyperparams, key)} cannot be imported ({type(error).__name__}: "
                 f"{error}): install the package that provides it, or build the env yourself."

@@ -14,6 +14,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.envs import wrapper_import_error
 
 # Keys rl-zoo3 reads from a hyperparameter entry itself (they never reach the algorithm).
 _ZOO_KEYS = (
@@ -139,14 +140,8 @@ def check_wrappers_importable(hyperparams: dict[str, Any], origins: dict[str, st
     :param hyperparams: the hyperparameters rl-zoo3 will read
     :param origins: where each key came from, for the message (default: the student's entry)
     """
-    from rl_zoo3.utils import get_wrapper_class
-
     for key in _WRAPPER_KEYS:
-        if hyperparams.get(key) is None:
-            continue
-        try:
-            get_wrapper_class(hyperparams, key)
-        except (ImportError, AttributeError, ValueError, AssertionError) as error:
+        if (error := wrapper_import_error(hyperparams, key)) is not None:
             raise ConfigError(
                 f"The {key} {hyperparams[key]!r} ({origins.get(key, 'from the student entry')}) cannot be imported: "
                 f"{error}. Install the package that provides it, or correct the name (module.Class)."
