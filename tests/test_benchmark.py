@@ -202,14 +202,15 @@ def test_mujoco_students_are_sized_from_the_teacher() -> None:
 
 
 def test_mujoco_env_has_the_teachers_wrapper() -> None:
-    from types import SimpleNamespace
-
     from benchmark.suites.mujoco import teacher_env
 
+    from sb3_distill import load_teacher
+
     # Pendulum stands in for a MuJoCo env: what is tested is that the wrapper named in config.yml is applied.
-    teacher = SimpleNamespace(config={"env_wrapper": "sb3_contrib.common.wrappers.TimeFeatureWrapper"})
+    teacher = load_teacher("sac/Pendulum-v1")
+    assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (3,)
+    teacher.config["env_wrapper"] = "sb3_contrib.common.wrappers.TimeFeatureWrapper"
     assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (4,)
-    assert teacher_env("Pendulum-v1", SimpleNamespace(config={}), 0).observation_space.shape == (3,)
 
 
 def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:

@@ -31,22 +31,19 @@ TARGET_RETURN, TARGET_PARAMS, TARGET_STEPS, TARGET_SPEEDUP = 0.95, 0.05, 0.02, 1
 
 def teacher_env(env_id: str, teacher: Any, seed: int) -> Any:
     """
-    The env as rl-zoo3 built it for the teacher (its ``env_wrapper``, e.g. Walker2d's ``TimeFeatureWrapper``),
-    Monitor-wrapped, without its VecNormalize (the Teacher normalizes its own inputs).
-
-    The one place to switch to ``teacher.make_env(seed=seed)`` once ``Teacher.make_env`` exists (issue 10, item 2):
-    until then the wrapper named in the teacher's ``config.yml`` is applied with rl-zoo3's own helper.
+    The env as rl-zoo3 built it for the teacher (``Teacher.make_env``: its ``env_wrapper``, e.g. Walker2d's
+    ``TimeFeatureWrapper``), Monitor-wrapped, without its VecNormalize (the Teacher normalizes its own inputs).
 
     :param env_id: today's gymnasium id (e.g. ``HalfCheetah-v5`` for a ``-v3`` agent: the same spaces)
-    :param teacher: the teacher (``None``: no wrapper)
+    :param teacher: the teacher (``None``: the plain env)
     :param seed: seed
     :return: a one-env VecEnv
     """
-    from rl_zoo3.utils import get_wrapper_class
+    if teacher is not None:
+        return teacher.make_env(n_envs=1, seed=seed)
     from stable_baselines3.common.env_util import make_vec_env
 
-    wrapper = get_wrapper_class(teacher.config) if teacher is not None else None
-    return make_vec_env(env_id, n_envs=1, seed=seed, wrapper_class=wrapper)
+    return make_vec_env(env_id, n_envs=1, seed=seed)
 
 
 def hidden_width(obs_dim: int, action_dim: int, target_params: float, depth: int = 2) -> int:
