@@ -151,6 +151,7 @@ def eval_callback_class() -> type:
     """
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import sync_envs_normalization
 
     class TeacherNormalizedEval(BaseCallback):
         """
@@ -182,6 +183,7 @@ def eval_callback_class() -> type:
         def _on_step(self) -> bool:
             while self._next < len(self.eval_steps) and self.num_timesteps >= self.eval_steps[self._next]:
                 started = time.perf_counter()
+                sync_envs_normalization(self.training_env, self.eval_env)  # a student's own VecNormalize, if any
                 mean, std = evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, deterministic=True)
                 train_seconds = started - self._start - self._eval_seconds
                 self._eval_seconds += time.perf_counter() - started

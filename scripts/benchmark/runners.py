@@ -142,7 +142,14 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("measure_latency", True):  # the same network for every seed: once per env × method is enough
         with tempfile.TemporaryDirectory() as workdir:
             policy = model.policy
-            calls = latency_calls(model, policy, None, policy.observation_space, Path(workdir), suite.latency_batch_sizes)
+            calls = latency_calls(
+                model,
+                policy,
+                model.get_vec_normalize_env(),
+                policy.observation_space,
+                Path(workdir),
+                suite.latency_batch_sizes,
+            )
             row["latency_s"] = time_calls(calls)
     reference = suite.gradient_step_reference(method, model, env, seed) if spec["grad_steps"] > 0 else None
     if reference is not None:
