@@ -211,6 +211,10 @@ def test_mujoco_env_has_the_teachers_wrapper() -> None:
     assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (3,)
     teacher.config["env_wrapper"] = "sb3_contrib.common.wrappers.TimeFeatureWrapper"
     assert teacher_env("Pendulum-v1", teacher, 0).observation_space.shape == (4,)
+    # The student learns under its own observation statistics; the evaluation env only reads them.
+    train_env, eval_env = teacher_env("Pendulum-v1", teacher, 0), teacher_env("Pendulum-v1", teacher, 1, training=False)
+    assert train_env.norm_obs and not train_env.norm_reward and train_env.training
+    assert not eval_env.training and not eval_env.norm_reward
 
 
 def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:
