@@ -160,7 +160,7 @@ def _writers(tmp_path: Path) -> dict[str, Callable[[], Writer]]:
         ),
         "PolicyDistill.save": lambda: ModelWriter(
             "PolicyDistill.save",
-            lambda: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", value_coef=0.0, **TINY),
+            lambda: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", distill_value_coef=0.0, **TINY),
             PolicyDistill.load,
         ),
         "save_replay_buffer": ReplayBufferWriter,
