@@ -203,7 +203,7 @@ CASES = [
     ),
     # ---------------------------------------------------------------- DistillDQN keywords
     BadInput("unknown recipe", _dqn(recipe="magic"), ValueError, "Unknown recipe"),
-    BadInput("unknown distill_loss", _dqn(distill_loss="l1"), ValueError, "Unknown distill_loss"),
+    BadInput("DistillDQN: unknown distill_loss", _dqn(distill_loss="l1"), ValueError, "Unknown distill_loss"),
     BadInput("unknown td_target", _dqn(td_target="oracle"), ValueError, "Unknown td_target"),
     BadInput("unknown td_loss", _dqn(td_loss="l1"), ValueError, "Unknown td_loss"),
     BadInput("unknown kl_direction", _dqn(kl_direction="both"), ValueError, "Unknown kl_direction"),
@@ -212,7 +212,13 @@ CASES = [
     BadInput("unknown distill_coef name", _dqn(distill_coef="sometimes"), ValueError, "Unknown distill_coef"),
     BadInput("negative teacher_rollout_steps", _dqn(teacher_rollout_steps=-1), ValueError, "must be >= 0"),
     # ---------------------------------------------------------------- PolicyDistill keywords
-    BadInput("unknown distill_loss", _pd(distill_loss="l2"), ValueError, "Unknown distill_loss"),
+    BadInput("PolicyDistill: unknown distill_loss", _pd(distill_loss="l2"), ValueError, "Unknown distill_loss"),
+    BadInput(
+        "a keyword under its old and its new name (policy_loss=, distill_loss=)",
+        _pd(policy_loss="kl", distill_loss="nll"),
+        TypeError,
+        "keep distill_loss= only",
+    ),
     BadInput(
         "one distill_loss per teacher, wrong count",
         _pd(teacher=["dqn/CartPole-v1", "dqn/CartPole-v1"], distill_loss=["kl"]),
