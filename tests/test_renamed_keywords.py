@@ -88,6 +88,12 @@ def test_model_saved_before_the_rename_loads_and_keeps_learning(name, tmp_path):
         assert cls.load(path, env=model.get_env(), policy_loss="kl").distill_loss == "kl"
 
 
+def _renamed_in(warned: pytest.WarningsRecorder) -> set[str]:
+    """The old keyword names that the FutureWarnings of ``warned`` name."""
+    messages = [str(warning.message) for warning in warned if warning.category is FutureWarning]
+    return {message.split(": ", 1)[1].split("=", 1)[0] for message in messages}
+
+
 def test_old_optuna_trial_and_yaml_keys_still_build_a_student():
     # The parameters of a trial of a study started before the rename
     old_trial = dict(batch_size_pow=5, learning_rate=1e-3, train_freq=1, subsample_steps=1, net_width=32, net_depth=1)
@@ -95,8 +101,9 @@ def test_old_optuna_trial_and_yaml_keys_still_build_a_student():
     kwargs = convert_policy_distill_params(old_trial)
     kwargs.pop("batch_size")
     check_hyperparams_keys("policy_distill", PolicyDistill, kwargs, "the trial")  # the old keys are known
-    with pytest.warns(FutureWarning, match="policy_loss= is now called distill_loss="):
+    with pytest.warns(FutureWarning) as warned:
         model = PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **kwargs, **PD_TINY)
+    assert _renamed_in(warned) == {"policy_loss", "value_coef"}
     assert model.distill_loss == "nll" and model.distill_value_coef == 0.3
 
 
@@ -107,7 +114,8 @@ def test_old_yaml_entry_trains_with_sb3_distill_train(tmp_path, monkeypatch):
     entry.pop("seed")
     (tmp_path / "old.yml").write_text(yaml.safe_dump({"CartPole-v1": entry}))
     args = ["train", "--algo", "policy_distill", "--env", "CartPole-v1", "-conf", "old.yml"]
-    with pytest.warns(FutureWarning, match="value_coef= is now called distill_value_coef="):
+    with pytest.warns(FutureWarning) as warned:
         assert main([*args, "--seed", "1", "--eval-freq", "-1", "--num-threads", "1", "--verbose", "0"]) == 0
+    assert _renamed_in(warned) == {"policy_loss", "value_coef"}
     student = PolicyDistill.load(tmp_path / "logs" / "policy_distill" / "CartPole-v1_1" / "CartPole-v1.zip")
     assert student.distill_loss == "nll" and student.distill_value_coef == 0.0 and student.num_timesteps == 100
