@@ -146,7 +146,7 @@ CASES = [
     ),
     BadInput(
         "continuous teacher for a discrete student",
-        lambda tmp: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="sac/Pendulum-v1", value_coef=0.0),
+        lambda tmp: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="sac/Pendulum-v1", distill_value_coef=0.0),
         IncompatibleTeacherError,
         "continuous teacher cannot teach a discrete student",
     ),
@@ -203,7 +203,7 @@ CASES = [
     ),
     # ---------------------------------------------------------------- DistillDQN keywords
     BadInput("unknown recipe", _dqn(recipe="magic"), ValueError, "Unknown recipe"),
-    BadInput("unknown distill_loss", _dqn(distill_loss="l1"), ValueError, "Unknown distill_loss"),
+    BadInput("DistillDQN: unknown distill_loss", _dqn(distill_loss="l1"), ValueError, "Unknown distill_loss"),
     BadInput("unknown td_target", _dqn(td_target="oracle"), ValueError, "Unknown td_target"),
     BadInput("unknown td_loss", _dqn(td_loss="l1"), ValueError, "Unknown td_loss"),
     BadInput("unknown kl_direction", _dqn(kl_direction="both"), ValueError, "Unknown kl_direction"),
@@ -212,10 +212,16 @@ CASES = [
     BadInput("unknown distill_coef name", _dqn(distill_coef="sometimes"), ValueError, "Unknown distill_coef"),
     BadInput("negative teacher_rollout_steps", _dqn(teacher_rollout_steps=-1), ValueError, "must be >= 0"),
     # ---------------------------------------------------------------- PolicyDistill keywords
-    BadInput("unknown policy_loss", _pd(policy_loss="l2"), ValueError, "Unknown policy_loss"),
+    BadInput("PolicyDistill: unknown distill_loss", _pd(distill_loss="l2"), ValueError, "Unknown distill_loss"),
     BadInput(
-        "one policy_loss per teacher, wrong count",
-        _pd(teacher=["dqn/CartPole-v1", "dqn/CartPole-v1"], policy_loss=["kl"]),
+        "a keyword under its old and its new name (policy_loss=, distill_loss=)",
+        _pd(policy_loss="kl", distill_loss="nll"),
+        TypeError,
+        "keep distill_loss= only",
+    ),
+    BadInput(
+        "one distill_loss per teacher, wrong count",
+        _pd(teacher=["dqn/CartPole-v1", "dqn/CartPole-v1"], distill_loss=["kl"]),
         ValueError,
         "1 entries for 2",
     ),
@@ -237,7 +243,9 @@ CASES = [
         ValueError,
         "all zero",
     ),
-    BadInput("policy_coef and value_coef both 0", _pd(policy_coef=0.0, value_coef=0.0), ValueError, "not both 0"),
+    BadInput(
+        "policy_coef and distill_value_coef both 0", _pd(policy_coef=0.0, distill_value_coef=0.0), ValueError, "not both 0"
+    ),
     BadInput("unknown data_policy", _pd(data_policy="expert"), ValueError, "Unknown data_policy"),
     BadInput("teacher share outside [0, 1]", _pd(data_policy=1.5), ValueError, r"must be in \[0, 1\]"),
     BadInput(
@@ -248,11 +256,11 @@ CASES = [
     ),
     BadInput("max_grad_norm <= 0", _pd(max_grad_norm=0.0), ValueError, "max_grad_norm must be > 0"),
     BadInput(
-        "policy_loss='mse' for a discrete teacher", _pd(policy_loss="mse"), IncompatibleTeacherError, "regresses continuous"
+        "distill_loss='mse' for a discrete teacher", _pd(distill_loss="mse"), IncompatibleTeacherError, "regresses continuous"
     ),
     BadInput(
-        "policy_loss='kl' for a deterministic teacher (TD3)",
-        lambda tmp: PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=_td3_teacher(), policy_loss="kl"),
+        "distill_loss='kl' for a deterministic teacher (TD3)",
+        lambda tmp: PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=_td3_teacher(), distill_loss="kl"),
         IncompatibleTeacherError,
         "deterministic",
     ),

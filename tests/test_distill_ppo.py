@@ -82,7 +82,7 @@ def _logged(model: DistillPPO, tmp_path, steps: int) -> pd.DataFrame:
 def test_every_teacher_kind(teachers, kind, tmp_path):
     model = DistillPPO("MlpPolicy", ENV_OF[kind], teacher=teachers[kind], distill_coef=1.0, **TINY)
     loss, squashes = EXPECTED[kind]
-    assert model._terms[0].policy_loss == loss
+    assert model._terms[0].distill_loss == loss
     assert model.policy.squash_output == squashes
     logs = _logged(model, tmp_path, 128)
     assert (logs["train/distill_coef"] == 1.0).all()
@@ -94,15 +94,15 @@ def test_every_teacher_kind(teachers, kind, tmp_path):
 
 @pytest.mark.parametrize("loss", ["kl", "nll"])
 def test_discrete_losses_and_temperature(teachers, loss, tmp_path):
-    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], policy_loss=loss, temperature=0.1, **TINY)
-    assert model._terms[0].policy_loss == loss and model._terms[0].temperature == 0.1
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_loss=loss, temperature=0.1, **TINY)
+    assert model._terms[0].distill_loss == loss and model._terms[0].temperature == 0.1
     assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
 
 
 @pytest.mark.parametrize("loss", ["mse", "nll"])
 def test_continuous_losses(teachers, loss, tmp_path):
-    model = DistillPPO("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], policy_loss=loss, squash_output=False, **TINY)
-    assert not model.policy.squash_output and model._terms[0].policy_loss == loss
+    model = DistillPPO("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], distill_loss=loss, squash_output=False, **TINY)
+    assert not model.policy.squash_output and model._terms[0].distill_loss == loss
     assert np.isfinite(_logged(model, tmp_path, 128)["train/distill_loss"]).all()
 
 
@@ -336,9 +336,9 @@ def test_teacher_on_other_spaces():
 @pytest.mark.parametrize(
     ("kind", "env_kwargs", "match"),
     [
-        ("dqn", dict(policy_loss="mse"), "regresses continuous actions"),
-        ("td3", dict(policy_loss="kl"), "deterministic"),
-        ("sac", dict(policy_loss="kl", squash_output=False), "same kind"),
+        ("dqn", dict(distill_loss="mse"), "regresses continuous actions"),
+        ("td3", dict(distill_loss="kl"), "deterministic"),
+        ("sac", dict(distill_loss="kl", squash_output=False), "same kind"),
         ("ars", dict(distill_value_coef=0.5), "critic"),
     ],
 )
@@ -356,8 +356,8 @@ def test_other_bad_input(teachers):
         DistillPPO("MlpPolicy", "CartPole-v1", teacher=[teachers["dqn"], teachers["ppo"]], teacher_weights=[1.0])
     with pytest.raises(ValueError, match="distill_value_coef"):
         DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_value_coef=-1.0)
-    with pytest.raises(ValueError, match="policy_loss"):
-        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], policy_loss="l2")
+    with pytest.raises(ValueError, match="distill_loss"):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], distill_loss="l2")
     with pytest.raises(ValueError, match="kl_direction"):
         DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], kl_direction="both")
     with pytest.raises(ValueError, match="Discrete and Box"):

@@ -97,7 +97,7 @@ def _distance_to_teacher(model: PolicyDistill, teacher, states: np.ndarray) -> f
 def test_every_teacher_kind(teachers, kind, loss, squashed):
     teacher = teachers[kind]
     model = PolicyDistill("MlpPolicy", ENV_OF[kind], teacher=teacher, policy_kwargs=SMALL_NET, **TINY)
-    assert model._terms[0].policy_loss == loss
+    assert model._terms[0].distill_loss == loss
     assert model.policy.squash_output == squashed
     states = _raw_states(ENV_OF[kind])
     before = _distance_to_teacher(model, teacher, states)
@@ -113,17 +113,23 @@ def test_every_teacher_kind(teachers, kind, loss, squashed):
 def test_explicit_losses_and_directions(teachers, loss, direction):
     for kind in ("ppo", "sac"):
         model = PolicyDistill(
-            "MlpPolicy", ENV_OF[kind], teacher=teachers[kind], policy_loss=loss, kl_direction=direction, value_coef=0.0, **TINY
+            "MlpPolicy",
+            ENV_OF[kind],
+            teacher=teachers[kind],
+            distill_loss=loss,
+            kl_direction=direction,
+            distill_value_coef=0.0,
+            **TINY,
         )
         model.learn(120)
-        assert model._terms[0].policy_loss == loss
+        assert model._terms[0].distill_loss == loss
         assert np.isfinite(model.logger.name_to_value["train/policy_loss"])
         assert model.logger.name_to_value["train/value_loss"] == 0.0
 
 
 def test_value_only_distillation_fits_the_teacher_critic(teachers):
     teacher = teachers["ppo"]
-    model = PolicyDistill("MlpPolicy", "CartPole-v1", teacher=teacher, policy_coef=0.0, value_coef=1.0, **TINY)
+    model = PolicyDistill("MlpPolicy", "CartPole-v1", teacher=teacher, policy_coef=0.0, distill_value_coef=1.0, **TINY)
     states = _raw_states("CartPole-v1")
 
     def value_error() -> float:
@@ -399,9 +405,9 @@ def test_bad_teacher_weights(teachers, weights, message, tmp_path):
 
 def test_value_distillation_needs_a_critic():
     ars = ARS("LinearPolicy", "CartPole-v1", seed=0)
-    with pytest.raises(IncompatibleTeacherError, match=r"needs a teacher with a critic.*value_coef=0"):
+    with pytest.raises(IncompatibleTeacherError, match=r"needs a teacher with a critic.*distill_value_coef=0"):
         PolicyDistill("MlpPolicy", "CartPole-v1", teacher=ars)
-    PolicyDistill("MlpPolicy", "CartPole-v1", teacher=ars, value_coef=0.0, **TINY).learn(60)
+    PolicyDistill("MlpPolicy", "CartPole-v1", teacher=ars, distill_value_coef=0.0, **TINY).learn(60)
 
 
 def test_discrete_teacher_for_continuous_student_and_reverse(teachers):
@@ -412,26 +418,26 @@ def test_discrete_teacher_for_continuous_student_and_reverse(teachers):
 
 
 def test_losses_that_do_not_fit_the_teacher(teachers):
-    with pytest.raises(IncompatibleTeacherError, match="deterministic: use policy_loss='mse' or 'nll'"):
-        PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=teachers["td3"], policy_loss="kl")
+    with pytest.raises(IncompatibleTeacherError, match="deterministic: use distill_loss='mse' or 'nll'"):
+        PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=teachers["td3"], distill_loss="kl")
     with pytest.raises(IncompatibleTeacherError, match="regresses continuous actions"):
-        PolicyDistill("MlpPolicy", "CartPole-v1", teacher=teachers["ppo"], policy_loss="mse")
+        PolicyDistill("MlpPolicy", "CartPole-v1", teacher=teachers["ppo"], distill_loss="mse")
     with pytest.raises(IncompatibleTeacherError, match="squashes its actions with tanh"):
-        PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], policy_loss="kl", squash_output=False)
+        PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=teachers["sac"], distill_loss="kl", squash_output=False)
     # Mixed families: 'auto' falls back to action regression for the teacher of the other kind.
     model = PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=[teachers["sac"], teachers["ppo_continuous"]])
-    assert [term.policy_loss for term in model._terms] == ["kl", "mse"]
+    assert [term.distill_loss for term in model._terms] == ["kl", "mse"]
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(policy_loss="l2"), "Unknown policy_loss"),
-        (dict(policy_loss=["kl"]), "policy_loss has 1 entries for 2"),
+        (dict(distill_loss="l2"), "Unknown distill_loss"),
+        (dict(distill_loss=["kl"]), "distill_loss has 1 entries for 2"),
         (dict(kl_direction="both"), "Unknown kl_direction"),
         (dict(temperature=0.0), "temperature must be > 0"),
-        (dict(policy_coef=0.0, value_coef=0.0), "not both 0"),
-        (dict(value_coef=-1.0), "must be >= 0"),
+        (dict(policy_coef=0.0, distill_value_coef=0.0), "not both 0"),
+        (dict(distill_value_coef=-1.0), "must be >= 0"),
         (dict(data_policy="expert"), "Unknown data_policy"),
         (dict(data_policy=1.5), "must be in \\[0, 1\\]"),
         (dict(data_policy=LinearSchedule(2.0, 0.0, 1.0)), "must stay in \\[0, 1\\]"),

@@ -54,7 +54,7 @@ def test_pendulum_from_sac(zoo_dir: Path):
 
     net = dict(net_arch=dict(pi=[32, 32], vf=[32, 32]))
     model = PolicyDistill("MlpPolicy", "Pendulum-v1", teacher=teacher, policy_kwargs=net, batch_size=64, seed=0)
-    assert model.policy.squash_output and model._terms[0].policy_loss == "kl"
+    assert model.policy.squash_output and model._terms[0].distill_loss == "kl"
     stop_threshold = random_return + 0.95 * (teacher_return - random_return)
     model.learn(15_000, callback=_stop_at(stop_threshold, make_vec_env("Pendulum-v1", n_envs=1, seed=1), eval_freq=2_500))
     assert model.num_timesteps <= 15_000

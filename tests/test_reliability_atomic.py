@@ -5,16 +5,20 @@ Every writer of the package is tried: ``DistillDQN.save``, ``PolicyDistill.save`
 teacher-output cache), ``collect_teacher_dataset`` and export (Python and ``sb3-distill export``). A forked child
 rewrites the file in a loop on a slow disk (each ``write()`` call sleeps, so that kills land inside writes) and is
 SIGKILLed at a random moment, ten times; after each kill the file must load. The same harness on SB3's own
-``DQN.save`` (which writes in place) breaks the file: the test can fail.
+``DQN.save`` (which writes in place) breaks the file: the test can fail. The temporary file a killed save leaves
+behind is hidden from model listings and removed by the next save.
 """
 
 import builtins
 import errno
 import io
 import multiprocessing
+import os
 import random
 import resource
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -160,7 +164,7 @@ def _writers(tmp_path: Path) -> dict[str, Callable[[], Writer]]:
         ),
         "PolicyDistill.save": lambda: ModelWriter(
             "PolicyDistill.save",
-            lambda: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", value_coef=0.0, **TINY),
+            lambda: PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", distill_value_coef=0.0, **TINY),
             PolicyDistill.load,
         ),
         "save_replay_buffer": ReplayBufferWriter,
@@ -306,3 +310,66 @@ def test_full_disk_error_number_is_kept(tmp_path: Path, monkeypatch: pytest.Monk
     assert error.value.errno == errno.ENOSPC
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".student.zip.*"))
+
+
+# ------------------------------------------------------------------------------------------------ leftovers
+def _save_and_die(path: Path) -> None:
+    """Start an atomic save of ``path``, write half of it, and be SIGKILLed (no cleanup can run)."""
+    from sb3_distill.common.files import atomic_path
+
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(b"half a model")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_save_killed_mid_write_leaves_a_harmless_file_that_the_next_save_removes(tmp_path: Path) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **TINY)
+    run = tmp_path / "logs" / "distill_dqn" / "CartPole-v1_1"
+    path = run / "CartPole-v1.zip"
+    model.save(path)
+    before = path.read_bytes()
+    child = FORK.Process(target=_save_and_die, args=(path,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == -signal.SIGKILL
+
+    leftovers = list(run.glob(f".{path.name}.*"))
+    assert len(leftovers) == 1 and leftovers[0].read_bytes() == b"half a model"
+    assert leftovers[0].name.endswith(".tmp") and leftovers[0].name.startswith(".")
+    # Harmless: the target is intact, and nothing that lists the folder's models sees the leftover
+    assert path.read_bytes() == before
+    assert sorted(run.glob("*.zip")) == [path] and sorted(run.glob("*.pkl")) == []
+    assert load_teacher(run).source_path == path.resolve()
+    # Cleaned: the next save to the same file removes it
+    model.num_timesteps = 7
+    model.save(path)
+    assert not list(run.glob(f".{path.name}.*")) and DistillDQN.load(path).num_timesteps == 7
+
+
+def test_leftover_removal_spares_saves_that_may_still_be_running(tmp_path: Path) -> None:
+    """Only the files of ended processes of this host go: not this process's, a live one's, another host's."""
+    import sb3_distill.common.files as files
+
+    target = tmp_path / "model.zip"
+    host = files._host()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    try:
+        names = {
+            "ended": f".model.zip.{host}-{ended.pid}.abc123de.tmp",
+            "live": f".model.zip.{host}-{live.pid}.abc123de.tmp",
+            "this process": f".model.zip.{host}-{os.getpid()}.abc123de.tmp",
+            "other host": f".model.zip.{host}x-{ended.pid}.abc123de.tmp",
+            "other target": f".other.zip.{host}-{ended.pid}.abc123de.tmp",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"partial")
+        removed = files.remove_leftover_temporaries(target)
+        assert removed == [tmp_path / names["ended"]]
+        assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+            name for key, name in names.items() if key != "ended"
+        )
+    finally:
+        live.kill()
+        live.wait()

@@ -17,7 +17,7 @@ from sb3_distill.common.workers import WorkerDiedError
 from sb3_distill.teachers import BUNDLED_DIR
 
 TINY = dict(learning_starts=100, buffer_size=500, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
-ALGORITHMS = {"DistillDQN": (DistillDQN, {}), "PolicyDistill": (PolicyDistill, {"value_coef": 0.0})}
+ALGORITHMS = {"DistillDQN": (DistillDQN, {}), "PolicyDistill": (PolicyDistill, {"distill_value_coef": 0.0})}
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
@@ -78,7 +78,7 @@ def test_dead_subproc_worker_is_named_and_nothing_hangs(name: str, start_method:
 
 def test_healthy_subproc_env_is_untouched() -> None:
     env = SubprocVecEnv([functools.partial(make_env, rank, dying_rank=-1) for rank in range(2)], start_method="fork")
-    model = PolicyDistill("MlpPolicy", env, teacher="dqn/CartPole-v1", value_coef=0.0, **TINY)
+    model = PolicyDistill("MlpPolicy", env, teacher="dqn/CartPole-v1", distill_value_coef=0.0, **TINY)
     model.learn(300)
     assert model.num_timesteps == 300 and "step_wait" not in vars(env)
     env.close()

@@ -12,7 +12,7 @@ from sb3_distill import DistillDQN, PolicyDistill, load_teacher
 from sb3_distill.errors import NonFiniteError
 
 TINY = dict(learning_starts=100, buffer_size=500, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
-ALGORITHMS = {"DistillDQN": (DistillDQN, {}), "PolicyDistill": (PolicyDistill, {"value_coef": 0.0})}
+ALGORITHMS = {"DistillDQN": (DistillDQN, {}), "PolicyDistill": (PolicyDistill, {"distill_value_coef": 0.0})}
 #: The env step at which the bad value appears.
 BAD_STEP = 150
 
@@ -91,7 +91,7 @@ def test_non_finite_teacher_outputs_stop_the_run(name: str) -> None:
     [
         ("DistillDQN", {}),
         # PolicyDistill's KL is bounded; its value term (MSE) is what a diverging student blows up.
-        ("PolicyDistill", {"teacher": str(Path(__file__).parent / "data/zoo/ppo/CartPole-v1_1"), "value_coef": 0.5}),
+        ("PolicyDistill", {"teacher": str(Path(__file__).parent / "data/zoo/ppo/CartPole-v1_1"), "distill_value_coef": 0.5}),
     ],
 )
 def test_diverging_loss_stops_the_run(name: str, kwargs: dict) -> None:
@@ -106,7 +106,7 @@ def test_offline_dataset_with_nan_names_the_observations(tmp_path: Path) -> None
 
     dataset = collect_teacher_dataset("dqn/CartPole-v1", "CartPole-v1", 200, seed=0)
     dataset.observations[:, 0, 1] = np.nan
-    model = PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=dataset, value_coef=0.0, batch_size=32)
+    model = PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=dataset, distill_value_coef=0.0, batch_size=32)
     with pytest.raises(NonFiniteError, match="observations"):
         model.learn_offline(10)
     _assert_weights_finite(model)

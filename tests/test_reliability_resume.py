@@ -39,7 +39,7 @@ RUNS = {
     ),
     "PolicyDistill, teacher share schedule, VecNormalize": (
         PolicyDistill,
-        {"data_policy": LinearSchedule(1.0, 0.0, 1.0), "value_coef": 0.0},
+        {"data_policy": LinearSchedule(1.0, 0.0, 1.0), "distill_value_coef": 0.0},
         True,
     ),
 }
@@ -175,7 +175,7 @@ FORK = multiprocessing.get_context("fork")
 
 def _make_student(env: Any) -> PolicyDistill:
     return PolicyDistill(
-        "MlpPolicy", env, teacher="dqn/CartPole-v1", value_coef=0.0, learning_starts=100, buffer_size=5_000, seed=0
+        "MlpPolicy", env, teacher="dqn/CartPole-v1", distill_value_coef=0.0, learning_starts=100, buffer_size=5_000, seed=0
     )
 
 

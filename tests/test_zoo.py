@@ -117,7 +117,7 @@ def test_every_sampled_trial_fits_the_teacher(algo, env_id, make_teacher):
         assert all(p["recipe"] != "teacher_td_reverse_kl" and p.get("td_target") != "teacher" for p in params)
         assert all(p.get("distill_loss") != "mse" for p in params)
     if algo == "policy_distill" and not teacher.has_distribution:
-        assert all(p["policy_loss"] != "kl" for p in params)
+        assert all(p["distill_loss"] != "kl" for p in params)
 
 
 def test_teachers_are_loaded_once_per_process():

@@ -4,13 +4,64 @@ Atomic file writes: a crash (SIGKILL, power loss) or a full disk during a save l
 SB3 writes models and replay buffers in place, so a process killed mid-save destroys the last good checkpoint too.
 Here the new content goes to a temporary file in the same folder (same file system), is flushed to disk, and only
 then replaces the target with ``os.replace`` (atomic on POSIX and Windows).
+
+The temporary file is ``.<target name>.<host>-<pid>.<random>.tmp`` (e.g. ``.model.zip.node1-4242.k2j7x_1a.tmp``):
+hidden, and with a ``.tmp`` suffix, so that nothing that lists ``*.zip`` or ``*.pkl`` (SB3, rl-zoo3, ``load_teacher``
+on a run folder) ever picks it up. A process killed mid-save leaves it behind; the next save to the same target
+removes it once the process named in it no longer runs on this host (on POSIX systems; elsewhere it stays, harmless).
 """
 
 import contextlib
 import os
 import pathlib
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
+
+#: The suffix of a save in progress (see the module's docstring for the whole name)
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _host() -> str:
+    # Dots and dashes would blur where the host ends and the pid starts
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _process_is_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this host has ended (``False`` when it cannot be known)."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it runs
+        return False
+    return False
+
+
+def remove_leftover_temporaries(target: str | os.PathLike) -> list[pathlib.Path]:
+    """
+    Remove the temporary files that saves to ``target`` left behind when their process was killed mid-write.
+
+    Only files of processes of this host that no longer run are removed: a save in progress (in this process,
+    another one, or on another machine sharing the folder) keeps its file.
+
+    :param target: the file the saves were writing
+    :return: the files removed
+    """
+    target = pathlib.Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{re.escape(_host())}-(\d+)\.[^.]+{re.escape(TEMPORARY_SUFFIX)}")
+    removed: list[pathlib.Path] = []
+    if not target.parent.is_dir():
+        return removed
+    for leftover in target.parent.iterdir():
+        match = pattern.fullmatch(leftover.name)
+        if match and int(match.group(1)) != os.getpid() and _process_is_gone(int(match.group(1))):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
 
 
 def resolve_save_path(path: str | os.PathLike, suffix: str) -> pathlib.Path:
@@ -29,18 +80,21 @@ def resolve_save_path(path: str | os.PathLike, suffix: str) -> pathlib.Path:
 def atomic_path(target: str | os.PathLike) -> Iterator[pathlib.Path]:
     """
     Yield a temporary path beside ``target``; when the block succeeds, it is synced and renamed onto ``target``.
+    Leftovers of earlier saves to ``target`` killed mid-write are removed first (:func:`remove_leftover_temporaries`).
 
     If the block raises (including ``OSError`` for a full disk), the temporary file is removed, ``target`` is left
     as it was, and the error is re-raised with the target's name and the guarantee in its message.
 
     :param target: the file to write
-    :return: the temporary path to write to (it keeps the target's suffix, so SB3 adds none)
+    :return: the temporary path to write to (its ``.tmp`` suffix keeps SB3 from adding one)
     """
     target = pathlib.Path(target)
     if target.is_dir():
         raise IsADirectoryError(f"Cannot save to {target}: it is a folder. Give a file name, e.g. {target / 'model.zip'}.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    remove_leftover_temporaries(target)
+    prefix = f".{target.name}.{_host()}-{os.getpid()}."
+    descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=TEMPORARY_SUFFIX, dir=target.parent)
     os.close(descriptor)
     temporary = pathlib.Path(name)
     try:
@@ -57,4 +111,4 @@ def atomic_path(target: str | os.PathLike) -> Iterator[pathlib.Path]:
         raise
 
 
-__all__ = ["atomic_path", "resolve_save_path"]
+__all__ = ["TEMPORARY_SUFFIX", "atomic_path", "remove_leftover_temporaries", "resolve_save_path"]

@@ -41,11 +41,11 @@ DEFAULT_TEMPERATURES = {"policy": 1.0, "q_values": 0.01}
 
 @dataclass
 class DistillTerm:
-    """One teacher's part of the loss: w · (policy_coef · L_policy + value_coef · L_value)."""
+    """One teacher's part of the loss: w · (L_policy + distill_value_coef · L_value)."""
 
     teacher: Teacher
     weight: float
-    policy_loss: str
+    distill_loss: str
     temperature: float
 
 
@@ -142,7 +142,7 @@ def check_teacher_weights(weights: Sequence[float] | None, n_teachers: int) -> l
 def check_policy_term_arguments(
     n_teachers: int,
     teacher_weights: Sequence[float] | None,
-    policy_loss: str | Sequence[str],
+    distill_loss: str | Sequence[str],
     kl_direction: str,
     temperature: float | Sequence[float] | None,
 ) -> None:
@@ -151,13 +151,13 @@ def check_policy_term_arguments(
 
     :param n_teachers: number of teacher specs given (0: checked once they are known)
     :param teacher_weights: w_i, one per teacher, or ``None``
-    :param policy_loss: one loss name, or one per teacher
+    :param distill_loss: one loss name, or one per teacher
     :param kl_direction: ``"teacher_student"`` or ``"student_teacher"``
     :param temperature: T > 0 (or ``None`` for the default), or one per teacher
     """
-    for loss in as_list(policy_loss):
+    for loss in as_list(distill_loss):
         if loss not in ("auto", *POLICY_LOSSES):
-            raise ValueError(f"Unknown policy_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
+            raise ValueError(f"Unknown distill_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
     if kl_direction not in KL_DIRECTIONS:
         raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")
     for value in as_list(temperature):
@@ -165,26 +165,26 @@ def check_policy_term_arguments(
             raise ValueError(f"temperature must be > 0 (got {value}); small T sharpens the teacher's softmax(z / T).")
     if n_teachers:
         check_teacher_weights(teacher_weights, n_teachers)
-        per_teacher("policy_loss", policy_loss, n_teachers)
+        per_teacher("distill_loss", distill_loss, n_teachers)
         per_teacher("temperature", temperature, n_teachers)
 
 
 def build_terms(
     teachers: list[Teacher],
     teacher_weights: Sequence[float] | None,
-    policy_loss: str | Sequence[str],
+    distill_loss: str | Sequence[str],
     temperature: float | Sequence[float] | None,
 ) -> list[DistillTerm]:
     """
     :param teachers: the loaded teachers
     :param teacher_weights: one weight per teacher, or ``None`` (1 / n each)
-    :param policy_loss: one loss name for all teachers, or one per teacher (``"auto"`` is resolved later by
-        :func:`check_policy_loss`)
+    :param distill_loss: one loss name for all teachers, or one per teacher (``"auto"`` is resolved later by
+        :func:`check_distill_loss`)
     :param temperature: one T for all teachers, one per teacher, or ``None`` (:data:`DEFAULT_TEMPERATURES`)
     :return: one term per teacher
     """
     weights = check_teacher_weights(teacher_weights, len(teachers))
-    losses = per_teacher("policy_loss", policy_loss, len(teachers))
+    losses = per_teacher("distill_loss", distill_loss, len(teachers))
     temperatures = per_teacher("temperature", temperature, len(teachers))
     terms = []
     for teacher, weight, loss, term_temperature in zip(teachers, weights, losses, temperatures, strict=True):
@@ -194,7 +194,7 @@ def build_terms(
     return terms
 
 
-def check_policy_loss(teacher: Teacher, loss: str, student_squashes: bool, action_space: spaces.Space) -> str:
+def check_distill_loss(teacher: Teacher, loss: str, student_squashes: bool, action_space: spaces.Space) -> str:
     """
     The policy loss for this teacher (``"auto"`` resolved), or a clear error if the teacher cannot give it.
 
@@ -209,19 +209,19 @@ def check_policy_loss(teacher: Teacher, loss: str, student_squashes: bool, actio
         return "kl" if same_family else "mse"
     if loss == "mse" and teacher.is_discrete:
         raise IncompatibleTeacherError(
-            f"policy_loss='mse' regresses continuous actions; {teacher!r} is discrete: use 'kl' or 'nll'."
+            f"distill_loss='mse' regresses continuous actions; {teacher!r} is discrete: use 'kl' or 'nll'."
         )
     if loss == "kl" and not teacher.has_distribution:
         raise IncompatibleTeacherError(
-            f"policy_loss='kl' needs a stochastic teacher, and {teacher!r} (kind '{teacher.kind}') is deterministic: "
-            "use policy_loss='mse' or 'nll' (or 'auto')."
+            f"distill_loss='kl' needs a stochastic teacher, and {teacher!r} (kind '{teacher.kind}') is deterministic: "
+            "use distill_loss='mse' or 'nll' (or 'auto')."
         )
     if loss == "kl" and not same_family:
         squashing = "squashes its actions with tanh" if teacher.policy.squash_output else "does not squash its actions"
         raise IncompatibleTeacherError(
             f"The Gaussian KL compares distributions of the same kind, but {teacher!r} {squashing} and the student "
             f"{'does' if student_squashes else 'does not'}: set squash_output={teacher.policy.squash_output}, or use "
-            "policy_loss='mse' or 'nll' for this teacher."
+            "distill_loss='mse' or 'nll' for this teacher."
         )
     if loss == "kl" and student_squashes and not teacher.is_discrete:
         assert isinstance(teacher.action_space, spaces.Box) and isinstance(action_space, spaces.Box)
@@ -232,7 +232,7 @@ def check_policy_loss(teacher: Teacher, loss: str, student_squashes: bool, actio
             raise IncompatibleTeacherError(
                 f"The pre-tanh KL assumes the same action bounds, but {teacher!r} squashes into "
                 f"[{teacher.action_space.low}, {teacher.action_space.high}] and the env has "
-                f"[{action_space.low}, {action_space.high}]: use policy_loss='mse' or 'nll'."
+                f"[{action_space.low}, {action_space.high}]: use distill_loss='mse' or 'nll'."
             )
     return loss
 
@@ -242,7 +242,7 @@ def teacher_targets(term: DistillTerm, obs: Obs, policy: bool = True, value: boo
     """
     One forward pass of the teacher, giving what ``term`` needs.
 
-    :param term: the teacher's term (its ``policy_loss`` already resolved by :func:`check_policy_loss`)
+    :param term: the teacher's term (its ``distill_loss`` already resolved by :func:`check_distill_loss`)
     :param obs: a batch of raw observations
     :param policy: whether the policy term will be computed
     :param value: whether the value term will be computed
@@ -252,7 +252,7 @@ def teacher_targets(term: DistillTerm, obs: Obs, policy: bool = True, value: boo
     if policy:
         if teacher.is_discrete:
             targets.logits = teacher.action_logits(obs)
-        elif term.policy_loss == "kl":
+        elif term.distill_loss == "kl":
             # Pre-tanh for squashing teachers, like the student.
             gaussian: th.distributions.Normal = teacher.distribution(obs).distribution  # type: ignore[assignment]
             targets.mean, targets.log_std = gaussian.loc, gaussian.scale.log()
@@ -285,7 +285,7 @@ def policy_term(
     if term.teacher.is_discrete:
         assert targets.logits is not None
         student_logits = student.distribution.logits  # type: ignore[union-attr]
-        if term.policy_loss == "nll":
+        if term.distill_loss == "nll":
             loss = nll_loss(student_logits, targets.logits)
         else:
             loss = policy_kl_loss(student_logits, targets.logits, term.temperature, direction)
@@ -293,11 +293,11 @@ def policy_term(
     # Continuous: the student's Gaussian (pre-tanh when it squashes).
     assert isinstance(action_space, spaces.Box)
     mean, log_std = student.distribution.loc, student.distribution.scale.log()  # type: ignore[union-attr]
-    if term.policy_loss == "kl":
+    if term.distill_loss == "kl":
         assert targets.mean is not None and targets.log_std is not None
         return gaussian_kl_loss(mean, log_std, targets.mean, targets.log_std, direction), None
     assert targets.actions is not None
-    if term.policy_loss == "nll":
+    if term.distill_loss == "nll":
         # The likelihood is taken where the student's Gaussian lives: pre-tanh for a squashing student.
         goal = TanhBijector.inverse(scale_actions(action_space, targets.actions)) if student_squashes else targets.actions
         return gaussian_nll_loss(mean, log_std, goal), None
@@ -321,7 +321,7 @@ __all__ = [
     "TeacherTargets",
     "as_list",
     "build_terms",
-    "check_policy_loss",
+    "check_distill_loss",
     "check_teacher_weights",
     "per_teacher",
     "policy_term",

@@ -4,22 +4,28 @@ The teacher seam shared by every algorithm of the package (DistillDQN, PolicyDis
 One place for what every distilling algorithm does with its teacher(s): resolve the specs with ``load_teacher``,
 check them against the student's spaces (plus the algorithm's own checks, :meth:`TeacherMixin._check_teacher`),
 keep them out of saves, refuse to save over a teacher's file, save atomically, and re-resolve the saved specs on
-``load(path, env=env)`` so that SB3's ``Model.load(path, env).learn()`` pattern works.
+``load(path, env=env)`` so that SB3's ``Model.load(path, env).learn()`` pattern works. It also keeps renamed keywords
+working (:mod:`sb3_distill.common.renamed`): their old names in ``load()`` and in models saved before the rename.
 """
 
+import io
 import pathlib
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from gymnasium import spaces
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_distill.common.files import atomic_path, resolve_save_path
+from sb3_distill.common.renamed import rename_keywords
 from sb3_distill.common.workers import explaining_dead_workers
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.teachers import Teacher, load_teacher
 from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces, same_space
+
+SelfTeacherMixin = TypeVar("SelfTeacherMixin", bound="TeacherMixin")
 
 
 def _as_list(teacher: Any) -> list[Any]:
@@ -40,14 +46,18 @@ class TeacherMixin:
     Teacher handling for an SB3 algorithm; put it first in the bases: ``class DistillDQN(TeacherMixin, DQN)``.
 
     The algorithm calls :meth:`_setup_teachers` at the start of ``_setup_model`` (before buffers and networks are
-    allocated, so a wrong teacher costs nothing) and :meth:`_require_teachers` at the start of ``learn``/``train``.
-    It may extend :meth:`_check_teacher` with what its loss needs.
+    allocated, so a wrong teacher costs nothing) and :meth:`_require_teachers` at the start of ``train``.
+    It may extend :meth:`_check_teacher` with what its loss needs. Its ``learn`` needs no override: the mixin's checks
+    the teachers first and names the tensorboard run after the class.
 
     Attributes after set-up: ``teachers`` (a list of :class:`~sb3_distill.teachers.Teacher`), ``teacher`` (the
     teacher, or the list when there are several) and ``teacher_specs`` (strings, saved with the student).
     """
 
-    #: ``"teacher"`` in messages; the algorithm's class name is used for the rest
+    #: Keywords renamed since a release, old name -> new name: the old name is still accepted by ``__init__``
+    #: (decorated with :func:`~sb3_distill.common.renamed.accepts_renamed_keywords`) and ``load()``, with a
+    #: ``FutureWarning``, and a model saved under the old name loads with its value.
+    renamed_keywords: ClassVar[dict[str, str]] = {}
     teacher: Any
     teachers: list[Teacher]
     teacher_specs: list[str | None]
@@ -77,6 +87,7 @@ class TeacherMixin:
     # ------------------------------------------------------------------ resolution
     def _setup_teachers(self) -> None:
         """Resolve and check the teacher spec(s); after ``load(path, env=env)`` without ``teacher=``, the saved ones."""
+        self._restore_renamed_attributes()
         specs = _as_list(self.teacher)
         names: list[Any] = specs
         if not specs and self.env is not None and any(getattr(self, "teacher_specs", None) or []):
@@ -99,6 +110,12 @@ class TeacherMixin:
                 stacklevel=4,
             )
             return []
+
+    def _restore_renamed_attributes(self) -> None:
+        """A model saved before a keyword was renamed holds the old attribute: move its value to the new name."""
+        for old, new in self.renamed_keywords.items():
+            if old in self.__dict__:
+                setattr(self, new, self.__dict__.pop(old))
 
     @staticmethod
     def _unsaved_teacher() -> Teacher:
@@ -158,12 +175,80 @@ class TeacherMixin:
         return self.teachers
 
     # ------------------------------------------------------------------ learn
-    def learn(self, *args: Any, **kwargs: Any) -> Any:
-        """SB3's ``learn``, where a dead ``SubprocVecEnv`` worker raises an error naming it instead of hanging."""
-        with explaining_dead_workers(self.env):
-            return super().learn(*args, **kwargs)  # type: ignore[misc]
+    def learn(
+        self: SelfTeacherMixin,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int | None = None,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfTeacherMixin:
+        """
+        The parent algorithm's ``learn``, once the teachers are known (else an error naming ``teacher=``); a dead
+        ``SubprocVecEnv`` worker raises an error naming it instead of hanging.
 
-    # ------------------------------------------------------------------ save
+        :param total_timesteps: env steps to take
+        :param callback: SB3 callback(s)
+        :param log_interval: as in the parent algorithm (``None``: its default, e.g. every 4 episodes for DQN, every
+            rollout for PPO)
+        :param tb_log_name: name of the tensorboard run (default: the algorithm's class name)
+        :param reset_num_timesteps: whether to restart the step counter (``False`` continues a run)
+        :param progress_bar: show a progress bar
+        :return: the trained model
+        """
+        self._require_teachers()
+        interval = {} if log_interval is None else {"log_interval": log_interval}
+        with explaining_dead_workers(self.env):
+            return super().learn(  # type: ignore[misc]
+                total_timesteps,
+                callback=callback,
+                tb_log_name=tb_log_name or type(self).__name__,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+                **interval,
+            )
+
+    # ------------------------------------------------------------------ save / load
+    @classmethod
+    def load(
+        cls: type[SelfTeacherMixin],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: Any = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfTeacherMixin:
+        """
+        SB3's ``load`` (same arguments); it also takes the old names of :attr:`renamed_keywords`, with a warning.
+
+        :param path: the saved model (a zip, or a file object)
+        :param env: the env to continue training on (needed to re-resolve the saved teacher)
+        :param device: torch device
+        :param custom_objects: objects that replace saved ones (SB3's meaning)
+        :param print_system_info: print the saving and the current system's versions
+        :param force_reset: reset the env before training
+        :param kwargs: attributes to change, e.g. ``teacher=`` (another teacher than the saved one)
+        :return: the loaded model
+        """
+        kwargs = rename_keywords(cls.__name__, cls.renamed_keywords, kwargs)
+        for old, new in cls.renamed_keywords.items():
+            if new in kwargs:
+                # A zip saved before the rename holds the old attribute, moved to the new name by _setup_model: the
+                # value given here must win over it, as SB3's load(**kwargs) wins over the zip.
+                kwargs[old] = kwargs[new]
+        return super().load(  # type: ignore[misc]
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
+
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "teacher", "teachers"]  # type: ignore[misc]
 

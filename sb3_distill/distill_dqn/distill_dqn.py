@@ -1,6 +1,6 @@
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -8,7 +8,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, RolloutReturn, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, RolloutReturn, Schedule
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
 
@@ -26,8 +26,6 @@ from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
-
-SelfDistillDQN = TypeVar("SelfDistillDQN", bound="DistillDQN")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -271,33 +269,10 @@ class DistillDQN(TeacherMixin, DQN):
         return self._require_teachers()[0]
 
     # ------------------------------------------------------------------ learn: teacher phase, pre-training, online
-    def learn(
-        self: SelfDistillDQN,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "DistillDQN",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfDistillDQN:
-        """
-        DQN's ``learn()`` in up to three phases: (1) for the first ``teacher_rollout_steps`` env steps the teacher
-        acts (ε-greedy) into the replay buffer; (2) right after, ``pretrain_gradient_steps`` gradient steps on that
-        data; (3) the student acts and learns online. Phases 1-2 happen once per model (they survive save/load)
-        and count in ``num_timesteps``. Arguments as in SB3's ``DQN.learn``.
-
-        :return: the trained model
-        """
-        self._require_teacher()
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
-
+    # DQN's learn() (TeacherMixin.learn checks the teacher first) in up to three phases: (1) for the first
+    # teacher_rollout_steps env steps the teacher acts (ε-greedy) into the replay buffer (_sample_action); (2) right
+    # after, pretrain_gradient_steps gradient steps on that data (collect_rollouts); (3) the student acts and learns
+    # online. Phases 1-2 happen once per model (they survive save/load) and count in num_timesteps.
     def _in_teacher_phase(self) -> bool:
         return self.num_timesteps < self.teacher_rollout_steps
 

@@ -1,6 +1,6 @@
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -8,31 +8,21 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from sb3_distill.common.guards import check_loss_is_finite
-from sb3_distill.common.policy_terms import (
-    DistillTerm,
-    TeacherTargets,
-    as_list,
-    build_terms,
-    check_policy_loss,
-    check_policy_term_arguments,
-    policy_term,
-    teacher_targets,
-    value_term,
-)
+from sb3_distill.common.policy_terms import DistillTerm, TeacherTargets, policy_term, teacher_targets, value_term
+from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.sampling import Obs
-from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
+from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.policy_distill.student import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
-SelfDistillPPO = TypeVar("SelfDistillPPO", bound="DistillPPO")
 DistillCoef = float | str | Callable[[float], float]
 
 #: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another).
@@ -110,14 +100,14 @@ def performance_coef(recent_returns: Sequence[float], random_return: float, teac
     return initial * max(1.0 - score, 0.0)
 
 
-class DistillPPO(TeacherMixin, PPO):
+class DistillPPO(ActorCriticStudentMixin, PPO):
     """
     PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
     learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
 
     L = L_PPO + λ_t · Σ_i w_i · (L_policy,i + distill_value_coef · (V_Ti(s) − V_S(s))²)
 
-    L_policy (``policy_loss``, per teacher) is PolicyDistill's: ``"kl"`` — KL(π_T‖π_S), the cross-entropy of the
+    L_policy (``distill_loss``, per teacher) is PolicyDistill's: ``"kl"`` — KL(π_T‖π_S), the cross-entropy of the
     paper up to the teacher's entropy (discrete teachers: π_T = softmax(z_T / T) with z_T the logits or, for DQN /
     QR-DQN, the Q-values; stochastic continuous teachers: their diagonal Gaussian; SAC / TQC: the pre-tanh Gaussian,
     with a tanh-squashed student); ``"mse"`` — the deterministic actions, scaled to [-1, 1] (TD3 / DDPG); ``"nll"`` —
@@ -141,7 +131,8 @@ class DistillPPO(TeacherMixin, PPO):
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
     :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1) or
         ``"auto_<λ_0>"``
-    :param policy_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher
+    :param distill_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher (formerly ``policy_loss``,
+        still accepted with a warning)
     :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), Kickstarting's cross-entropy) or ``"student_teacher"``
     :param temperature: T > 0 of a discrete teacher's softmax(z_T / T), or one per teacher; default 1 for policy
         teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
@@ -161,6 +152,7 @@ class DistillPPO(TeacherMixin, PPO):
     policy: ActorCriticPolicy
     rollout_buffer: RolloutBuffer
 
+    @accepts_renamed_keywords
     def __init__(
         self,
         policy: str | type[ActorCriticPolicy],
@@ -192,7 +184,7 @@ class DistillPPO(TeacherMixin, PPO):
         teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
         teacher_weights: Sequence[float] | None = None,
         distill_coef: DistillCoef = "auto",
-        policy_loss: str | Sequence[str] = "auto",
+        distill_loss: str | Sequence[str] = "auto",
         kl_direction: str = "teacher_student",
         temperature: float | Sequence[float] | None = None,
         distill_value_coef: float = 0.0,
@@ -200,24 +192,16 @@ class DistillPPO(TeacherMixin, PPO):
         reference_returns: tuple[float, float] | None = None,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
-        specs = as_list(teacher)
-        self._init_teacher(teacher, _init_setup_model)
+        self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
         self._coef_mode, self._coef_value = parse_distill_coef(distill_coef)
-        check_policy_term_arguments(len(specs), teacher_weights, policy_loss, kl_direction, temperature)
         if not (math.isfinite(distill_value_coef) and distill_value_coef >= 0):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
 
-        self.teacher_weights = teacher_weights
         self.distill_coef = distill_coef
-        self.policy_loss = policy_loss
-        self.kl_direction = kl_direction
-        self.temperature = temperature
         self.distill_value_coef = float(distill_value_coef)
-        self.squash_output = squash_output
         self.reference_returns = reference_returns
-        self._terms: list[DistillTerm] = []
         self._measured_returns: tuple[float, float] | None = None
 
         super().__init__(
@@ -260,23 +244,7 @@ class DistillPPO(TeacherMixin, PPO):
         # load(path, env, distill_coef=...) sets the attribute without __init__: parse it here.
         self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
         # The teachers first: a wrong teacher must fail before buffers and networks are allocated.
-        self._setup_teachers()
-        self._terms = (
-            build_terms(self.teachers, self.teacher_weights, self.policy_loss, self.temperature) if self.teachers else []
-        )
-        if isinstance(self.action_space, spaces.Box):
-            if self.squash_output is None:
-                self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
-            self.policy_class = with_squashing(self.policy_class, bool(self.squash_output))  # type: ignore[arg-type]
-        elif self.squash_output:
-            raise ValueError(f"squash_output=True is for continuous actions; the action space is {self.action_space}.")
-        for term in self._terms:
-            term.policy_loss = check_policy_loss(
-                term.teacher,
-                term.policy_loss,
-                is_squashed(self.policy_class),  # type: ignore[arg-type]
-                self.action_space,
-            )
+        self._setup_terms()
         if self._coef_mode == "auto" and self.teachers and self.reference_returns is None and self._env_id() is None:
             raise ValueError(
                 "distill_coef='auto' compares the student's returns with its teacher's, measured on the env, and neither "
@@ -305,11 +273,6 @@ class DistillPPO(TeacherMixin, PPO):
     def _check_teacher(self, teacher: Teacher) -> None:
         super()._check_teacher(teacher)
         if self.distill_value_coef > 0:
-            if not teacher.has_critic:
-                raise IncompatibleTeacherError(
-                    f"Value distillation (distill_value_coef={self.distill_value_coef}) needs a teacher with a critic, and "
-                    f"{teacher!r} (kind '{teacher.kind}') has none: set distill_value_coef=0."
-                )
             vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
             if vec_normalize is not None and vec_normalize.norm_reward:
                 raise IncompatibleTeacherError(
@@ -379,7 +342,7 @@ class DistillPPO(TeacherMixin, PPO):
     def _teacher_targets(self, term: DistillTerm, obs: Obs) -> TeacherTargets:
         return teacher_targets(term, obs, policy=True, value=self.distill_value_coef > 0)
 
-    def _distill_loss(
+    def _distill_term(
         self, rollout_data: Any, student_values: th.Tensor, rollout_targets: list[TeacherTargets] | None
     ) -> tuple[th.Tensor, list[float], list[TeacherTargets]]:
         """
@@ -491,9 +454,9 @@ class DistillPPO(TeacherMixin, PPO):
                 # Kickstarting: the only change to PPO's loss.
                 batch_targets: list[TeacherTargets] = []
                 if distill_coef > 0:
-                    distill_loss, batch_agreements, batch_targets = self._distill_loss(rollout_data, values, rollout_targets)
-                    loss = loss + distill_coef * distill_loss
-                    distill_losses.append(distill_loss.item())
+                    distill, batch_agreements, batch_targets = self._distill_term(rollout_data, values, rollout_targets)
+                    loss = loss + distill_coef * distill
+                    distill_losses.append(distill.item())
                     agreements.extend(batch_agreements)
 
                 # Calculate approximate form of reverse KL Divergence for early stopping
@@ -511,14 +474,8 @@ class DistillPPO(TeacherMixin, PPO):
                         print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
                     break
 
-                check_loss_is_finite(
-                    loss,
-                    self.num_timesteps,
-                    "DistillPPO",
-                    observations=rollout_data.observations,
-                    rewards=rollout_data.returns,
-                    **{"teacher outputs": _target_tensors(batch_targets)},
-                )
+                # A NaN or inf stops the run here, before it reaches the weights
+                self._check_finite(loss, rollout_data, batch_targets)
                 # Optimization step
                 self.policy.optimizer.zero_grad()
                 loss.backward()
@@ -549,6 +506,23 @@ class DistillPPO(TeacherMixin, PPO):
             self.logger.record("train/clip_range_vf", clip_range_vf)
         self._record_distill_logs(distill_coef, distill_losses, agreements)
 
+    def _check_finite(self, loss: th.Tensor, rollout_data: Any, batch_targets: list[TeacherTargets]) -> None:
+        """Raise a NonFiniteError naming the first non-finite input if the loss is NaN or inf."""
+        teacher_outputs = {
+            f"{index}.{name}": value
+            for index, targets in enumerate(batch_targets)
+            for name, value in vars(targets).items()
+            if value is not None
+        }
+        check_loss_is_finite(
+            loss,
+            self.num_timesteps,
+            type(self).__name__,
+            observations=rollout_data.observations,
+            rewards=rollout_data.returns,
+            **{"teacher outputs": teacher_outputs},
+        )
+
     def _record_distill_logs(self, distill_coef: float, distill_losses: list[float], agreements: list[float]) -> None:
         self.logger.record("train/distill_coef", distill_coef)
         if distill_losses:
@@ -556,43 +530,15 @@ class DistillPPO(TeacherMixin, PPO):
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
-    def learn(
-        self: SelfDistillPPO,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 1,
-        tb_log_name: str = "DistillPPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfDistillPPO:
-        self._require_teachers()
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
-
     # ------------------------------------------------------------------ save / load
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_terms", "_measured_returns", "_coef_mode", "_coef_value"]
+        return [*super()._excluded_save_params(), "_measured_returns", "_coef_mode", "_coef_value"]
 
 
 def _rows(obs: Obs, rows: slice) -> Obs:
     if isinstance(obs, dict):
         return {key: value[rows] for key, value in obs.items()}
     return obs[rows]
-
-
-def _target_tensors(targets: list[TeacherTargets]) -> dict[str, th.Tensor]:
-    return {
-        f"{index}.{name}": value
-        for index, target in enumerate(targets)
-        for name, value in vars(target).items()
-        if value is not None
-    }
 
 
 __all__ = ["DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]

@@ -23,32 +23,21 @@ from sb3_distill.common.guards import check_loss_is_finite, check_observations_a
 from sb3_distill.common.policy_terms import (
     DEFAULT_TEMPERATURES,
     DistillTerm,
-    build_terms,
-    check_policy_loss,
-    check_policy_term_arguments,
     check_teacher_weights,
+    per_teacher,
     policy_term,
     teacher_targets,
     value_term,
 )
-from sb3_distill.common.policy_terms import per_teacher as _per_teacher
+from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
-from sb3_distill.common.teacher_mixin import TeacherMixin
-from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, is_squashed, with_squashing
+from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.policy_distill.student import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
 SelfPolicyDistill = TypeVar("SelfPolicyDistill", bound="PolicyDistill")
 DataPolicy = str | float | Callable[[float], float]
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return list(value)
-    return [value]
 
 
 def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
@@ -78,12 +67,13 @@ def teacher_share_schedule(data_policy: DataPolicy) -> Schedule:
     return ConstantSchedule(share)
 
 
-class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
+class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     """
     Policy distillation into an SB3 actor-critic student, from one or several teachers, online or offline.
 
-    For each state s of a replay batch: L = Σ_i w_i · (policy_coef · L_policy,i + value_coef · (V_Ti(s) - V_S(s))²).
-    L_policy (``policy_loss``, per teacher): ``"kl"`` — KL(π_T‖π_S) (or KL(π_S‖π_T) with
+    For each state s of a replay batch:
+    L = Σ_i w_i · (policy_coef · L_policy,i + distill_value_coef · (V_Ti(s) - V_S(s))²).
+    L_policy (``distill_loss``, per teacher): ``"kl"`` — KL(π_T‖π_S) (or KL(π_S‖π_T) with
     ``kl_direction="student_teacher"``) between categorical policies, π_T = softmax(z_T / T) with z_T the teacher's
     logits or Q-values, π_S = softmax(z_S) the student's own policy; between diagonal Gaussians for stochastic
     continuous teachers (PPO/A2C: in the action space; SAC/TQC: the pre-tanh Gaussians of a tanh-squashed student,
@@ -133,12 +123,14 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
         folder, ``"hub:..."``, a loaded model — copied, so it may keep learning), or a list of them
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each); not normalized
-    :param policy_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher
+    :param distill_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher (formerly ``policy_loss``,
+        still accepted with a warning)
     :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), mean-seeking) or ``"student_teacher"`` (KL(π_S‖π_T))
     :param temperature: T > 0 of the teacher's softmax(z_T / T) (discrete teachers), or one per teacher; default 1
         for policy teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
     :param policy_coef: weight of the policy term (>= 0)
-    :param value_coef: weight of the value term (>= 0; 0 turns value distillation off)
+    :param distill_value_coef: weight of the value term (>= 0; 0 turns value distillation off; formerly
+        ``value_coef``, still accepted with a warning)
     :param data_policy: who acts in the env: ``"student"``, ``"teacher"``, a teacher share β in [0, 1], or an SB3
         schedule of β
     :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
@@ -154,9 +146,11 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
+    renamed_keywords: ClassVar[dict[str, str]] = {"policy_loss": "distill_loss", "value_coef": "distill_value_coef"}
     policy: ActorCriticPolicy
     teachers: list[Teacher]
 
+    @accepts_renamed_keywords
     def __init__(
         self,
         policy: str | type[ActorCriticPolicy],
@@ -180,39 +174,33 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         _init_setup_model: bool = True,
         teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
         teacher_weights: Sequence[float] | None = None,
-        policy_loss: str | Sequence[str] = "auto",
+        distill_loss: str | Sequence[str] = "auto",
         kl_direction: str = "teacher_student",
         temperature: float | Sequence[float] | None = None,
         policy_coef: float = 1.0,
-        value_coef: float = 0.5,
+        distill_value_coef: float = 0.5,
         data_policy: DataPolicy = "student",
         squash_output: bool | None = None,
         dataset: str | pathlib.Path | ReplayBuffer | None = None,
         max_grad_norm: float | None = None,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
-        specs = _as_list(teacher)
-        self._init_teacher(teacher, _init_setup_model)
-        check_policy_term_arguments(len(specs), teacher_weights, policy_loss, kl_direction, temperature)
-        if not (policy_coef >= 0 and value_coef >= 0 and policy_coef + value_coef > 0):
-            raise ValueError(f"policy_coef and value_coef must be >= 0 and not both 0 (got {policy_coef}, {value_coef}).")
+        self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
+        if not (policy_coef >= 0 and distill_value_coef >= 0 and policy_coef + distill_value_coef > 0):
+            raise ValueError(
+                f"policy_coef and distill_value_coef must be >= 0 and not both 0 (got {policy_coef}, {distill_value_coef})."
+            )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None (got {max_grad_norm}).")
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 
-        self.teacher_weights = teacher_weights
-        self.policy_loss = policy_loss
-        self.kl_direction = kl_direction
-        self.temperature = temperature
         self.policy_coef = float(policy_coef)
-        self.value_coef = float(value_coef)
+        self.distill_value_coef = float(distill_value_coef)
         self.data_policy = data_policy
         self.teacher_share_fn = teacher_share_schedule(data_policy)
-        self.squash_output = squash_output
         self.dataset = dataset
         self.max_grad_norm = max_grad_norm
-        self._terms: list[DistillTerm] = []
 
         super().__init__(
             policy,
@@ -244,16 +232,7 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         # Dataset and teachers first: bad input must fail before buffers and networks are allocated.
         self._load_dataset()
-        self._setup_teachers()
-        self._terms = self._build_terms(self.teachers) if self.teachers else []
-        if isinstance(self.action_space, spaces.Box):
-            if self.squash_output is None:
-                self.squash_output = any(teacher.policy.squash_output for teacher in self.teachers)
-            self.policy_class = with_squashing(self.policy_class, bool(self.squash_output))  # type: ignore[arg-type]
-        elif self.squash_output:
-            raise ValueError(f"squash_output=True is for continuous actions; the action space is {self.action_space}.")
-        for term in self._terms:
-            term.policy_loss = self._check_policy_loss(term.teacher, term.policy_loss)
+        self._setup_terms()
         super()._setup_model()
 
     def _load_dataset(self) -> None:
@@ -279,18 +258,6 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
             what = f"the teacher {teacher!r}"
             check_dataset_spaces(self.replay_buffer, teacher.observation_space, teacher.action_space, what)
         super()._check_teacher(teacher)
-        if self.value_coef > 0 and not teacher.has_critic:
-            raise IncompatibleTeacherError(
-                f"Value distillation (value_coef={self.value_coef}) needs a teacher with a critic, and {teacher!r} "
-                f"(kind '{teacher.kind}') has none: set value_coef=0, or use a teacher with a critic."
-            )
-
-    def _build_terms(self, teachers: list[Teacher]) -> list[DistillTerm]:
-        return build_terms(teachers, self.teacher_weights, self.policy_loss, self.temperature)
-
-    def _check_policy_loss(self, teacher: Teacher, loss: str) -> str:
-        """The policy loss for this teacher ('auto' resolved), or a clear error if it cannot be computed."""
-        return check_policy_loss(teacher, loss, is_squashed(self.policy_class), self.action_space)  # type: ignore[arg-type]
 
     def set_teacher(self, teacher: TeacherSpec, index: int = 0) -> None:
         """
@@ -304,8 +271,8 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
         others = [term.teacher for i, term in enumerate(self._terms) if i != index]
         loaded = self._resolve_one(teacher, others[0] if others else None)
         old = self._terms[index]
-        requested = _per_teacher("policy_loss", self.policy_loss, len(self._terms))[index]
-        self._terms[index] = DistillTerm(loaded, old.weight, self._check_policy_loss(loaded, requested), old.temperature)
+        requested = per_teacher("distill_loss", self.distill_loss, len(self._terms))[index]
+        self._terms[index] = DistillTerm(loaded, old.weight, self._check_distill_loss(loaded, requested), old.temperature)
         specs: list[Any] = list(self.teacher_specs)
         specs[index] = teacher
         self._set_teachers([term.teacher for term in self._terms], specs)
@@ -378,11 +345,11 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
                         policy_loss = policy_loss + term.weight * term_loss
                         if term_agreement is not None:
                             agreements.append(term_agreement.item())
-                if self.value_coef > 0:
+                if self.distill_value_coef > 0:
                     student_values = self.policy.predict_values(observations).flatten()
                     for term in terms:
                         value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
-                loss = self.policy_coef * policy_loss + self.value_coef * value_loss
+                loss = self.policy_coef * policy_loss + self.distill_value_coef * value_loss
             except ValueError:
                 # torch's distributions refuse NaN parameters before the loss exists: diagnose, else re-raise
                 self._check_finite(th.tensor(float("nan")), batch, terms)
@@ -435,7 +402,7 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
             try:
                 with th.no_grad():
                     outputs[f"{index}"] = teacher.action_logits(obs) if teacher.is_discrete else teacher.actions(obs)
-                    if self.value_coef > 0:
+                    if self.distill_value_coef > 0:
                         outputs[f"{index}/values"] = teacher.values(obs)
             except ValueError:  # the teacher's own distribution refused a NaN
                 outputs[f"{index}"] = th.tensor(float("nan"))
@@ -450,27 +417,19 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
                 f"{self.env.num_envs}: learn() adds to it, so use an env with as many envs, or learn_offline()."
             )
 
-    def learn(
-        self: SelfPolicyDistill,
+    def _setup_learn(
+        self,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "PolicyDistill",
         reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
         progress_bar: bool = False,
-    ) -> SelfPolicyDistill:
-        self._require_teachers()
+    ) -> tuple[int, BaseCallback]:
+        # Called by learn() before the env is reset (learn_offline() never calls it): what stepping an env needs.
         if self.env is None:
             raise ValueError("learn() steps an env and this model has none: model.set_env(env), or learn_offline().")
         self._check_buffer_fits_env()
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
 
     def setup_learn_without_env(
         self, total_timesteps: int, callback: MaybeCallback = None, reset_num_timesteps: bool = True, tb_log_name: str = "run"
@@ -589,7 +548,7 @@ class PolicyDistill(TeacherMixin, OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ save / load
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_terms", "dataset"]
+        return [*super()._excluded_save_params(), "dataset"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -86,10 +86,12 @@ def check_hyperparams_keys(algo: str, cls: type[BaseAlgorithm], hyperparams: dic
     if any(param.kind is inspect.Parameter.VAR_KEYWORD for param in parameters.values()):
         return
     known = [name for name in parameters if name not in ("self", "env", "_init_setup_model")]
+    # Old names of renamed keywords still work (the algorithm warns and names the new one)
+    known_old = getattr(cls, "renamed_keywords", {})
     for key in hyperparams:
         if key in _FLAG_KEYS:
             raise ConfigError(f"'{key}' is set by rl-zoo3's {_FLAG_KEYS[key]} flag; remove it from {sources}.")
-        if key not in known and key not in _ZOO_KEYS:
+        if key not in known and key not in _ZOO_KEYS and key not in known_old:
             close = difflib.get_close_matches(key, [*known, *_ZOO_KEYS], n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(

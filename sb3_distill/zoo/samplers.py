@@ -227,9 +227,9 @@ def sample_policy_distill_params(
     Optuna sampler for PolicyDistill (rl-zoo3's sampler signature).
 
     The off-policy parameters (learning rate, batch size, update frequency), the student's width and depth, the
-    policy loss with its KL direction and temperature T (discrete teachers), the weight α of value distillation
-    (``value_coef``, or none), and who acts (``data_policy``: the student, the teacher, or a teacher share β). Only
-    losses every teacher of the study supports are proposed.
+    distillation loss (``distill_loss``) with its KL direction and temperature T (discrete teachers), the weight α of
+    value distillation (``distill_value_coef``, or none), and who acts (``data_policy``: the student, the teacher, or a
+    teacher share β). Only losses every teacher of the study supports are proposed.
 
     :param trial: the Optuna trial
     :param n_actions: not used: the spaces come from the teachers (see :func:`tuning_with`)
@@ -244,15 +244,15 @@ def sample_policy_distill_params(
         losses: tuple[str, ...] = ("kl", "nll")
     else:
         losses = ("kl", "mse", "nll") if capabilities.distribution else ("mse", "nll")
-    policy_loss = params["policy_loss"] = trial.suggest_categorical("policy_loss", losses)
-    if policy_loss == "kl":
+    distill_loss = params["distill_loss"] = trial.suggest_categorical("distill_loss", losses)
+    if distill_loss == "kl":
         params["kl_direction"] = trial.suggest_categorical("kl_direction", KL_DIRECTIONS)
     if capabilities.discrete:
         params["temperature"] = _sample_temperature(trial)
     value_distillation = capabilities.critic and trial.suggest_categorical("value_distillation", [False, True])
     params["value_distillation"] = value_distillation
     if value_distillation:
-        params["value_coef"] = trial.suggest_float("value_coef", 0.01, 2, log=True)
+        params["distill_value_coef"] = trial.suggest_float("distill_value_coef", 0.01, 2, log=True)
     data_policy = params["data_policy"] = trial.suggest_categorical("data_policy", ["student", "teacher", "mixed"])
     if data_policy == "mixed":
         params["teacher_share"] = trial.suggest_float("teacher_share", 0.05, 0.95)
@@ -262,14 +262,16 @@ def sample_policy_distill_params(
 def convert_policy_distill_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """
     Turn a trial's parameters into PolicyDistill keyword arguments (so ``--trial-id N`` rebuilds trial N):
-    no value distillation is ``value_coef=0``, and ``data_policy="mixed"`` becomes its teacher share β.
+    no value distillation is ``distill_value_coef=0``, and ``data_policy="mixed"`` becomes its teacher share β. Trials
+    of studies from before the rename of ``policy_loss`` / ``value_coef`` keep those names, which PolicyDistill still
+    takes (with a warning).
 
     :param sampled_params: ``trial.params`` of a trial of :func:`sample_policy_distill_params`
     :return: keyword arguments
     """
     params, hyperparams = _convert_shared(sampled_params)
     if not params.pop("value_distillation", False):
-        hyperparams["value_coef"] = 0.0
+        hyperparams["distill_value_coef"] = 0.0
     if params["data_policy"] == "mixed":
         params["data_policy"] = params.pop("teacher_share")
     hyperparams.update(params)

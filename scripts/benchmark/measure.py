@@ -202,27 +202,6 @@ def eval_callback_class() -> type:
     return TeacherNormalizedEval
 
 
-class RandomAgent:
-    """
-    A uniformly random policy with SB3's ``predict``, so that ``evaluate_policy`` measures G_random on any env.
-
-    :param action_space: the env's action space (seeded by the caller for repeatable numbers)
-    """
-
-    def __init__(self, action_space: Any) -> None:
-        self.action_space = action_space
-
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> Any:
-        """
-        :param observation: a batch of observations (only its size is used)
-        :param state: unused (no recurrent state)
-        :param episode_start: unused
-        :param deterministic: unused (always random)
-        :return: one random action per observation, and ``None``
-        """
-        return np.stack([self.action_space.sample() for _ in range(len(observation))]), None
-
-
 def copy_replay_data(source: Any, target_model: Any) -> None:
     """
     Give ``target_model`` a plain SB3 ``ReplayBuffer`` holding ``source``'s transitions (so that gradient steps of two

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from benchmark.measure import (
-    RandomAgent,
     acting_and_critic_parameters,
     eval_callback_class,
     gradient_step_times,
@@ -54,23 +53,20 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
     :return: the teacher's record
     """
     setup_worker()
-    from stable_baselines3.common.evaluation import evaluate_policy
+    from sb3_distill.teachers import reference_returns
 
     suite = get_suite(suite_name, teachers)
     teacher = suite.load_teacher(env_id, zoo_dir)
     digest = hashlib.sha256(teacher.source_path.read_bytes()).hexdigest() if teacher.source_path else None
-    agents: dict[str, Any] = {"random": None, "teacher": teacher}
+    agents: dict[str, Any] = {"teacher": teacher}
     if env_id in suite.reference_teachers:
         agents["reference"] = suite.load_teacher(env_id, zoo_dir, suite.reference_teachers[env_id])
     returns = {}
     for name, agent in agents.items():
-        env = suite.make_eval_env(env_id, teacher, seed)  # the same episodes' seeds for both
-        if agent is None:
-            env.action_space.seed(seed)
-            agent = RandomAgent(env.action_space)
-        returns[name], _ = evaluate_policy(
-            agent, env, n_eval_episodes=suite.teacher_episodes, deterministic=True, return_episode_rewards=True
-        )
+        # The package's measurement (Teacher.reference_returns's) on the suite's evaluation env, kept per episode for
+        # the spread; it reseeds the env before each policy, so every agent plays the random policy's episodes.
+        env = suite.make_eval_env(env_id, teacher, seed)
+        returns["random"], returns[name] = reference_returns(agent, env, suite.teacher_episodes, seed)
         env.close()
     with tempfile.TemporaryDirectory() as workdir:
         latency = time_calls(

@@ -23,7 +23,7 @@ STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:10%": 0.10}
 #: it halves the wall time), a DAgger-style teacher share that decays from 1 to 0 over the run (the states the student
 #: learns on matter most), and a 3× larger learning rate (free in wall time, unlike more gradient steps per env step).
 #: docs/benchmarks.md, "MuJoCo", has the single-seed probes behind these choices.
-STUDENT_SETTINGS: dict[str, Any] = dict(value_coef=0.0, learning_rate=3e-3)
+STUDENT_SETTINGS: dict[str, Any] = dict(distill_value_coef=0.0, learning_rate=3e-3)
 TEACHER_SHARE = (1.0, 0.0, 1.0)  # LinearSchedule(start, end, end_fraction) of the teacher's share of actions
 #: Targets of issue 10: return, acting parameters and env steps (of the teacher's training budget); batch-1024 speed-up.
 TARGET_RETURN, TARGET_PARAMS, TARGET_STEPS, TARGET_SPEEDUP = 0.95, 0.05, 0.02, 10.0
