@@ -1,8 +1,9 @@
-"""PolicyDistill learning tests: seeded, short, and asserting real scores against the shared zoo's teachers."""
+"""PolicyDistill learning tests: seeded, short, and asserting real scores, with the defaults and with zoo teachers."""
 
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from stable_baselines3.common.callbacks import EvalCallback, StopTrainingOnRewardThreshold
 from stable_baselines3.common.env_util import make_vec_env
@@ -12,7 +13,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import PolicyDistill, load_teacher
 from sb3_distill.policy_distill import collect_teacher_dataset
-from sb3_distill.teachers import count_parameters
+from sb3_distill.teachers import count_parameters, reference_returns
 
 pytestmark = pytest.mark.learning
 
@@ -27,10 +28,10 @@ def _mean_return(model, env_id: str, n_episodes: int = 10, seed: int = 100) -> f
     return float(mean)
 
 
-def _stop_at(threshold: float, eval_env, eval_freq: int) -> EvalCallback:
-    """Evaluate every ``eval_freq`` steps (5 episodes) and stop as soon as the mean return reaches ``threshold``."""
+def _stop_at(threshold: float, eval_env, eval_freq: int, n_episodes: int = 5) -> EvalCallback:
+    """Evaluate every ``eval_freq`` steps and stop as soon as the mean return reaches ``threshold``."""
     stop = StopTrainingOnRewardThreshold(reward_threshold=threshold)
-    return EvalCallback(eval_env, callback_on_new_best=stop, eval_freq=eval_freq, n_eval_episodes=5, verbose=0)
+    return EvalCallback(eval_env, callback_on_new_best=stop, eval_freq=eval_freq, n_eval_episodes=n_episodes, verbose=0)
 
 
 def test_cartpole_from_ppo_with_a_tenth_of_the_parameters(zoo_dir: Path):
@@ -45,7 +46,55 @@ def test_cartpole_from_ppo_with_a_tenth_of_the_parameters(zoo_dir: Path):
     assert _mean_return(model, "CartPole-v1") >= 475
 
 
-def test_pendulum_from_sac(zoo_dir: Path):
+#: Every bundled teacher, the env steps a defaults-only student gets, and how often it is evaluated (5 episodes).
+BUNDLED = [
+    ("dqn/CartPole-v1", 3_000, 500),
+    ("dqn/Acrobot-v1", 5_000, 1_000),
+    ("dqn/MountainCar-v0", 8_000, 1_000),
+    ("dqn/LunarLander-v3", 8_000, 1_000),
+    ("sac/Pendulum-v1", 5_000, 1_000),
+]
+#: Stop at the first 10-episode evaluation at this teacher-normalized score (teacher level, within the noise of 10
+#: episodes); then the student plays the very episodes (same env seeds) the teacher's reference was measured on and
+#: must keep at least LEVEL_FRESH there (paired: initial states alone move Pendulum's return from -1 to -350).
+LEVEL_STOP, LEVEL_FRESH = 0.98, 0.9
+
+
+def _defaults_reach_teacher_level(spec: str, budget: int, eval_freq: int, **kwargs) -> None:
+    teacher = load_teacher(spec)
+    env_id = teacher.env_id
+    random_return, teacher_return = teacher.reference_returns(n_episodes=10, seed=0)
+
+    def normalized(score: float) -> float:
+        return (score - random_return) / (teacher_return - random_return)
+
+    # Nothing but the teacher and the seed (kwargs: the student's network, for the single-layer test).
+    model = PolicyDistill("MlpPolicy", env_id, teacher=spec, seed=0, **kwargs)
+    stop = random_return + LEVEL_STOP * (teacher_return - random_return)
+    model.learn(budget, callback=_stop_at(stop, make_vec_env(env_id, n_envs=1, seed=1), eval_freq, n_episodes=10))
+    env = teacher.make_env(seed=0)
+    _, student_returns = reference_returns(model, env, n_episodes=10, seed=0)  # the teacher's episodes
+    env.close()
+    score = float(np.mean(student_returns))
+    steps = model.num_timesteps
+    message = f"{env_id}: {score:.1f} after {steps} steps (teacher {teacher_return:.1f}, random {random_return:.1f})"
+    print(f"{message}: {normalized(score):.2f} teacher-normalized")  # the guide's table (pytest -s)
+    assert normalized(score) >= LEVEL_FRESH, message
+
+
+@pytest.mark.parametrize(("spec", "budget", "eval_freq"), BUNDLED, ids=[spec for spec, _, _ in BUNDLED])
+def test_defaults_reach_teacher_level_on_every_bundled_teacher(spec: str, budget: int, eval_freq: int):
+    _defaults_reach_teacher_level(spec, budget, eval_freq)
+
+
+def test_defaults_with_a_single_layer_student():
+    model = PolicyDistill("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", policy_kwargs=dict(net_arch=[32]))
+    assert count_parameters(model.policy) < 0.05 * model.teachers[0].num_parameters
+    _defaults_reach_teacher_level("dqn/CartPole-v1", 3_000, 500, policy_kwargs=dict(net_arch=[32]))
+
+
+def test_pendulum_from_a_gsde_sac(zoo_dir: Path):
+    # The zoo's SAC Pendulum uses gSDE: its state-dependent noise is a diagonal Gaussian per state.
     teacher = load_teacher(zoo_dir / "sac" / "Pendulum-v1_1")
     random_return, teacher_return = teacher.reference_returns("Pendulum-v1", n_episodes=10, seed=0)
 

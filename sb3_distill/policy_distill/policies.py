@@ -82,8 +82,8 @@ def with_squashing(policy_class: type[ActorCriticPolicy], squash: bool) -> type[
         if policy_class not in _SQUASHED:
             raise ValueError(
                 f"The student policy {policy_class.__name__} has no tanh-squashed variant, which this teacher needs "
-                "for policy_loss='kl'. Use 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or squash_output=False "
-                "with policy_loss='mse' or 'nll'."
+                "for distill_loss='kl'. Use 'MlpPolicy', 'CnnPolicy' or 'MultiInputPolicy', or squash_output=False "
+                "with distill_loss='mse' or 'nll'."
             )
         return _SQUASHED[policy_class]
     return next(plain for plain, squashed in _SQUASHED.items() if squashed is policy_class)

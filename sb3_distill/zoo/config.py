@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.envs import wrapper_import_error
@@ -42,6 +43,8 @@ _FLAG_KEYS = {
 #: its own entry trains on the teacher's (rl-zoo3 then writes them to the student's ``config.yml``, so ``enjoy`` and
 #: ``-i`` rebuild the same env).
 TEACHER_ENV_KEYS: tuple[str, ...] = ("env_wrapper", "vec_env_wrapper", "frame_stack")
+#: Keys of a teacher share β (PolicyDistill's ``data_policy``), which may be written as rl-zoo3 writes schedules.
+_TEACHER_SHARE_KEYS: tuple[str, ...] = ("data_policy",)
 #: Keys naming classes that rl-zoo3 imports (``rl_zoo3.utils.get_wrapper_class``).
 _WRAPPER_KEYS: tuple[str, ...] = ("env_wrapper", "vec_env_wrapper")
 
@@ -148,3 +151,39 @@ def check_wrappers_importable(hyperparams: dict[str, Any], origins: dict[str, st
                 f"The {key} {hyperparams[key]!r} ({origins.get(key, 'from the student entry')}) cannot be imported: "
                 f"{error}. Install the package that provides it, or correct the name (module.Class)."
             ) from error
+
+
+def convert_teacher_share(hyperparams: dict[str, Any], sources: str) -> dict[str, Any]:
+    """
+    Read ``data_policy: lin_X`` as rl-zoo3 reads ``learning_rate: lin_X``: a value decaying linearly from X to 0 over
+    the run, here the teacher share β (SB3's ``LinearSchedule(X, 0.0, 1.0)``, DAgger-style: the teacher acts at first,
+    the student at the end). ``student``, ``teacher`` and a number pass unchanged; anything else is an error now,
+    before rl-zoo3 creates the log folder.
+
+    :param hyperparams: the hyperparameters rl-zoo3 will pass to the algorithm (changed in place)
+    :param sources: where they came from, for the message
+    :return: ``hyperparams``
+    """
+    from sb3_distill.policy_distill.policy_distill import teacher_share_schedule
+
+    for key in _TEACHER_SHARE_KEYS:
+        value = hyperparams.get(key)
+        if isinstance(value, str) and value.startswith("lin_"):
+            try:
+                start = float(value[len("lin_") :])
+            except ValueError:
+                start = float("nan")
+            if not 0.0 <= start <= 1.0:
+                raise ConfigError(
+                    f"{key}: {value} (from {sources}): lin_X is a teacher share decaying linearly from X to 0, and X "
+                    "must be a number in [0, 1], e.g. lin_1.0."
+                )
+            hyperparams[key] = LinearSchedule(start, 0.0, 1.0)
+        elif value is not None:
+            try:
+                teacher_share_schedule(value)
+            except (TypeError, ValueError) as error:
+                raise ConfigError(
+                    f"{key}: {value!r} (from {sources}): {error} In YAML: lin_1.0 for a linear decay."
+                ) from error
+    return hyperparams

@@ -15,14 +15,16 @@ import optuna
 from optuna.storages import BaseStorage
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_distill.errors import TeacherError
+from sb3_distill.errors import TeacherError, TeacherNotFoundError
 from sb3_distill.teachers import Teacher
+from sb3_distill.teachers.loading import ZOO_ENV_VAR
 from sb3_distill.zoo import tuning
 from sb3_distill.zoo.config import (
     ConfigError,
     check_hyperparams_file,
     check_hyperparams_keys,
     check_wrappers_importable,
+    convert_teacher_share,
     teacher_env_settings,
 )
 from sb3_distill.zoo.registry import ALGO_NAMES, packaged_hyperparams
@@ -101,6 +103,14 @@ class DistillExperimentManager(ExperimentManager):
         """Resolve the teacher spec(s) now, once: a wrong one fails before any file is written."""
         try:
             return [cached_teacher(spec, self.device) for spec in teacher_specs(specs)]
+        except TeacherNotFoundError as error:
+            # The command line has no zoo_dirs=: the folders come from the environment or the working directory.
+            raise TeacherNotFoundError(
+                f"The teacher of --algo {self.algo} --env {self.env_name.gym_id} ({specs!r}): {error}\nA zoo id is "
+                f"looked up in the folders of ${ZOO_ENV_VAR}: set {ZOO_ENV_VAR}=/path/to/rl-trained-agents (the folder "
+                "holding ALGO/ENV_N run folders), run from the folder that has logs/ or rl-trained-agents/, or give "
+                "the teacher's run folder or zip with -params teacher:PATH."
+            ) from error
         except TeacherError as error:
             raise TeacherError(
                 f"The teacher of --algo {self.algo} --env {self.env_name.gym_id} ({specs!r}): {error}"
@@ -131,10 +141,14 @@ class DistillExperimentManager(ExperimentManager):
         return HYPERPARAMS_CONVERTER[self.algo](params)
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
-        """rl-zoo3's, then the check of every key left for the algorithm; tuning connects to its storage here."""
+        """
+        rl-zoo3's, then ``data_policy: lin_X`` as a schedule (rl-zoo3 converts ``lin_X`` for its own keys only) and the
+        check of every key left for the algorithm; tuning connects to its storage here.
+        """
         hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
         from rl_zoo3.utils import ALGOS
 
+        convert_teacher_share(hyperparams, self._sources)
         check_hyperparams_keys(self.algo, ALGOS[self.algo], hyperparams, self._sources)
         if self.optimize_hyperparameters:
             if self._teachers:
