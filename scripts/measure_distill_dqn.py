@@ -6,6 +6,11 @@ with nothing else unless ``--kwargs`` says so, evaluated every ``--eval-every`` 
 env: (G - G_random) / (G_strong - G_random), both measured once (10 episodes, ``Teacher.reference_returns``).
 Prints one JSON line per run (the curve, the first step at 1.0, the final score) and appends it to ``--out``.
 
+The probes used while choosing (docs/guide/distill_dqn.md, "Which default"): ``--eps-reference EPS`` compares the
+student with the teacher playing ε-greedy (as CleanRL's QDagger does), ``--margin M`` lowers the teacher's level by
+a share M, ``--rule`` replaces the ``"qdagger"`` weight α by a function of it (``power3``: α³, ``log``: T^(1-α),
+``power3floor``: max(α³, 0.01)). The raw records of that search are in ``docs/distill_dqn_defaults.jsonl``.
+
 Examples::
 
     python scripts/measure_distill_dqn.py --teacher dqn/CartPole-v1 --steps 3000 --eval-every 500 --seeds 0 1 2
@@ -141,7 +146,8 @@ def main() -> None:
     parser.add_argument("--kwargs", type=json.loads, default={}, help="DistillDQN keywords as JSON (default: none)")
     parser.add_argument("--eps-reference", type=float, default=None, help="qdagger reference: the teacher with this ε")
     parser.add_argument("--margin", type=float, default=None, help="qdagger reference lowered by this share")
-    parser.add_argument("--rule", default=None, choices=["power3", "log", "power3floor"], help="probe: α as a function of QDagger's")
+    rules = ["power3", "log", "power3floor"]
+    parser.add_argument("--rule", default=None, choices=rules, help="probe: α as a function of QDagger's linear α")
     parser.add_argument("--out", type=Path, default=Path("/tmp/measure_distill_dqn.jsonl"), help="JSON lines appended")
     args = parser.parse_args()
     th.set_num_threads(1)
