@@ -75,6 +75,7 @@ class DistillDQN(TeacherMixin, DQN):
 
     All of DQN's parameters (see ``stable_baselines3.DQN``) plus:
 
+    :param n_steps: DQN's n of n-step TD targets; ``None``: the recipe's (3 for ``"outgrow"``, else DQN's 1)
     :param teacher: a :class:`~sb3_distill.teachers.Teacher` or any spec ``load_teacher`` takes
         (``"dqn/CartPole-v1"``, a zip, an rl-zoo3 run folder, a loaded model, ``"hub:sb3/dqn-CartPole-v1"``)
     :param recipe: ``"policy_distillation"`` (default), ``"outgrow"``, ``"reincarnate"``, ``"qdagger"`` or
