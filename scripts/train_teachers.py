@@ -393,12 +393,17 @@ def random_return(env_id: str, args: argparse.Namespace) -> float:
     :param args: Parsed command-line arguments.
     :return: The mean over ``args.n_eval_episodes`` episodes.
     """
-    from sb3_distill.teachers.teacher import random_policy_returns
-
     env = Monitor(gym.make(env_id))
     env.reset(seed=args.eval_seed)
     env.action_space.seed(args.eval_seed)
-    returns = random_policy_returns(env, args.n_eval_episodes)
+    returns = []
+    for _ in range(args.n_eval_episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            done = terminated or truncated
+        returns.append(env.get_episode_rewards()[-1])
     env.close()
     return float(np.mean(returns))
 

@@ -42,21 +42,25 @@ class DistillDQN(TeacherMixin, DQN):
     ``kl_direction="student_teacher"``, KL(p_S‖p_T)), ``"mse"`` mean_a (Q_S − Q_T)², or ``"nll"`` cross-entropy of
     the teacher's greedy action; times T² when ``temperature_scaling``. TD (``td_target``): the plain DQN target
     (``"student"``), r + γ max_a' Q_T(s', a') (``"teacher"``), or none (``"none"``). Named recipes (``recipe=``:
-    ``"reincarnate"``, ``"qdagger"``, ``"policy_distillation"``, ``"teacher_td_reverse_kl"``) set all of these;
-    explicit keywords override them.
+    ``"outgrow"``, ``"reincarnate"``, ``"qdagger"``, ``"policy_distillation"``, ``"teacher_td_reverse_kl"``) set all
+    of these; explicit keywords override them.
 
-    The default recipe, ``"policy_distillation"``, only imitates (no TD term): measured fastest to teacher level
-    (``docs/benchmarks.md``), but a student of a weak teacher ends a copy of it. ``recipe="reincarnate"`` keeps DQN's
-    TD loss so that the student can outgrow its teacher (teacher phase, pre-training, α_t annealed by QDagger's
-    rule); it is not the default because it measured 2× slower to teacher level than ``policy_distillation`` and
-    less stable with a one-layer student (``recipes.py`` has the numbers and the DQN settings it was measured with).
+    The default recipe, ``"policy_distillation"``, only imitates (no TD term): the fastest and steadiest to a strong
+    teacher's level on all four classic envs, but a student of a weak teacher ends a copy of it. ``recipe="outgrow"``
+    keeps DQN's 3-step TD loss beside the same sharp KL from the first step, with α_t = max(1 − s, 0)³ (s: QDagger's
+    score, the student's teacher-normalized training return): it outgrows a weak teacher (CartPole-v1: 0.89-1.0 after
+    20,000 env steps from a 0.36 teacher, 3 seeds) and reaches a strong CartPole teacher as fast, but once α_t is near
+    0 its TD term unsettles students of strong Acrobot, MountainCar and LunarLander teachers (one Acrobot seed fell to
+    0.0). Numbers and the rules tried: ``docs/guide/distill_dqn.md``, "Which default".
 
-    Like QR-DQN, DistillDQN has defaults of its own, chosen for distillation (the settings of the benchmark,
-    ``scripts/benchmark.py``). Those that differ from DQN's, and why:
+    Like QR-DQN, DistillDQN has defaults of its own, chosen for distillation. Those that differ from DQN's, and why:
 
     * ``learning_rate=1e-3`` (DQN: 1e-4), ``batch_size=64`` (32), ``train_freq=1`` (4): the teacher's labels are
       available from the first step and cost no env steps, so the student learns at every step and fast; with DQN's
       values a ``net_arch=[32]`` student scored 43 / 17 / 272 after 5,000 steps (issue 10).
+    * ``n_steps=None``: the recipe's (DQN's 1, or 3 for ``"outgrow"``, whose TD term must take over from a weak
+      teacher within distillation's budgets: from the weak CartPole teacher (0.36), seed 0, 1-step TD scored
+      0.46 / 0.71 / 0.36 / 0.95 at 10k / 20k / 25k / 30k env steps, 3-step TD 1.0 / 0.89 at 10k / 20k).
     * ``exploration_initial_eps=0.05`` (1.0): a constant ε; the teacher, not ε-greedy search, says where to go (DQN's
       decay from 1.0 fills the first 10% of the budget with random actions).
     * ``target_update_interval=250`` (10,000): for the recipes with a TD term, the target network must follow the
@@ -69,9 +73,10 @@ class DistillDQN(TeacherMixin, DQN):
 
     All of DQN's parameters (see ``stable_baselines3.DQN``) plus:
 
+    :param n_steps: DQN's n of n-step TD targets; ``None``: the recipe's (3 for ``"outgrow"``, else DQN's 1)
     :param teacher: a :class:`~sb3_distill.teachers.Teacher` or any spec ``load_teacher`` takes
         (``"dqn/CartPole-v1"``, a zip, an rl-zoo3 run folder, a loaded model, ``"hub:sb3/dqn-CartPole-v1"``)
-    :param recipe: ``"policy_distillation"`` (default), ``"reincarnate"``, ``"qdagger"`` or
+    :param recipe: ``"policy_distillation"`` (default), ``"outgrow"``, ``"reincarnate"``, ``"qdagger"`` or
         ``"teacher_td_reverse_kl"`` (formerly ``"seed"``)
     :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (``"mse"`` for a teacher with Q-values, else
         ``"kl"``)
@@ -82,7 +87,12 @@ class DistillDQN(TeacherMixin, DQN):
     :param td_loss: ``"huber"`` or ``"mse"``
     :param distill_coef: α_t ≥ 0: a float, an SB3 schedule (a callable of the remaining progress, 1 → 0), or
         ``"qdagger"`` (α_t = max(1 − (Ĝ_S − G_random) / (G_teacher − G_random), 0), Ĝ_S over the student's last
-        10 training episodes)
+        10 training episodes, to the power ``anneal_exponent``)
+    :param anneal_exponent: p > 0 of ``distill_coef="qdagger"``: α_t = max(min(max(1 − s, 0), 1)^p, α_min)
+        (1: QDagger's linear rule; ``"outgrow"``: 3)
+    :param anneal_floor: α_min in [0, 1] of ``distill_coef="qdagger"`` (0 in every recipe: QDagger's rule). 0.01
+        held an ``"outgrow"`` student of the strong Acrobot teacher at its level (0.96-1.0 where 0 fell to 0.0, seed
+        0) but kept a student of the weak CartPole teacher near it (0.50 at 20,000 steps where 0 gave 0.89)
     :param teacher_rollout_steps: env steps played by the teacher (ε-greedy, ε = ``exploration_final_eps``) into
         the replay buffer before the student acts; they count in ``num_timesteps``
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
@@ -117,7 +127,7 @@ class DistillDQN(TeacherMixin, DQN):
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
-        n_steps: int = 1,
+        n_steps: int | None = None,
         target_update_interval: int = 250,
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 0.05,
@@ -141,6 +151,8 @@ class DistillDQN(TeacherMixin, DQN):
         distill_coef: float | str | Callable[[float], float] | None = None,
         teacher_rollout_steps: int | None = None,
         pretrain_gradient_steps: int | None = None,
+        anneal_exponent: float | None = None,
+        anneal_floor: float | None = None,
         reference_returns: tuple[float, float] | None = None,
         cache_teacher_outputs: bool = True,
     ) -> None:
@@ -156,6 +168,9 @@ class DistillDQN(TeacherMixin, DQN):
             distill_coef=distill_coef,
             teacher_rollout_steps=teacher_rollout_steps,
             pretrain_gradient_steps=pretrain_gradient_steps,
+            anneal_exponent=anneal_exponent,
+            anneal_floor=anneal_floor,
+            n_steps=n_steps,
         )
         settings = {**RECIPES[self.recipe], **{key: value for key, value in explicit.items() if value is not None}}
         self.distill_loss = _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
@@ -171,6 +186,14 @@ class DistillDQN(TeacherMixin, DQN):
             _choice("distill_coef", self.distill_coef, ("qdagger",))
         elif not callable(self.distill_coef) and not float(self.distill_coef) >= 0:
             raise ValueError(f"distill_coef must be >= 0, an SB3 schedule or 'qdagger' (got {distill_coef}).")
+        self.anneal_exponent = float(settings["anneal_exponent"])
+        if not self.anneal_exponent > 0:
+            raise ValueError(f"anneal_exponent must be > 0 (got {anneal_exponent}); 1 is QDagger's linear rule.")
+        self.anneal_floor = float(settings["anneal_floor"])
+        if not 0 <= self.anneal_floor <= 1:
+            raise ValueError(f"anneal_floor must be in [0, 1] (got {anneal_floor}); 0 is QDagger's rule.")
+        # DQN's n-step TD targets, part of the recipe (3 for "outgrow", DQN's 1 otherwise) unless given
+        n_steps = int(settings["n_steps"])
         self.teacher_rollout_steps = int(settings["teacher_rollout_steps"])
         self.pretrain_gradient_steps = int(settings["pretrain_gradient_steps"])
         if self.teacher_rollout_steps < 0 or self.pretrain_gradient_steps < 0:
@@ -316,7 +339,10 @@ class DistillDQN(TeacherMixin, DQN):
         return float(self.distill_coef)
 
     def _qdagger_coef(self) -> float:
-        """QDagger's rule: 1 − the student's normalized return over its last 10 training episodes, floored at 0."""
+        """
+        QDagger's rule: 1 − the student's normalized return over its last 10 training episodes, clipped to [0, 1], to
+        the power ``anneal_exponent`` (1: QDagger's linear rule), never below ``anneal_floor`` (0: QDagger's).
+        """
         teacher = self._require_teacher()
         student_episodes = self._episode_num - self.teacher_phase_episodes
         if self._in_teacher_phase() or student_episodes <= 0:
@@ -331,7 +357,8 @@ class DistillDQN(TeacherMixin, DQN):
         if not recent or teacher_return <= random_return:
             return 1.0
         student_score = (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
-        return max(1.0 - student_score, 0.0)
+        # Clipped to [0, 1]: a student below the random policy (s < 0) gets the full weight, not more
+        return max(min(max(1.0 - student_score, 0.0), 1.0) ** self.anneal_exponent, self.anneal_floor)
 
     # ------------------------------------------------------------------ the loss
     def _teacher_logits(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:
