@@ -14,7 +14,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sb3-distill demo", description=__doc__)
     parser.add_argument("--teacher", default="dqn/CartPole-v1", help="teacher spec (default: the bundled CartPole teacher)")
     parser.add_argument("--env", default="CartPole-v1", help="environment id")
-    parser.add_argument("--recipe", default=None, help="seed, qdagger or policy_distillation (default: the package default)")
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        help="policy_distillation, outgrow, reincarnate, qdagger or teacher_td_reverse_kl (default: the package default)",
+    )
     parser.add_argument("--net-arch", type=int, nargs="+", default=[32, 32], help="student hidden layers")
     parser.add_argument("--timesteps", type=int, default=5000, help="env steps for the student (teacher phase included)")
     parser.add_argument("--eval-episodes", type=int, default=10)
@@ -46,20 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     th.set_num_threads(1)  # small networks: one thread is fastest and fair to both models
     teacher = load_teacher(args.teacher, env=args.env)
     print(f"Teacher: {teacher} ({teacher.num_parameters:,} parameters)")
+    # DistillDQN's own defaults (chosen for distillation, see its docstring): only the teacher, the recipe, the
+    # student's size and the seed are set.
     student = DistillDQN(
-        "MlpPolicy",
-        args.env,
-        teacher=teacher,
-        recipe=args.recipe,
-        learning_rate=1e-3,
-        buffer_size=10_000,
-        learning_starts=100,
-        batch_size=64,
-        train_freq=1,
-        target_update_interval=100,
-        exploration_final_eps=0.02,
-        policy_kwargs=dict(net_arch=args.net_arch),
-        seed=args.seed,
+        "MlpPolicy", args.env, teacher=teacher, recipe=args.recipe, policy_kwargs=dict(net_arch=args.net_arch), seed=args.seed
     )
     start = time.perf_counter()
     student.learn(args.timesteps, progress_bar=False)
