@@ -1,6 +1,6 @@
 """
 Reincarnation (Agarwal et al. 2022; Kickstarting, Schmitt et al. 2018): students of a *weak* teacher that keep
-learning by RL until they pass it — DistillDQN (its default recipe, and qdagger) and DistillPPO — against DQN and PPO
+learning by RL until they pass it — DistillDQN (its default recipe, qdagger and outgrow) and DistillPPO — against DQN and PPO
 from scratch (rl-zoo3's hyperparameters, the students' network) and the weak teacher fine-tuned by its own algorithm.
 Scores are normalized by the *strong* teacher (1.0 = the bundled ``dqn/ENV``); the weak teacher's own level is reported
 as ``weak``. Every method runs its algorithm's zoo budget.
@@ -25,6 +25,7 @@ STUDENT_NET_ARCH = [64, 64]
 METHODS: dict[str, tuple[str, str | None]] = {
     "distill_dqn": ("DistillDQN (default recipe)", "dqn"),
     "distill_dqn:qdagger": ("DistillDQN qdagger", "dqn"),
+    "distill_dqn:outgrow": ("DistillDQN outgrow", "dqn"),
     "distill_ppo": ("DistillPPO", "ppo"),
     "dqn": ("DQN from scratch (zoo)", "dqn"),
     "ppo": ("PPO from scratch (zoo)", "ppo"),
