@@ -215,6 +215,11 @@ def test_mujoco_env_has_the_teachers_wrapper() -> None:
     train_env, eval_env = teacher_env("Pendulum-v1", teacher, 0), teacher_env("Pendulum-v1", teacher, 1, training=False)
     assert train_env.norm_obs and not train_env.norm_reward and train_env.training
     assert not eval_env.training and not eval_env.norm_reward
+    # The teacher's reference is measured on the raw env: fresh statistics would clip its inputs at ±10.
+    from benchmark.suites.mujoco import SUITE
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    assert not isinstance(SUITE.make_reference_env("Pendulum-v1", teacher, 0), VecNormalize)
 
 
 def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_
     assert [model.teacher_share_fn(progress) for progress in (1.0, 0.5, 0.0)] == [1.0, 0.5, 0.0]
     wrapped = env_id == "Walker2d-v5"  # the PPO agent was trained with a TimeFeatureWrapper
     assert model.env.env_is_wrapped(TimeFeatureWrapper) == [wrapped]
-    assert model.get_vec_normalize_env() is None  # the student sees raw observations, the teacher normalizes its own
+    # The student learns under its own observation statistics; the teacher normalizes the raw observations itself.
+    student_statistics = model.get_vec_normalize_env()
+    assert student_statistics is not None and student_statistics.norm_obs and not student_statistics.norm_reward
     model.learn(150)
     assert model.num_timesteps == 150 and model._n_updates > 0
     model.env.close()
@@ -58,7 +60,7 @@ def test_unmeasured_mujoco_entries_parse_and_convert(env_id: str):
     entries = yaml.safe_load(HYPERPARAMS.read_text())
     entry = dict(entries[env_id])
     assert entry["teacher"] == NOT_MEASURED[env_id]
-    hyperparams = {key: value for key, value in entry.items() if key != "n_timesteps"}
+    hyperparams = {key: value for key, value in entry.items() if key not in ("n_timesteps", "normalize")}  # rl-zoo3's keys
     hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])
     convert_teacher_share(hyperparams, str(HYPERPARAMS))
     check_hyperparams_keys("policy_distill", PolicyDistill, hyperparams, str(HYPERPARAMS))

@@ -65,7 +65,7 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
     for name, agent in agents.items():
         # The package's measurement (Teacher.reference_returns's) on the suite's evaluation env, kept per episode for
         # the spread; it reseeds the env before each policy, so every agent plays the random policy's episodes.
-        env = suite.make_eval_env(env_id, teacher, seed)
+        env = suite.make_reference_env(env_id, teacher, seed)
         returns["random"], returns[name] = reference_returns(agent, env, suite.teacher_episodes, seed)
         env.close()
     with tempfile.TemporaryDirectory() as workdir:

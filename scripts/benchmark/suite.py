@@ -237,6 +237,16 @@ class Suite:
         """
         return self.make_env(env_id, teacher, seed)
 
+    def make_reference_env(self, env_id: str, teacher: Any, seed: int) -> Any:
+        """
+        :param env_id: gymnasium id
+        :param teacher: the teacher
+        :param seed: seed
+        :return: the env the teacher's and the random policy's reference returns are measured on: the evaluation env,
+            without any student-side normalization (a teacher normalizes its own inputs)
+        """
+        return self.make_eval_env(env_id, teacher, seed)
+
     def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
         """
         :param method: one of :attr:`methods`

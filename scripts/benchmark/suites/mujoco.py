@@ -32,7 +32,7 @@ TEACHER_SHARE = (1.0, 0.0, 1.0)  # LinearSchedule(start, end, end_fraction) of t
 TARGET_RETURN, TARGET_PARAMS, TARGET_STEPS, TARGET_SPEEDUP = 0.95, 0.05, 0.02, 10.0
 
 
-def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True) -> Any:
+def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True, student: bool = True) -> Any:
     """
     The env as rl-zoo3 built it for the teacher (``Teacher.make_env``: its ``env_wrapper``, e.g. Walker2d's
     ``TimeFeatureWrapper``), Monitor-wrapped, without the teacher's VecNormalize (the Teacher normalizes its own
@@ -45,6 +45,8 @@ def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True) -> 
     :param seed: seed
     :param training: whether the student's statistics are updated (``False`` for the evaluation env, whose statistics
         the evaluation callback copies from the training env)
+    :param student: add the student's ``VecNormalize`` (``False``: the raw env, where the teacher and the random policy
+        are measured; with fresh statistics a ``VecNormalize`` would clip the teacher's inputs at ±10)
     :return: a one-env VecEnv
     """
     from stable_baselines3.common.vec_env import VecNormalize
@@ -55,7 +57,7 @@ def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True) -> 
         from stable_baselines3.common.env_util import make_vec_env
 
         env = make_vec_env(env_id, n_envs=1, seed=seed)
-    return VecNormalize(env, training=training, norm_reward=False)
+    return VecNormalize(env, training=training, norm_reward=False) if student else env
 
 
 def hidden_width(obs_dim: int, action_dim: int, target_params: float, depth: int = 2) -> int:
@@ -147,6 +149,9 @@ class MujocoSuite(Suite):
 
     def make_eval_env(self, env_id: str, teacher: Any, seed: int) -> Any:
         return teacher_env(env_id, teacher, seed, training=False)
+
+    def make_reference_env(self, env_id: str, teacher: Any, seed: int) -> Any:
+        return teacher_env(env_id, teacher, seed, student=False)
 
     def extra_jobs(self, settings: dict[str, Any], zoo_dir: str, args: argparse.Namespace) -> list[Job]:
         suite_ref = (self.name, settings["teachers"])
