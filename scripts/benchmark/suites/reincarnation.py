@@ -37,7 +37,7 @@ QUICK_CAP = 10_000
 class ReincarnationSuite(Suite):
     name = "reincarnation"
     description = "weak teachers → DistillDQN / DistillPPO vs DQN / PPO from scratch and the fine-tuned weak teacher"
-    # Only envs where the zoo trains DQN and PPO without VecNormalize (the eval callback does not sync statistics).
+    # Only envs where the zoo trains DQN and PPO without VecNormalize: this suite builds no VecNormalize for its learners.
     envs = ("CartPole-v1", "LunarLander-v3")
     teachers = {env_id: f"dqn/{env_id}@weak" for env_id in envs}
     reference_teachers = {env_id: f"dqn/{env_id}" for env_id in envs}
