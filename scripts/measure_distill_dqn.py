@@ -117,7 +117,15 @@ def measure(
             "log": lambda a: 0.0 if a <= 0 else model.temperature ** (1 - a),
             "power3floor": lambda a: max(a**3, 0.01),
         }
-        model._qdagger_coef = lambda: shapes[rule](qdagger())  # type: ignore[method-assign]
+
+        def exponential() -> float:
+            # α = T^s, s not clipped: T at the teacher's level, smaller as the student passes it
+            score = model.student_score()
+            return 1.0 if score is None else min(1.0, model.temperature ** max(score, 0.0))
+
+        model._qdagger_coef = (  # type: ignore[method-assign]
+            exponential if rule == "exp" else lambda: shapes[rule](qdagger())
+        )
     curve = _Curve(env_id, every, reference)
     start = time.perf_counter()
     model.learn(steps, callback=curve)
@@ -146,7 +154,7 @@ def main() -> None:
     parser.add_argument("--kwargs", type=json.loads, default={}, help="DistillDQN keywords as JSON (default: none)")
     parser.add_argument("--eps-reference", type=float, default=None, help="qdagger reference: the teacher with this ε")
     parser.add_argument("--margin", type=float, default=None, help="qdagger reference lowered by this share")
-    rules = ["power3", "log", "power3floor"]
+    rules = ["power3", "log", "power3floor", "exp"]
     parser.add_argument("--rule", default=None, choices=rules, help="probe: α as a function of QDagger's linear α")
     parser.add_argument("--out", type=Path, default=Path("/tmp/measure_distill_dqn.jsonl"), help="JSON lines appended")
     args = parser.parse_args()

@@ -479,8 +479,58 @@ def test_reincarnate_distill_loss_follows_the_teacher() -> None:
         "MlpPolicy", "CartPole-v1", teacher=PPO("MlpPolicy", "CartPole-v1"), recipe="reincarnate", **TINY
     )
     assert (q_teacher.recipe, q_teacher.td_target, q_teacher.distill_coef) == ("reincarnate", "student", "qdagger")
-    assert DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **TINY).recipe == "policy_distillation"
     assert (q_teacher.distill_loss, policy_teacher.distill_loss) == ("mse", "kl")
+
+
+@pytest.mark.parametrize(
+    ("teacher", "chosen"), [("dqn/CartPole-v1", "policy_distillation"), ("dqn/CartPole-v1@weak", "outgrow")]
+)
+def test_auto_recipe_copies_a_teacher_that_solves_the_env_and_outgrows_one_that_does_not(
+    teacher: str, chosen: str, tmp_path: Path
+) -> None:
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, **TINY)
+    # Until learn() decides: policy distillation's loss on outgrow's 3-step buffer (so that either choice fits it)
+    assert (model.recipe, model.td_target, model.n_steps, model.recipe_choice) == ("auto", "none", 3, None)
+    model.learn(60)
+    expected = {**RECIPES[chosen], "n_steps": 3}
+    assert model.recipe == chosen
+    assert (model.td_target, model.distill_coef, model.anneal_exponent) == tuple(
+        expected[key] for key in ("td_target", "distill_coef", "anneal_exponent")
+    )
+    random_return, teacher_return = model.reference_returns
+    assert random_return < 30 and (teacher_return >= 475) == (chosen == "policy_distillation")
+    relation = "reaches" if chosen == "policy_distillation" else "is below"
+    assert f"{relation} CartPole-v1's reward threshold 475" in model.recipe_choice
+    # The choice is saved: a loaded student goes on with it, without measuring the teacher again
+    model.save(tmp_path / "student")
+    loaded = DistillDQN.load(tmp_path / "student", env=model.get_env())
+    assert (loaded.recipe, loaded.recipe_choice, tuple(loaded.reference_returns)) == (
+        chosen,
+        model.recipe_choice,
+        tuple(model.reference_returns),
+    )
+
+
+def test_auto_recipe_keeps_explicit_keywords_and_given_returns() -> None:
+    # Given returns decide without measuring (a teacher "below" the threshold here); explicit keywords still win.
+    model = DistillDQN(
+        "MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", reference_returns=(20.0, 200.0), distill_coef=0.5, **TINY
+    )
+    model.learn(60)
+    assert (model.recipe, model.td_target, model.distill_coef) == ("outgrow", "student", 0.5)
+
+
+def test_auto_recipe_copies_where_the_env_has_no_reward_threshold() -> None:
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    gym.register("CartPoleWithoutThreshold-v0", entry_point=CartPoleEnv, max_episode_steps=500)
+    try:
+        model = DistillDQN("MlpPolicy", "CartPoleWithoutThreshold-v0", teacher="dqn/CartPole-v1@weak", **TINY)
+        model.learn(60)
+    finally:
+        gym.registry.pop("CartPoleWithoutThreshold-v0")
+    assert model.recipe == "policy_distillation" and model.reference_returns is None  # nothing measured
+    assert "CartPoleWithoutThreshold-v0 has no reward threshold" in model.recipe_choice
 
 
 def test_seed_recipe_is_a_deprecated_alias() -> None:
@@ -538,15 +588,17 @@ def test_defaults_reach_the_teacher(env_id: str, net_arch: list[int] | None) -> 
     assert _normalized(model, env_id) >= level
 
 
-#: Env steps of the weak-teacher test: measured 0.89 / 1.0 / 1.0 there (seeds 0 / 1 / 2, docs/guide/distill_dqn.md)
+#: Env steps of the weak-teacher test: "outgrow" measured 0.89 / 1.0 / 1.0 there (seeds 0 / 1 / 2,
+#: docs/guide/distill_dqn.md)
 WEAK_BUDGET = 20_000
 
 
 @pytest.mark.learning
-def test_outgrow_beats_a_weak_teacher() -> None:
-    """``recipe="outgrow"`` and nothing else but seed=: a student of the weak CartPole teacher (0.36) ends >= 0.3 above it."""
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1@weak", recipe="outgrow", seed=0)
+def test_defaults_beat_a_weak_teacher() -> None:
+    """Nothing but teacher= and seed=: a student of the weak CartPole teacher (0.36) ends >= 0.3 above it."""
+    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1@weak", seed=0)
     model.learn(WEAK_BUDGET)
+    assert model.recipe == "outgrow"
     index = json.loads((BUNDLED_DIR / "teachers.json").read_text())
     weak = next(entry for entry in index if entry["env_id"] == "CartPole-v1" and entry.get("variant") == "weak")
     assert _normalized(model, "CartPole-v1") >= weak["normalized_score"] + 0.3

@@ -21,7 +21,15 @@ from sb3_distill.common.buffers import (
 )
 from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.teacher_mixin import TeacherMixin
-from sb3_distill.distill_dqn.recipes import DEFAULT_RECIPE, RECIPES, TD_TARGETS, resolve_recipe
+from sb3_distill.distill_dqn.recipes import (
+    AUTO_CHOICES,
+    AUTO_RECIPE,
+    AUTO_SETTINGS,
+    DEFAULT_RECIPE,
+    RECIPES,
+    TD_TARGETS,
+    resolve_recipe,
+)
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
 from sb3_distill.teachers import Teacher
@@ -172,32 +180,13 @@ class DistillDQN(TeacherMixin, DQN):
             anneal_floor=anneal_floor,
             n_steps=n_steps,
         )
-        settings = {**RECIPES[self.recipe], **{key: value for key, value in explicit.items() if value is not None}}
-        self.distill_loss = _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
-        self.kl_direction = _choice("kl_direction", settings["kl_direction"], KL_DIRECTIONS)
-        self.td_target = _choice("td_target", settings["td_target"], TD_TARGETS)
-        self.td_loss = _choice("td_loss", settings["td_loss"], TD_LOSSES)
-        self.temperature = float(settings["temperature"])
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0 (got {temperature}); small T sharpens p = softmax(Q / T).")
-        self.temperature_scaling = bool(settings["temperature_scaling"])
-        self.distill_coef = settings["distill_coef"]
-        if isinstance(self.distill_coef, str):
-            _choice("distill_coef", self.distill_coef, ("qdagger",))
-        elif not callable(self.distill_coef) and not float(self.distill_coef) >= 0:
-            raise ValueError(f"distill_coef must be >= 0, an SB3 schedule or 'qdagger' (got {distill_coef}).")
-        self.anneal_exponent = float(settings["anneal_exponent"])
-        if not self.anneal_exponent > 0:
-            raise ValueError(f"anneal_exponent must be > 0 (got {anneal_exponent}); 1 is QDagger's linear rule.")
-        self.anneal_floor = float(settings["anneal_floor"])
-        if not 0 <= self.anneal_floor <= 1:
-            raise ValueError(f"anneal_floor must be in [0, 1] (got {anneal_floor}); 0 is QDagger's rule.")
-        # DQN's n-step TD targets, part of the recipe (3 for "outgrow", DQN's 1 otherwise) unless given
+        # Kept so that recipe="auto" can apply the recipe it chooses at learn() under the same explicit keywords
+        self.explicit_settings = {key: value for key, value in explicit.items() if value is not None}
+        settings = self._apply_recipe(self.recipe)
+        # DQN's n-step TD targets, part of the recipe (3 for "outgrow" and "auto", DQN's 1 otherwise) unless given
         n_steps = int(settings["n_steps"])
-        self.teacher_rollout_steps = int(settings["teacher_rollout_steps"])
-        self.pretrain_gradient_steps = int(settings["pretrain_gradient_steps"])
-        if self.teacher_rollout_steps < 0 or self.pretrain_gradient_steps < 0:
-            raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
+        #: What recipe="auto" chose and why (a sentence), once learn() has decided; None otherwise
+        self.recipe_choice: str | None = None
         self.reference_returns = reference_returns
         self.cache_teacher_outputs = cache_teacher_outputs
         self._init_teacher(teacher, _init_setup_model)
@@ -236,13 +225,101 @@ class DistillDQN(TeacherMixin, DQN):
         if _init_setup_model:
             self._setup_model()
 
+    # ------------------------------------------------------------------ recipes
+    def _apply_recipe(self, recipe: str) -> dict[str, Any]:
+        """
+        Set the loss's keywords from ``recipe``'s settings and the explicit keywords (which win), checked.
+
+        :param recipe: a name in :data:`~sb3_distill.distill_dqn.recipes.RECIPES`, or ``"auto"`` (its settings until
+            :meth:`_choose_recipe` decides)
+        :return: the settings applied
+        """
+        settings = {**(AUTO_SETTINGS if recipe == AUTO_RECIPE else RECIPES[recipe]), **self.explicit_settings}
+        self.distill_loss = _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
+        self.kl_direction = _choice("kl_direction", settings["kl_direction"], KL_DIRECTIONS)
+        self.td_target = _choice("td_target", settings["td_target"], TD_TARGETS)
+        self.td_loss = _choice("td_loss", settings["td_loss"], TD_LOSSES)
+        self.temperature = float(settings["temperature"])
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (got {self.temperature}); small T sharpens p = softmax(Q / T).")
+        self.temperature_scaling = bool(settings["temperature_scaling"])
+        self.distill_coef = settings["distill_coef"]
+        if isinstance(self.distill_coef, str):
+            _choice("distill_coef", self.distill_coef, ("qdagger",))
+        elif not callable(self.distill_coef) and not float(self.distill_coef) >= 0:
+            raise ValueError(f"distill_coef must be >= 0, an SB3 schedule or 'qdagger' (got {self.distill_coef}).")
+        self.anneal_exponent = float(settings["anneal_exponent"])
+        if not self.anneal_exponent > 0:
+            raise ValueError(f"anneal_exponent must be > 0 (got {self.anneal_exponent}); 1 is QDagger's linear rule.")
+        self.anneal_floor = float(settings["anneal_floor"])
+        if not 0 <= self.anneal_floor <= 1:
+            raise ValueError(f"anneal_floor must be in [0, 1] (got {self.anneal_floor}); 0 is QDagger's rule.")
+        self.teacher_rollout_steps = int(settings["teacher_rollout_steps"])
+        self.pretrain_gradient_steps = int(settings["pretrain_gradient_steps"])
+        if self.teacher_rollout_steps < 0 or self.pretrain_gradient_steps < 0:
+            raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
+        return settings
+
+    def _choose_recipe(self) -> None:
+        """
+        ``recipe="auto"``: copy a teacher that solves the env (``"policy_distillation"``), outgrow one that does not
+        (``"outgrow"``). Solved = the teacher's reference return (measured once; or ``reference_returns``) reaches the
+        env's ``spec.reward_threshold``; an env without a threshold counts as solved. Sets :attr:`recipe` and
+        :attr:`recipe_choice` (said at ``verbose >= 1``).
+        """
+        if self.recipe != AUTO_RECIPE:
+            return
+        env_id = self._env_id()
+        threshold = None
+        if env_id is not None:
+            import gymnasium as gym
+
+            try:
+                threshold = gym.spec(env_id).reward_threshold
+            except gym.error.Error:  # an env that is not registered has no threshold
+                threshold = None
+        if threshold is None:
+            chosen = AUTO_CHOICES[0]
+            reason = f"{env_id or 'the env'} has no reward threshold (gymnasium's spec.reward_threshold) to judge it by"
+        else:
+            teacher_return = self._reference_returns()[1]
+            solved = teacher_return >= threshold
+            chosen = AUTO_CHOICES[0] if solved else AUTO_CHOICES[1]
+            relation = "reaches" if solved else "is below"
+            reason = f"the teacher's return {teacher_return:.1f} {relation} {env_id}'s reward threshold {threshold:g}"
+        self.recipe = chosen
+        self._apply_recipe(chosen)
+        self._resolve_auto_loss()
+        self.recipe_choice = f"recipe='auto' chose {chosen!r}: {reason} (pass recipe= to choose yourself)."
+        if self.verbose >= 1:
+            print(self.recipe_choice)
+
+    def _resolve_auto_loss(self) -> None:
+        if self.distill_loss == "auto" and self.teachers:
+            # Q-values when the teacher has them (a value-calibrated start for the TD term), else its policy.
+            self.distill_loss = "mse" if self.teachers[0].has_q_values else "kl"
+
+    def _env_id(self) -> str | None:
+        """The student env's gymnasium id (from its spec), else the teacher's."""
+        if self.env is not None and self.env.get_attr("spec")[0] is not None:
+            return self.env.get_attr("spec")[0].id
+        return self._require_teacher().env_id
+
+    def _reference_returns(self) -> tuple[float, float]:
+        """``(G_random, G_teacher)``: given, or measured once on the env's id (10 episodes each)."""
+        if self.reference_returns is None:
+            self.reference_returns = self._require_teacher().reference_returns(self._env_id())
+        return self.reference_returns
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        self._choose_recipe()
+        return super()._setup_learn(*args, **kwargs)
+
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_teachers()
-        if self.distill_loss == "auto" and self.teachers:
-            # Q-values when the teacher has them (a value-calibrated start for the TD term), else its policy.
-            self.distill_loss = "mse" if self.teachers[0].has_q_values else "kl"
+        self._resolve_auto_loss()
         if self.replay_buffer_class is None:
             self.replay_buffer_class, extra_kwargs = self._teacher_buffer_class()
             self.replay_buffer_kwargs.update(extra_kwargs)
@@ -340,25 +417,31 @@ class DistillDQN(TeacherMixin, DQN):
 
     def _qdagger_coef(self) -> float:
         """
-        QDagger's rule: 1 − the student's normalized return over its last 10 training episodes, clipped to [0, 1], to
-        the power ``anneal_exponent`` (1: QDagger's linear rule), never below ``anneal_floor`` (0: QDagger's).
+        QDagger's rule: 1 − the student's score s (:meth:`student_score`), clipped to [0, 1], to the power
+        ``anneal_exponent`` (1: QDagger's linear rule), never below ``anneal_floor`` (0: QDagger's).
         """
-        teacher = self._require_teacher()
-        student_episodes = self._episode_num - self.teacher_phase_episodes
-        if self._in_teacher_phase() or student_episodes <= 0:
+        student_score = self.student_score()
+        if student_score is None:
             return 1.0
-        if self.reference_returns is None:
-            env_id = teacher.env_id
-            if self.env is not None and self.env.get_attr("spec")[0] is not None:
-                env_id = self.env.get_attr("spec")[0].id
-            self.reference_returns = teacher.reference_returns(env_id)
-        random_return, teacher_return = self.reference_returns
-        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-min(student_episodes, 10) :]]
-        if not recent or teacher_return <= random_return:
-            return 1.0
-        student_score = (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
         # Clipped to [0, 1]: a student below the random policy (s < 0) gets the full weight, not more
         return max(min(max(1.0 - student_score, 0.0), 1.0) ** self.anneal_exponent, self.anneal_floor)
+
+    def student_score(self) -> float | None:
+        """
+        QDagger's score of the student: its mean return over its last 10 training episodes, normalized by the
+        teacher's, s = (Ĝ_S − G_random) / (G_teacher − G_random) (1: the teacher's level; not clipped).
+
+        :return: s, or ``None`` while there is nothing to score (teacher phase, no student episode yet, a teacher no
+            better than random)
+        """
+        student_episodes = self._episode_num - self.teacher_phase_episodes
+        if self._in_teacher_phase() or student_episodes <= 0:
+            return None
+        random_return, teacher_return = self._reference_returns()
+        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-min(student_episodes, 10) :]]
+        if not recent or teacher_return <= random_return:
+            return None
+        return (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
 
     # ------------------------------------------------------------------ the loss
     def _teacher_logits(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:

@@ -36,6 +36,10 @@ class _RandomAgent:
         return np.array([self.action_space.sample() for _ in range(self.n_envs)]), None
 
 
+#: Teacher.reference_returns() results of this process: (fingerprint, env id, run folder, episodes, seed) -> returns.
+_REFERENCE_RETURNS: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+
 def reference_returns(agent: Any, env: GymEnv, n_episodes: int = 10, seed: int = 0) -> tuple[list[float], list[float]]:
     """
     Episode returns of a uniformly random policy and of ``agent`` (deterministic): the zero and the one of
@@ -144,7 +148,6 @@ class Teacher:
         self.source = source
         self.source_path = Path(source_path).resolve() if source_path is not None else None
         self.env_kwargs = env_kwargs or {}
-        self._reference_returns: dict[Any, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -347,11 +350,13 @@ class Teacher:
                 f"reference_returns() needs an env id and {self!r} has none: pass env_id=..., "
                 "or give the returns yourself (reference_returns=(random, teacher))."
             )
-        key = (env_id or self.env_id, n_episodes, seed)
-        if key not in self._reference_returns:
-            own = env_id in (None, self.env_id)
+        own = env_id in (None, self.env_id)
+        # Per process and per teacher content (weights, statistics, and for its own env the run folder whose wrappers
+        # make it): loading the same teacher again does not measure again
+        key = (self.fingerprint, env_id or self.env_id, str(self.source_path) if own else None, n_episodes, seed)
+        if key not in _REFERENCE_RETURNS:
             env = self.make_env(seed=seed) if own else make_teacher_env(env_id, seed=seed)
             random_returns, teacher_returns = reference_returns(self, env, n_episodes, seed)
             env.close()
-            self._reference_returns[key] = (float(np.mean(random_returns)), float(np.mean(teacher_returns)))
-        return self._reference_returns[key]
+            _REFERENCE_RETURNS[key] = (float(np.mean(random_returns)), float(np.mean(teacher_returns)))
+        return _REFERENCE_RETURNS[key]
