@@ -53,20 +53,22 @@ class DistillDQN(TeacherMixin, DQN):
     ``"outgrow"``, ``"reincarnate"``, ``"qdagger"``, ``"policy_distillation"``, ``"teacher_td_reverse_kl"``) set all
     of these; explicit keywords override them.
 
-    The default recipe, ``"policy_distillation"``, only imitates (no TD term): the fastest and steadiest to a strong
-    teacher's level on all four classic envs, but a student of a weak teacher ends a copy of it. ``recipe="outgrow"``
-    keeps DQN's 3-step TD loss beside the same sharp KL from the first step, with α_t = max(1 − s, 0)³ (s: QDagger's
-    score, the student's teacher-normalized training return): it outgrows a weak teacher (CartPole-v1: 0.89-1.0 after
-    20,000 env steps from a 0.36 teacher, 3 seeds) and reaches a strong CartPole teacher as fast, but once α_t is near
-    0 its TD term unsettles students of strong Acrobot, MountainCar and LunarLander teachers (one Acrobot seed fell to
-    0.0). Numbers and the rules tried: ``docs/guide/distill_dqn.md``, "Which default".
+    The default, ``recipe="auto"``, chooses at the first ``learn()`` between copying and outgrowing the teacher: a
+    teacher whose return reaches the env's reward threshold (gymnasium's ``spec.reward_threshold``; or an env without
+    one) is copied by ``"policy_distillation"`` (no TD term: the fastest and steadiest to a strong teacher's level on
+    all four classic envs); one below it is outgrown by ``"outgrow"``: DQN's 3-step TD loss beside the same sharp KL,
+    α_t = max(1 − s, 0)³ (s: QDagger's score, the student's teacher-normalized training return), which took students
+    of the weak CartPole (0.36) and Acrobot (0.29) teachers to 0.89-1.0 in 20,000 env steps. No single recipe did both:
+    with a TD term, students of the strong Acrobot, MountainCar and LunarLander teachers are unsteady (a MountainCar
+    student fell from 0.98 to 0.0 even at α = 1). What was chosen and why: ``recipe``, ``recipe_choice``.
+    Numbers: ``docs/guide/distill_dqn.md``, "Which default".
 
     Like QR-DQN, DistillDQN has defaults of its own, chosen for distillation. Those that differ from DQN's, and why:
 
     * ``learning_rate=1e-3`` (DQN: 1e-4), ``batch_size=64`` (32), ``train_freq=1`` (4): the teacher's labels are
       available from the first step and cost no env steps, so the student learns at every step and fast; with DQN's
       values a ``net_arch=[32]`` student scored 43 / 17 / 272 after 5,000 steps (issue 10).
-    * ``n_steps=None``: the recipe's (DQN's 1, or 3 for ``"outgrow"``, whose TD term must take over from a weak
+    * ``n_steps=None``: the recipe's (DQN's 1, or 3 for ``"outgrow"`` and ``"auto"``, whose TD term must take over from a weak
       teacher within distillation's budgets: from the weak CartPole teacher (0.36), seed 0, 1-step TD scored
       0.46 / 0.71 / 0.36 / 0.95 at 10k / 20k / 25k / 30k env steps, 3-step TD 1.0 / 0.89 at 10k / 20k).
     * ``exploration_initial_eps=0.05`` (1.0): a constant ε; the teacher, not ε-greedy search, says where to go (DQN's
@@ -81,11 +83,13 @@ class DistillDQN(TeacherMixin, DQN):
 
     All of DQN's parameters (see ``stable_baselines3.DQN``) plus:
 
-    :param n_steps: DQN's n of n-step TD targets; ``None``: the recipe's (3 for ``"outgrow"``, else DQN's 1)
+    :param n_steps: DQN's n of n-step TD targets; ``None``: the recipe's (3 for ``"outgrow"`` and ``"auto"``, else
+        DQN's 1)
     :param teacher: a :class:`~sb3_distill.teachers.Teacher` or any spec ``load_teacher`` takes
         (``"dqn/CartPole-v1"``, a zip, an rl-zoo3 run folder, a loaded model, ``"hub:sb3/dqn-CartPole-v1"``)
-    :param recipe: ``"policy_distillation"`` (default), ``"outgrow"``, ``"reincarnate"``, ``"qdagger"`` or
-        ``"teacher_td_reverse_kl"`` (formerly ``"seed"``)
+    :param recipe: ``"auto"`` (default: ``"policy_distillation"`` or ``"outgrow"``, chosen at the first ``learn()``
+        by the teacher's return against the env's reward threshold), ``"policy_distillation"``, ``"outgrow"``,
+        ``"reincarnate"``, ``"qdagger"`` or ``"teacher_td_reverse_kl"`` (formerly ``"seed"``)
     :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (``"mse"`` for a teacher with Q-values, else
         ``"kl"``)
     :param kl_direction: ``"teacher_student"`` (KL(p_T‖p_S)) or ``"student_teacher"`` (KL(p_S‖p_T))
@@ -104,8 +108,8 @@ class DistillDQN(TeacherMixin, DQN):
     :param teacher_rollout_steps: env steps played by the teacher (ε-greedy, ε = ``exploration_final_eps``) into
         the replay buffer before the student acts; they count in ``num_timesteps``
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
-    :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"``; measured once per teacher
-        on a separate env (10 episodes each) when not given
+    :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"`` and ``recipe="auto"``;
+        measured once per teacher on a separate env (10 episodes each) when not given
     :param cache_teacher_outputs: store the teacher's logits per transition in the replay buffer
         (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer` and its dict / n-step siblings, SB3's buffers with
         the raw observations kept for the teacher), computed once in a batched pass over the new transitions at each

@@ -1,6 +1,9 @@
 """
 Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them.
 
+* ``"auto"`` (the default, :data:`AUTO_RECIPE`): ``"policy_distillation"`` for a teacher whose return reaches the env's
+  reward threshold (or an env without one), ``"outgrow"`` for a teacher below it, chosen at the first ``learn()``.
+
 * ``"outgrow"``: the student copies the teacher and keeps learning by TD, so that it can outgrow it.
   From the first env step (no teacher phase): DQN's own 3-step TD loss (``n_steps=3``, what lets TD take over in
   distillation's budgets) plus
