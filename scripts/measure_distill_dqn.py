@@ -9,7 +9,8 @@ Prints one JSON line per run (the curve, the first step at 1.0, the final score)
 The probes used while choosing (docs/guide/distill_dqn.md, "Which default"): ``--eps-reference EPS`` compares the
 student with the teacher playing ε-greedy (as CleanRL's QDagger does), ``--margin M`` lowers the teacher's level by
 a share M, ``--rule`` replaces the ``"qdagger"`` weight α by a function of it (``power3``: α³, ``log``: T^(1-α),
-``power3floor``: max(α³, 0.01)). The raw records of that search are in ``docs/distill_dqn_defaults.jsonl``.
+``power3floor``: max(α³, 0.01); ``exp<α₁>``: α = α₁^s with s QDagger's score, not clipped, e.g. ``exp0.001``;
+``exp``: α₁ = T). The raw records of that search are in ``docs/distill_dqn_defaults.jsonl``.
 
 Examples::
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -121,10 +123,11 @@ def measure(
         def exponential() -> float:
             # α = T^s, s not clipped: T at the teacher's level, smaller as the student passes it
             score = model.student_score()
-            return 1.0 if score is None else min(1.0, model.temperature ** max(score, 0.0))
+            base = float(rule[3:] or model.temperature)
+            return 1.0 if score is None else min(1.0, base ** max(score, 0.0))
 
         model._qdagger_coef = (  # type: ignore[method-assign]
-            exponential if rule == "exp" else lambda: shapes[rule](qdagger())
+            exponential if rule.startswith("exp") else lambda: shapes[rule](qdagger())
         )
     curve = _Curve(env_id, every, reference)
     start = time.perf_counter()
@@ -155,9 +158,11 @@ def main() -> None:
     parser.add_argument("--eps-reference", type=float, default=None, help="qdagger reference: the teacher with this ε")
     parser.add_argument("--margin", type=float, default=None, help="qdagger reference lowered by this share")
     rules = ["power3", "log", "power3floor", "exp"]
-    parser.add_argument("--rule", default=None, choices=rules, help="probe: α as a function of QDagger's linear α")
+    parser.add_argument("--rule", default=None, help=f"probe: α as a function of QDagger's score ({', '.join(rules)}<α₁>)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/measure_distill_dqn.jsonl"), help="JSON lines appended")
     args = parser.parse_args()
+    if args.rule is not None and args.rule not in rules and not re.fullmatch(r"exp[0-9.e-]+", args.rule):
+        parser.error(f"--rule {args.rule}: use one of {', '.join(rules)} or exp<α₁> (e.g. exp0.001)")
     th.set_num_threads(1)
     for seed in args.seeds:
         record = measure(
