@@ -2,6 +2,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
@@ -268,16 +269,14 @@ class DistillDQN(TeacherMixin, DQN):
         """
         ``recipe="auto"``: copy a teacher that solves the env (``"policy_distillation"``), outgrow one that does not
         (``"outgrow"``). Solved = the teacher's reference return (measured once; or ``reference_returns``) reaches the
-        env's ``spec.reward_threshold``; an env without a threshold counts as solved. Sets :attr:`recipe` and
-        :attr:`recipe_choice` (said at ``verbose >= 1``).
+        env's ``spec.reward_threshold``; an env without a threshold counts as solved. Sets ``recipe`` and
+        ``recipe_choice`` (said at ``verbose >= 1``).
         """
         if self.recipe != AUTO_RECIPE:
             return
         env_id = self._env_id()
         threshold = None
         if env_id is not None:
-            import gymnasium as gym
-
             try:
                 threshold = gym.spec(env_id).reward_threshold
             except gym.error.Error:  # an env that is not registered has no threshold
