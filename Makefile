@@ -3,9 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
-# The suite runs on one pytest-xdist worker per logical core (at most 4: each holds torch, and some tests start processes of
-# their own), one torch thread each. `make test PYTEST_WORKERS=0` runs it in one process (for --pdb); PYTEST_ARGS are
-# added after, so `PYTEST_ARGS="-n 0"` does the same.
+# make test runs the suite on pytest-xdist workers, one per logical core (at most 4: each holds torch, and some tests
+# start processes of their own), one torch thread each (tests/conftest.py). PYTEST_WORKERS=0 runs it in this process
+# (for --pdb); PYTEST_ARGS come last, so they may override any of these options.
 PYTEST_WORKERS ?= logical
 
 .PHONY: install postgres demo test docs lint type format clean
