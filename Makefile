@@ -3,6 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
+# make test runs the suite on pytest-xdist workers, one per logical core (at most 4: each holds torch, and some tests
+# start processes of their own), one torch thread each (tests/conftest.py). PYTEST_WORKERS=0 runs it in this process
+# (for --pdb); PYTEST_ARGS come last, so they may override any of these options.
+PYTEST_WORKERS ?= logical
 
 .PHONY: install postgres demo test docs lint type format clean
 
@@ -33,8 +37,10 @@ postgres:
 			|| { echo "Could not install PostgreSQL with apt-get. $(PG_HELP)" >&2; exit 1; }; \
 	else echo "No PostgreSQL and no apt-get. $(PG_HELP)" >&2; exit 1; fi
 
+# --dist loadgroup: the tests marked xdist_group("processes") (several busy processes at once, timed against each
+# other, or a set-up started once per module: PostgreSQL, the journal study) run in turn on one worker.
 test: install postgres
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup $(PYTEST_ARGS)
 
 # The docs site (Sphinx, offline): warnings are errors, so a broken reference or docstring fails.
 docs: install

@@ -158,6 +158,7 @@ def test_suites_are_found_by_file_name() -> None:
         get_suite("atari")
 
 
+@pytest.mark.xdist_group("processes")  # two benchmark workers: in turn with the other tests that run several processes
 def test_cli_tiny_run(tmp_path: Path) -> None:
     args = [
         "--out", str(tmp_path), "--quick", "--envs", "CartPole-v1", "--methods", "dqn", "distill_dqn:policy_distillation",
@@ -230,6 +231,7 @@ def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> N
         cli.parse_args([*args, "--teacher", "HalfCheetah-v5"])  # not ENV=ALGO/ID
 
 
+@pytest.mark.xdist_group("processes")  # two benchmark workers: in turn with the other tests that run several processes
 def test_reincarnation_tiny_run(tmp_path: Path) -> None:
     # The bundled strong teacher stands in for the weak one (its id is a parameter): the plumbing, not the result.
     args = [

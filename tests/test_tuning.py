@@ -30,6 +30,10 @@ from sb3_distill.cli import main
 from sb3_distill.zoo import CONVERTERS, TrialError, open_storage, tuning
 from sb3_distill.zoo.storage import FlockJournalLock, RetryDeadWorkerTrial
 
+# One group of pytest-xdist (`make test` runs on several workers): worker processes killed mid-trial, a lock waited
+# for with timeouts and the two-worker study of `journal_study` run in turn on one worker with the other tests that
+# run several busy processes at once, and that study is run once, not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("processes")
 N_TRIALS = 4
 
 

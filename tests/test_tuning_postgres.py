@@ -26,7 +26,9 @@ from zoo_helpers import (
 
 from sb3_distill.zoo import open_storage
 
-pytestmark = pytest.mark.postgres
+# One group of pytest-xdist (`make test` runs on several workers): the tests that run several busy processes at once
+# and time them (2-s heartbeats here) run in turn on one worker, and this module's server is started once.
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("processes")]
 N_TRIALS = 4
 N_KILLED_TRIALS = 8
 
