@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--recipe",
         default=None,
-        help="policy_distillation, outgrow, reincarnate, qdagger or teacher_td_reverse_kl (default: the package default)",
+        help="auto, policy_distillation, outgrow, reincarnate, qdagger or teacher_td_reverse_kl (default: auto, which "
+        "copies a teacher that reaches the env's reward threshold and outgrows one below it)",
     )
     parser.add_argument("--net-arch", type=int, nargs="+", default=[32, 32], help="student hidden layers")
     parser.add_argument("--timesteps", type=int, default=5000, help="env steps for the student (teacher phase included)")
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Student: DistillDQN recipe={student.recipe!r} trained for {student.num_timesteps:,} env steps in {train_time:.1f}s"
     )
+    if student.recipe_choice:
+        print(f"         {student.recipe_choice}")
 
     env = Monitor(gym.make(args.env))
     env.reset(seed=args.seed + 1000)

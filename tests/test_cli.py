@@ -1,5 +1,6 @@
 """The ``sb3-distill`` command: rl-zoo3's train/enjoy with our algorithms, packaged hyperparameters, bad input."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -169,6 +170,17 @@ def test_unknown_command(capsys):
 
 
 # ---------------------------------------------------------------------------------------------- entry points
+def test_demo_distills_and_prints_both(capsys):
+    from sb3_distill import demo
+
+    assert demo.main(["--timesteps", "300", "--eval-episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Student: DistillDQN recipe='policy_distillation' trained for 300 env steps" in out
+    assert "recipe='auto' chose 'policy_distillation': the teacher's return 500.0 reaches CartPole-v1's reward" in out
+    assert re.search(r"^student +[\d.]+ ± [\d.]+ +1,282 ", out, re.MULTILINE)
+    assert "Student size: 1.9% of the teacher." in out
+
+
 def test_demo_subcommand_runs_the_demo(monkeypatch):
     calls = []
     fake = types.ModuleType("sb3_distill.demo")
