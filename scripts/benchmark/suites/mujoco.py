@@ -22,8 +22,9 @@ STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:5%": 0.05, "policy_
 #: PolicyDistill's settings, written out so that the measurement does not move with the package's defaults: no value
 #: distillation (the critic is not needed to act, and skipping it halves the wall time), a DAgger-style teacher share
 #: that decays from 1 to 0 over the run (the states the student learns on matter most), a 3× larger learning rate
-#: (free in wall time; decaying to 0 where ``LEARNING_RATE_DECAY`` says) and one gradient step per env step (MuJoCo steps are cheap next to gradient steps here; the
-#: student's own VecNormalize is in ``teacher_env``). docs/benchmarks.md, "MuJoCo", has the probes behind these choices.
+#: (free in wall time; decaying to 0 where ``LEARNING_RATE_DECAY`` says) and one gradient step per env step (MuJoCo
+#: steps are cheap next to gradient steps here; the student's own VecNormalize is in ``teacher_env``).
+#: docs/benchmarks.md, "MuJoCo", has the probes behind these choices.
 STUDENT_SETTINGS: dict[str, Any] = dict(
     distill_value_coef=0.0, learning_rate=3e-3, gradient_steps=1, batch_size=256, learning_starts=100
 )
