@@ -22,18 +22,13 @@ STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:5%": 0.05, "policy_
 #: PolicyDistill's settings, written out so that the measurement does not move with the package's defaults: no value
 #: distillation (the critic is not needed to act, and skipping it halves the wall time), a DAgger-style teacher share
 #: that decays from 1 to 0 over the run (the states the student learns on matter most), a 3× larger learning rate
-#: (free in wall time; decaying to 0 where ``LEARNING_RATE_DECAY`` says) and one gradient step per env step (MuJoCo
-#: steps are cheap next to gradient steps here; the student's own VecNormalize is in ``teacher_env``).
-#: docs/benchmarks.md, "MuJoCo", has the probes behind these choices.
+#: (free in wall time) and one gradient step per env step (MuJoCo steps are cheap next to gradient steps here; the
+#: student's own VecNormalize is in ``teacher_env``). docs/benchmarks.md, "MuJoCo", has the probes behind these choices
+#: (and Walker2d's: a learning rate decaying to 0 did not hold at 5 seeds, so the rate stays constant everywhere).
 STUDENT_SETTINGS: dict[str, Any] = dict(
     distill_value_coef=0.0, learning_rate=3e-3, gradient_steps=1, batch_size=256, learning_starts=100
 )
 TEACHER_SHARE = (1.0, 0.0, 1.0)  # LinearSchedule(start, end, end_fraction) of the teacher's share of actions
-#: Per env: the learning rate as LinearSchedule(start, end, end_fraction) instead of the constant 3e-3. Walker2d's
-#: students came near the teacher early and then swung between evaluations (a fall ends an episode); a rate that decays
-#: to 0 over the run (rl-zoo3's ``lin_3e-3``) settled the 10% student in a single-seed probe (last three evaluations
-#: 0.61 → 0.82; docs/benchmarks.md, "MuJoCo", has the probe table and the 5-seed run).
-LEARNING_RATE_DECAY: dict[str, tuple[float, float, float]] = {"Walker2d-v5": (3e-3, 0.0, 1.0)}
 #: Targets of issue 10: return, acting parameters and env steps (of the teacher's training budget); batch-1024 speed-up.
 TARGET_RETURN, TARGET_PARAMS, TARGET_STEPS, TARGET_SPEEDUP = 0.95, 0.05, 0.02, 10.0
 
@@ -175,9 +170,6 @@ class MujocoSuite(Suite):
 
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
         width = hidden_width(obs_dim, action_dim, STUDENT_SHARES[method] * teacher.num_parameters)
-        settings = dict(STUDENT_SETTINGS)
-        if env_id in LEARNING_RATE_DECAY:
-            settings["learning_rate"] = LinearSchedule(*LEARNING_RATE_DECAY[env_id])
         return PolicyDistill(
             "MlpPolicy",
             env,
@@ -186,7 +178,7 @@ class MujocoSuite(Suite):
             policy_kwargs=dict(net_arch=[width, width]),
             seed=seed,
             device="cpu",
-            **settings,
+            **STUDENT_SETTINGS,
         )
 
     def gradient_step_reference(self, method: str, model: Any, env: Any, seed: int) -> tuple[str, Any] | None:
