@@ -198,8 +198,10 @@ def test_mujoco_students_are_sized_from_the_teacher() -> None:
 
     # SAC HalfCheetah's actor: 73,484 parameters (17 observations, 6 actions).
     assert hidden_width(17, 6, 0.02 * 73_484) == 28  # 1,490 parameters: 2.0%
+    assert hidden_width(17, 6, 0.05 * 73_484) == 49  # 3,632 parameters: 4.9%, within the target's 5%
     assert hidden_width(17, 6, 0.10 * 73_484) == 74  # 7,332 parameters: 10.0%
     assert hidden_width(18, 6, 0.02 * 5_766) == 4  # PPO Walker2d's actor (TimeFeatureWrapper: 18 observations)
+    assert hidden_width(18, 6, 0.05 * 5_766) == 8  # 278 parameters: 4.8%
 
 
 def test_mujoco_env_has_the_teachers_wrapper() -> None:
