@@ -205,6 +205,12 @@ CASES = [
     BadInput("unknown recipe", _dqn(recipe="magic"), ValueError, "Unknown recipe"),
     BadInput("DistillDQN: unknown distill_loss", _dqn(distill_loss="l1"), ValueError, "Unknown distill_loss"),
     BadInput("unknown td_target", _dqn(td_target="oracle"), ValueError, "Unknown td_target"),
+    BadInput(
+        "n-step TD targets with optimize_memory_usage",
+        _dqn(recipe="outgrow", optimize_memory_usage=True),
+        ValueError,
+        "does not support optimize_memory_usage=True",
+    ),
     BadInput("unknown td_loss", _dqn(td_loss="l1"), ValueError, "Unknown td_loss"),
     BadInput("unknown kl_direction", _dqn(kl_direction="both"), ValueError, "Unknown kl_direction"),
     BadInput("temperature <= 0", _dqn(temperature=0.0), ValueError, "temperature must be > 0"),

@@ -11,7 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillDQN, Teacher, load_teacher
-from sb3_distill.common.buffers import TeacherNStepReplayBuffer, TeacherReplayBuffer
+from sb3_distill.common.buffers import TeacherCacheMixin, TeacherNStepReplayBuffer, TeacherReplayBuffer
 
 TINY = dict(learning_starts=50, buffer_size=500, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
 
@@ -71,7 +71,7 @@ def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, cache_teacher_outputs=False, **TINY)
     model.learn(200)
     buffer = model.replay_buffer
-    assert isinstance(buffer, TeacherReplayBuffer) and buffer.teacher_logits is None
+    assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_logits is None
     samples = buffer.sample(16)
     th.testing.assert_close(model._teacher_logits(samples), teacher.action_logits(samples.observations))
 
@@ -88,6 +88,9 @@ def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
         replay_buffer_kwargs=dict(handle_timeout_termination=False),
     )
     assert type(memory_saving.replay_buffer) is TeacherReplayBuffer and memory_saving.replay_buffer.optimize_memory_usage
+    assert memory_saving.n_steps == 1  # "auto" bootstraps 1-step targets where SB3's n-step buffer cannot go
+    with pytest.raises(ValueError, match="does not support optimize_memory_usage=True: pass optimize_memory_usage=False"):
+        DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, recipe="outgrow", optimize_memory_usage=True)
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, n_steps=3, **TINY)
     model.learn(200)
     model.save(tmp_path / "student")

@@ -190,6 +190,15 @@ class DistillDQN(TeacherMixin, DQN):
         settings = self._apply_recipe(self.recipe)
         # DQN's n-step TD targets, part of the recipe (3 for "outgrow" and "auto", DQN's 1 otherwise) unless given
         n_steps = int(settings["n_steps"])
+        if optimize_memory_usage and n_steps > 1 and replay_buffer_class is None:
+            # SB3's n-step buffer cannot share observations between transitions (it raises NotImplementedError)
+            if self.recipe == AUTO_RECIPE and "n_steps" not in self.explicit_settings:
+                n_steps = 1  # "auto" then bootstraps 1-step targets, should it choose "outgrow"
+            else:
+                raise ValueError(
+                    f"n_steps={n_steps} (recipe {self.recipe!r}) needs SB3's n-step replay buffer, which does not "
+                    "support optimize_memory_usage=True: pass optimize_memory_usage=False or n_steps=1."
+                )
         #: What recipe="auto" chose and why (a sentence), once learn() has decided; None otherwise
         self.recipe_choice: str | None = None
         self.reference_returns = reference_returns
