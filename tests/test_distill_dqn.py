@@ -313,14 +313,13 @@ def test_save_never_overwrites_the_teacher(zoo_dir: Path, tmp_path: Path) -> Non
 # ------------------------------------------------------------------------------------------- learning
 @pytest.mark.learning
 @pytest.mark.parametrize("run", ["dqn/CartPole-v1_1", "qrdqn/CartPole-v1_1"])
-@pytest.mark.parametrize("recipe", ["policy_distillation", None])
-def test_small_student_reaches_teacher_level(zoo_dir: Path, run: str, recipe: str | None) -> None:
-    """A student with <= 5% of the teacher's parameters reaches >= 475 within 5,000 env steps."""
+def test_small_student_reaches_teacher_level(zoo_dir: Path, run: str) -> None:
+    """A student with <= 5% of the teacher's parameters reaches >= 475 within 5,000 env steps (the default recipe,
+    which is policy distillation for these teachers: they solve CartPole)."""
     model = DistillDQN(
         "MlpPolicy",
         "CartPole-v1",
         teacher=str(zoo_dir / run),
-        recipe=recipe,
         learning_rate=1e-3,
         buffer_size=10_000,
         learning_starts=100,
@@ -335,7 +334,7 @@ def test_small_student_reaches_teacher_level(zoo_dir: Path, run: str, recipe: st
     student_params = sum(p.numel() for p in model.q_net.parameters())
     assert student_params <= 0.05 * model.teacher.num_parameters
     model.learn(5000)
-    assert model.num_timesteps == 5000
+    assert model.num_timesteps == 5000 and model.recipe == "policy_distillation"
     env = gym.make("CartPole-v1")
     env.reset(seed=123)
     mean, _ = evaluate_policy(model, env, n_eval_episodes=10)
@@ -588,8 +587,8 @@ def test_defaults_reach_the_teacher(env_id: str, net_arch: list[int] | None) -> 
     assert _normalized(model, env_id) >= level
 
 
-#: Env steps of the weak-teacher test: "outgrow" measured 0.89 / 1.0 / 1.0 there (seeds 0 / 1 / 2,
-#: docs/guide/distill_dqn.md)
+#: Env steps of the weak-teacher test: "outgrow" (what the default chooses there) measured 0.89 / 1.0 / 1.0 at 20,000
+#: (seeds 0 / 1 / 2, docs/guide/distill_dqn.md); at 10,000 this test's seed scored 0.30 (not enough, as the curves say)
 WEAK_BUDGET = 20_000
 
 
