@@ -54,7 +54,7 @@ class ClassicSuite(Suite):
     methods = {
         "dqn": "DQN from scratch (zoo, 256×256)",
         "distill_dqn:qdagger": "DistillDQN qdagger",
-        "distill_dqn:policy_distillation": "DistillDQN policy_distillation (default)",
+        "distill_dqn:policy_distillation": "DistillDQN policy_distillation (the default's choice here)",
         "distill_dqn:teacher_td_reverse_kl": "DistillDQN teacher_td_reverse_kl",
         "policy_distill": "PolicyDistill",
     }
