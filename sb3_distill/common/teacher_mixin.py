@@ -174,6 +174,21 @@ class TeacherMixin:
             )
         return self.teachers
 
+    # ------------------------------------------------------------------ reference returns
+    def _env_id(self) -> str | None:
+        """The id of the student's env (else the teachers'), where reference returns are measured."""
+        if self.env is not None:
+            spec = self.env.get_attr("spec")[0]
+            if spec is not None:
+                return spec.id
+        return next((teacher.env_id for teacher in self.teachers if teacher.env_id), None)
+
+    def _measure_reference_returns(self) -> tuple[float, float]:
+        """``(G_random, G_T)`` measured on :meth:`_env_id` (10 episodes each; G_T: the best of the teachers)."""
+        env_id = self._env_id()
+        measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
+        return measured[0][0], max(teacher_return for _, teacher_return in measured)
+
     # ------------------------------------------------------------------ learn
     def learn(
         self: SelfTeacherMixin,

@@ -311,16 +311,10 @@ class DistillDQN(TeacherMixin, DQN):
             # Q-values when the teacher has them (a value-calibrated start for the TD term), else its policy.
             self.distill_loss = "mse" if self.teachers[0].has_q_values else "kl"
 
-    def _env_id(self) -> str | None:
-        """The student env's gymnasium id (from its spec), else the teacher's."""
-        if self.env is not None and self.env.get_attr("spec")[0] is not None:
-            return self.env.get_attr("spec")[0].id
-        return self._require_teacher().env_id
-
     def _reference_returns(self) -> tuple[float, float]:
         """``(G_random, G_teacher)``: given, or measured once on the env's id (10 episodes each)."""
         if self.reference_returns is None:
-            self.reference_returns = self._require_teacher().reference_returns(self._env_id())
+            self.reference_returns = self._measure_reference_returns()
         return self.reference_returns
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:

@@ -314,18 +314,8 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         if self.reference_returns is not None:
             return float(self.reference_returns[0]), float(self.reference_returns[1])
         if self._measured_returns is None:
-            env_id = self._env_id()
-            measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
-            self._measured_returns = (measured[0][0], max(teacher_return for _, teacher_return in measured))
+            self._measured_returns = self._measure_reference_returns()
         return self._measured_returns
-
-    def _env_id(self) -> str | None:
-        """The id of the student's env (else the teacher's), where reference returns are measured."""
-        if self.env is not None:
-            spec = self.env.get_attr("spec")[0]
-            if spec is not None:
-                return spec.id
-        return next((teacher.env_id for teacher in self.teachers if teacher.env_id), None)
 
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
