@@ -271,7 +271,7 @@ def check_robustness_inputs(
     :raises RobustnessError: naming what to fix
     """
     chosen = get_perturbation(perturbation)
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) and not isinstance(levels, np.ndarray):
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, (Sequence, np.ndarray)):
         raise RobustnessError(f"levels must be a list of numbers, e.g. [0.0, 0.1, 0.3], not {levels!r}.")
     if len(levels) == 0:
         raise RobustnessError("levels is empty: give at least one level, e.g. [0.0, 0.1, 0.3].")

@@ -329,7 +329,7 @@ def observation_scale(
     if method not in ("auto", "rollout", "bounds"):
         raise ValueError(f"Unknown scale method {method!r}: use 'auto', 'rollout', 'bounds', or a number / an array.")
     made = not isinstance(env, gym.Env)
-    environment = env() if made else env  # type: ignore[operator]
+    environment: gym.Env = env() if made else env  # type: ignore[operator,assignment]
     try:
         box = _box(environment.observation_space, "observation_scale")
         finite = np.isfinite(box.low) & np.isfinite(box.high)

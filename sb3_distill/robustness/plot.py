@@ -50,7 +50,9 @@ def plot_robustness(
             means = [(mean - low) / (high - low) for mean in means]
             stds = [std / abs(high - low) for std in stds]
         ax.plot(levels, means, marker="o", label=label)
-        ax.fill_between(levels, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.2)
+        low_band = [mean - std for mean, std in zip(means, stds, strict=True)]
+        high_band = [mean + std for mean, std in zip(means, stds, strict=True)]
+        ax.fill_between(levels, low_band, high_band, alpha=0.2)
     perturbation = next(iter(series.values()))[0].get("perturbation", "perturbation")
     ax.set_xlabel(f"{perturbation} level")
     ax.set_ylabel("normalized score" if reference is not None else "episode return")

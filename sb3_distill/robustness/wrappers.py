@@ -69,7 +69,8 @@ class ActionNoise(gym.ActionWrapper):
             return action
         if isinstance(space, spaces.Discrete):
             return space.start + self.rng.integers(space.n)
-        return space.start + self.rng.integers(space.nvec)  # type: ignore[union-attr]
+        assert isinstance(space, spaces.MultiDiscrete)
+        return space.start + self.rng.integers(space.nvec)
 
 
 class StickyActions(gym.Wrapper):
