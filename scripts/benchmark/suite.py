@@ -259,6 +259,19 @@ class Suite:
         """
         raise NotImplementedError
 
+    def after_training(self, method: str, env_id: str, model: Any, teacher: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """
+        Measurements of the trained model in its worker (e.g. its robustness), merged into its row.
+
+        :param method: the method of ``model``
+        :param env_id: gymnasium id
+        :param model: the trained model
+        :param teacher: the teacher
+        :param spec: the run's spec
+        :return: entries added to the row
+        """
+        return {}
+
     def gradient_step_reference(self, method: str, model: Any, env: Any, seed: int) -> tuple[str, Any] | None:
         """
         A model whose gradient step ``model``'s is compared with, holding the same replay data.
