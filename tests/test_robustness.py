@@ -348,6 +348,8 @@ def test_envs_that_cannot_take_the_perturbation(teacher: Any, monkeypatch: pytes
         evaluate_robustness(teacher, "CartPole-v2", "obs_noise", [0.1])
     with pytest.raises(RobustnessError, match="out of range"):
         evaluate_robustness(teacher, "LunarLander-v3", "wind_power", [25.0])
+    with pytest.raises(RobustnessError, match="does not fit"):
+        evaluate_robustness(teacher, "CartPole-v1", "obs_noise", [0.1], scale=np.ones(3))
 
 
 # ------------------------------------------------------------------ command line and plot

@@ -381,7 +381,7 @@ def evaluate_robustness(
             check_dynamics(probe, chosen.parameter)
         except ValueError as error:
             raise RobustnessError(str(error)) from error
-    observation_scale_ = observation_scale(probe, scale, seed=seed) if chosen.needs_scale else 1.0
+    observation_scale_ = _checked_scale(probe, scale, seed) if chosen.needs_scale else 1.0
     if not isinstance(env, gym.Env):
         probe.close()
     player = _Normalized(agent) if isinstance(agent, BaseAlgorithm) and agent.get_vec_normalize_env() is not None else agent
@@ -411,6 +411,19 @@ def evaluate_robustness(
             )
         )
     return rows_to_frame(rows) if as_frame else rows
+
+
+def _checked_scale(env: gym.Env, scale: Any, seed: int) -> np.ndarray:
+    """The observation scale, or a :class:`RobustnessError` before anything runs."""
+    try:
+        values = observation_scale(env, scale, seed=seed)
+        shape = env.observation_space.shape or ()
+        np.broadcast_to(values, shape)
+    except (TypeError, ValueError) as error:
+        raise RobustnessError(f"scale={scale!r} does not fit this env's observations: {error}") from error
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise RobustnessError(f"The observation scale must be finite and >= 0 everywhere, not {values}.")
+    return values
 
 
 def _restore(env: gym.Env, perturbation: Perturbation, level: float) -> None:

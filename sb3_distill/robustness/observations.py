@@ -122,11 +122,11 @@ class StudentObservation(gym.Wrapper):
         info[TEACHER_OBSERVATION_KEY] = _copy(obs)
         return self.transform(obs), info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
         info[TEACHER_OBSERVATION_KEY] = _copy(obs)
-        return self.transform(obs), float(reward), terminated, truncated, info
+        return self.transform(obs), reward, terminated, truncated, info
 
 
 def _copy(obs: Any) -> Any:
