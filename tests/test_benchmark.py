@@ -266,8 +266,8 @@ def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     assert set(GRIDS) == set(SUITE.envs) and "robustness" in available_suites()
     for env_id, grids in GRIDS.items():
         env = gym.make(env_id)
-        for probes in grids.values():
-            for perturbation, levels, _ in probes:
+        for grid in grids.values():
+            for perturbation, levels, _ in grid:
                 chosen = get_perturbation(perturbation)
                 assert [chosen.check_level(level) for level in levels]  # every level in range
                 if chosen.parameter is not None:

@@ -219,6 +219,8 @@ class RobustnessSuite(Suite):
 
             for grid in GRIDS[env_id]:
                 teacher_points = [score(row["mean"]) for row in teacher if row["grid"] == grid]
+                if not teacher_points:
+                    continue
                 student_points = [[score(row["mean"]) for row in rows if row["grid"] == grid] for rows in students]
                 teacher_mean = _mean(teacher_points)
                 if student_points:
