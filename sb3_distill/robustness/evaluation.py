@@ -3,19 +3,19 @@
 
 Perturbations (a name, or ``"dynamics:PARAMETER"``), what their level means, and its range:
 
-=========================  ==========================================================================  ================
-name                       level                                                                       range
-=========================  ==========================================================================  ================
-``obs_noise``              σ of Gaussian observation noise, relative to each dimension's scale         ≥ 0
-``obs_delay``              the agent sees the observation of ``level`` steps ago                       whole, 0–1000
-``action_noise``           Box: σ relative to half the action range; discrete: P(random action)        ≥ 0 / [0, 1]
-``sticky_actions``         probability that the env repeats the previous action                        [0, 1]
-``fgsm`` / ``pgd``         L∞ radius of an adversarial perturbation, relative to each dimension's scale  ≥ 0
-``dynamics:PARAMETER``     factor on a physical constant (``dynamics:length``, ``dynamics:mass:torso``)  > 0
-``gravity``                Box2D (LunarLander) gravity, a ``gymnasium.make`` keyword                    (−12, 0)
-``wind_power``             Box2D wind power (wind enabled from level > 0)                               [0, 20]
-``turbulence_power``       Box2D turbulence power (wind enabled, wind power 0, from level > 0)         [0, 2]
-=========================  ==========================================================================  ================
+======================  ============================================================================  =============
+name                    level                                                                         range
+======================  ============================================================================  =============
+``obs_noise``           σ of Gaussian observation noise, relative to each dimension's scale           ≥ 0
+``obs_delay``           the agent sees the observation of ``level`` steps ago                         whole, 0–1000
+``action_noise``        Box: σ relative to half the action range; discrete: P(random action)          ≥ 0 / [0, 1]
+``sticky_actions``      probability that the env repeats the previous action                          [0, 1]
+``fgsm`` / ``pgd``      L∞ radius of an adversarial perturbation, relative to each dimension's scale  ≥ 0
+``dynamics:PARAMETER``  factor on a physical constant (``dynamics:length``, ``dynamics:mass:torso``)  > 0
+``gravity``             Box2D (LunarLander) gravity, a ``gymnasium.make`` keyword                     (−12, 0)
+``wind_power``          Box2D wind power (wind enabled from level > 0)                                [0, 20]
+``turbulence_power``    Box2D turbulence power (wind enabled, wind power 0, from level > 0)           [0, 2]
+======================  ============================================================================  =============
 
 The scale of observations is :func:`~sb3_distill.robustness.observation_scale`'s (``scale=`` chooses how it is
 measured). Each level is measured on a fresh env, seeded with ``seed`` (so every level starts from the same states),
