@@ -111,6 +111,14 @@ class Suite:
         """
         return max(int(self.budgets["quick" if args.quick else "full"][env_id] * args.budget_scale), 200)
 
+    def trains(self, env_id: str, method: str) -> bool:
+        """
+        :param env_id: gymnasium id
+        :param method: a method name
+        :return: whether ``method`` is trained on ``env_id`` (a suite may measure only the teacher of some envs)
+        """
+        return True
+
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         """
         :param args: parsed arguments

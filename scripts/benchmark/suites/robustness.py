@@ -2,8 +2,9 @@
 Robustness (issue 21): teachers and their distilled students under observation noise, adversarial observations and
 shifted dynamics, measured with ``sb3_distill.robustness.evaluate_robustness``. Classic control: the bundled DQN
 teachers and a ``[32, 32]`` DistillDQN student with its defaults (the issue's set-up), trained for the classic suite's
-budgets. HalfCheetah: the zoo's SAC teacher (``--zoo-dir``, default the repository's ``tests/data/zoo``) and the
-MuJoCo suite's ~10% PolicyDistill student (its own VecNormalize, 20k steps).
+budgets. HalfCheetah: the zoo's SAC teacher alone (``--zoo-dir``, default the repository's ``tests/data/zoo``);
+``--halfcheetah-student`` adds the MuJoCo suite's ~10% PolicyDistill student (its own VecNormalize, 20k env steps).
+The teachers' robustness jobs run first: an interrupted run keeps them.
 
 Scores are normalized by the teacher's *nominal* return: (G − G_random) / (G_teacher − G_random). A grid's score is the
 mean normalized return over all its (perturbation, level) points, the nominal levels included.
@@ -126,6 +127,9 @@ class RobustnessSuite(Suite):
     envs = (*CLASSIC, "HalfCheetah-v5")
     teachers = {**{env_id: f"dqn/{env_id}" for env_id in CLASSIC}, "HalfCheetah-v5": "sac/HalfCheetah-v3"}
     methods = {"student": "student (DistillDQN [32, 32], defaults; HalfCheetah: PolicyDistill ~10%)"}
+    #: envs whose student is trained unless asked (``--halfcheetah-student``): the others measure their teacher only
+    optional_students = ("HalfCheetah-v5",)
+    _students: tuple[str, ...] = CLASSIC
     budgets = {
         "full": {"CartPole-v1": 5_000, "Acrobot-v1": 8_000, "MountainCar-v0": 15_000, "LunarLander-v3": 20_000,
                  "HalfCheetah-v5": 20_000},
@@ -141,12 +145,18 @@ class RobustnessSuite(Suite):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--robustness-episodes", type=int, default=None, help="episodes per level (default 10; --quick 3)")
+        parser.add_argument("--halfcheetah-student", action="store_true", help="also train and measure HalfCheetah's student")
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
         default = 3 if args.quick else 10
         settings["robustness_episodes"] = args.robustness_episodes or default
+        settings["students"] = [env for env in args.envs if env not in self.optional_students or args.halfcheetah_student]
+        self._students = tuple(settings["students"])
         return settings
+
+    def trains(self, env_id: str, method: str) -> bool:
+        return env_id in self._students
 
     def teacher_runs(self, env_id: str, zoo_dir: str | None, all_teachers: bool = False) -> list[Path]:
         from sb3_distill.teachers.loading import BUNDLED_DIR
@@ -199,7 +209,14 @@ class RobustnessSuite(Suite):
         suite_ref = (self.name, settings["teachers"])
         episodes = settings["robustness_episodes"]
         return [
-            Job(teacher_robustness_job, (suite_ref, env_id, zoo_dir, episodes), f"robustness teacher {env_id}", "robustness")
+            # Weighted above every student run, so that they run first (and an interrupted run keeps them)
+            Job(
+                teacher_robustness_job,
+                (suite_ref, env_id, zoo_dir, episodes),
+                f"robustness teacher {env_id}",
+                "robustness",
+                30_000,
+            )
             for env_id in args.envs
         ]
 
