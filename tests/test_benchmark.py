@@ -272,6 +272,7 @@ def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
                 assert [chosen.check_level(level) for level in levels]  # every level in range
                 if chosen.parameter is not None:
                     check_dynamics(env, chosen.parameter)  # every shifted constant exists in its env
+    assert SUITE.trains("CartPole-v1", "student") and not SUITE.trains("HalfCheetah-v5", "student")  # its teacher only
     # The classic teachers are always the bundled ones; HalfCheetah's comes from --zoo-dir or the repository's copy
     assert SUITE.teacher_runs("CartPole-v1", str(tmp_path))[0].is_relative_to(BUNDLED_DIR)
     assert SUITE.teacher_runs("HalfCheetah-v5", None)[0].parts[-4:] == ("data", "zoo", "sac", "HalfCheetah-v3_1")
