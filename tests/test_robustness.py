@@ -296,6 +296,17 @@ def test_evaluate_robustness_on_a_users_env_restores_its_dynamics() -> None:
     assert np.isclose(env.unwrapped.force_mag, 10.0)  # type: ignore[attr-defined]
 
 
+def test_a_perturbation_of_your_own() -> None:
+    from sb3_distill.robustness import Perturbation
+
+    weaker = Perturbation("weaker_push", "factor on the push force", 0, 1, low_open=True,
+                          wrap=lambda env, level, seed: shift_dynamics(env, "force_mag", level))  # fmt: skip
+    rows = evaluate_robustness(AlwaysRight(), "CartPole-v1", weaker, [1.0, 0.25], n_eval_episodes=2)
+    assert rows[1]["mean"] > rows[0]["mean"] and rows[0]["perturbation"] == "weaker_push"
+    with pytest.raises(RobustnessError, match="wrap="):
+        evaluate_robustness(AlwaysRight(), "CartPole-v1", Perturbation("nothing", "no effect"), [1.0])
+
+
 BAD_INPUTS = [
     ("obs_nosie", [0.1], "Did you mean 'obs_noise'"),
     ("obs_noise", [-0.1], "out of range"),

@@ -64,6 +64,7 @@ class Perturbation:
     :param high_open: whether ``high`` itself is excluded
     :param integer: whether levels are whole numbers
     :param make_kwargs: for Box2D constants: level → ``gymnasium.make`` keyword arguments
+    :param wrap: for a perturbation of your own: ``(env, level, seed) -> perturbed env`` (the env is Monitor-wrapped)
     """
 
     name: str
@@ -74,6 +75,7 @@ class Perturbation:
     high_open: bool = False
     integer: bool = False
     make_kwargs: Callable[[float], dict[str, Any]] | None = field(default=None, compare=False)
+    wrap: Callable[[gym.Env, float, int], gym.Env] | None = field(default=None, compare=False)
 
     @property
     def needs_scale(self) -> bool:
@@ -276,6 +278,12 @@ def check_robustness_inputs(
     if len(levels) == 0:
         raise RobustnessError("levels is empty: give at least one level, e.g. [0.0, 0.1, 0.3].")
     values = [chosen.check_level(level) for level in levels]
+    known = chosen.name in PERTURBATIONS or chosen.parameter is not None
+    if not known and chosen.wrap is None and chosen.make_kwargs is None:
+        raise RobustnessError(
+            f"The perturbation {chosen.name!r} is not one of the package's: give it wrap=(env, level, seed) -> env "
+            "or make_kwargs=level -> gymnasium.make keyword arguments."
+        )
     if chosen.is_attack:
         from sb3_distill.robustness.adversarial import AttackError
 
@@ -330,6 +338,8 @@ def perturbed_env(
     if perturbation.is_attack:
         transform = AdversarialObservation(model, level, scale, name, attack_steps, env.observation_space, seed)
         return StudentObservation(env, transform)
+    if perturbation.wrap is not None:
+        return perturbation.wrap(env, level, seed)
     return env
 
 
