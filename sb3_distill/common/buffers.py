@@ -21,10 +21,8 @@ from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_distill.common.obs import NumpyObs, Obs
 from sb3_distill.teachers import Teacher
-
-Obs = th.Tensor | dict[str, th.Tensor]
-NumpyObs = np.ndarray | dict[str, np.ndarray]
 
 
 class TeacherReplayBufferSamples(NamedTuple):
