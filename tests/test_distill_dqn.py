@@ -257,7 +257,7 @@ def test_vecnormalize_student_teacher_sees_raw_obs(cartpole_teacher: Teacher, mo
     [
         (dict(temperature=0.0), "temperature must be > 0"),
         (dict(temperature=-1.0), "temperature must be > 0"),
-        (dict(distill_coef=-0.1), "distill_coef must be >= 0"),
+        (dict(distill_coef=-0.1), "distill_coef must be finite and >= 0"),
         (dict(distill_coef="sometimes"), "Unknown distill_coef"),
         (dict(recipe="magic"), "Unknown recipe"),
         (dict(distill_loss="l1"), "Unknown distill_loss"),
