@@ -470,6 +470,9 @@ def test_teacher_phase_state_survives_save_load(tmp_path: Path) -> None:
     loaded.learn(40, reset_num_timesteps=False)
     # Continuing does not pre-train again: train_freq=4 → 10 updates for 40 steps.
     assert loaded._n_updates == n_updates + 10
+    # distill_coef given to load() wins (it is parsed again, not saved parsed)
+    assert "_coef_mode" not in json.loads(zipfile.ZipFile(tmp_path / "student.zip").read("data"))
+    assert DistillDQN.load(tmp_path / "student", env=gym.make("CartPole-v1"), distill_coef=0.25).current_distill_coef() == 0.25
 
 
 def test_reincarnate_distill_loss_follows_the_teacher() -> None:

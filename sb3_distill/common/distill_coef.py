@@ -150,6 +150,10 @@ class DistillCoefMixin:
     def _parse_distill_coef(self) -> None:
         self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
 
+    def _excluded_save_params(self) -> list[str]:
+        # Parsed from distill_coef again on load (which may change it)
+        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value"]  # type: ignore[misc]
+
     def current_distill_coef(self) -> float:
         """
         :return: the weight of the distillation term at the current progress: constant, scheduled, or QDagger's rule

@@ -287,6 +287,8 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
     def _setup_model(self) -> None:
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_teachers()
+        # load(path, distill_coef=...) sets the attribute without __init__ (and a saved zip may hold an old spelling)
+        self._parse_distill_coef()
         self._resolve_auto_loss()
         if self.replay_buffer_class is None:
             self.replay_buffer_class, extra_kwargs = self._teacher_buffer_class()

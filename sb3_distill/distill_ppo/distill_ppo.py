@@ -427,9 +427,6 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
-    # ------------------------------------------------------------------ save / load
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value"]
 
 
 __all__ = ["DistillPPO"]
