@@ -1,5 +1,7 @@
 """
-Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them.
+Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them. The recipe logic lives
+here beside its data: :func:`resolve_recipe` (names and old names), :func:`recipe_settings` (a recipe under the
+explicit keywords, checked) and :func:`choose_auto_recipe` (what ``"auto"`` becomes); DistillDQN only applies them.
 
 * ``"auto"`` (the default, :data:`AUTO_RECIPE`): ``"policy_distillation"`` for a teacher whose return reaches the env's
   reward threshold (or an env without one), ``"outgrow"`` for a teacher below it, chosen at the first ``learn()``.
