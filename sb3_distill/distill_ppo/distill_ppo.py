@@ -428,5 +428,4 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
 
-
 __all__ = ["DistillPPO"]
