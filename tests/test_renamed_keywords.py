@@ -179,7 +179,7 @@ def test_old_distill_ppo_trial_and_yaml_value_still_build_a_student(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SB3_DISTILL_ZOO", raising=False)
     entry = dict(teacher="dqn/CartPole-v1", policy="MlpPolicy", n_timesteps=64, distill_coef="auto", n_steps=64)
-    entry.update(batch_size=32, n_epochs=1)
+    entry.update(batch_size=32, n_epochs=1, reference_returns=[20.0, 500.0])  # nothing to measure
     (tmp_path / "old.yml").write_text(yaml.safe_dump({"CartPole-v1": entry}))
     args = ["train", "--algo", "distill_ppo", "--env", "CartPole-v1", "-conf", "old.yml", "--seed", "1"]
     with pytest.warns(FutureWarning, match="distill_coef='auto' is now spelled distill_coef='qdagger'"):
