@@ -214,7 +214,7 @@ CASES = [
     BadInput("unknown td_loss", _dqn(td_loss="l1"), ValueError, "Unknown td_loss"),
     BadInput("unknown kl_direction", _dqn(kl_direction="both"), ValueError, "Unknown kl_direction"),
     BadInput("temperature <= 0", _dqn(temperature=0.0), ValueError, "temperature must be > 0"),
-    BadInput("negative distill_coef", _dqn(distill_coef=-0.1), ValueError, "distill_coef must be >= 0"),
+    BadInput("negative distill_coef", _dqn(distill_coef=-0.1), ValueError, "distill_coef must be finite and >= 0"),
     BadInput("unknown distill_coef name", _dqn(distill_coef="sometimes"), ValueError, "Unknown distill_coef"),
     BadInput("negative teacher_rollout_steps", _dqn(teacher_rollout_steps=-1), ValueError, "must be >= 0"),
     # ---------------------------------------------------------------- PolicyDistill keywords

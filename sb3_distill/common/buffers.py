@@ -5,7 +5,7 @@ A distillation step needs the teacher's logits (Q-values for a DQN teacher) on t
 *raw* observations (the teacher has its own normalization; the student's ``VecNormalize`` must not leak into it).
 The teacher is frozen, so its logits are a function of the stored transition: computing them once per transition,
 in one batched forward pass over everything added since the last update, replaces a forward pass of the (large)
-teacher on every sampled batch by a gather. ``scripts/benchmark.py`` measures the difference (``docs/benchmarks.md``).
+teacher on every sampled batch by a gather. ``python -m scripts.benchmark`` measures the difference (``docs/benchmarks.md``).
 
 Samples are SB3's, normalized exactly as SB3 normalizes them (``sample(batch_size, env=vec_normalize)``), with three
 more fields: the raw ``teacher_observations`` / ``teacher_next_observations`` and the cached ``teacher_logits``.
@@ -21,10 +21,8 @@ from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_distill.common.obs import NumpyObs, Obs
 from sb3_distill.teachers import Teacher
-
-Obs = th.Tensor | dict[str, th.Tensor]
-NumpyObs = np.ndarray | dict[str, np.ndarray]
 
 
 class TeacherReplayBufferSamples(NamedTuple):

@@ -26,6 +26,7 @@ from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_normalize
 
 from sb3_distill.common.files import atomic_path, resolve_save_path
+from sb3_distill.common.obs import obs_rows
 from sb3_distill.teachers import check_teacher_spaces, load_teacher
 from sb3_distill.teachers.loading import TeacherSpec
 from sb3_distill.teachers.spaces import scale_actions, space_mismatches
@@ -117,13 +118,9 @@ class TransitionRecorder:
         else:
             for index in range(self.env.num_envs):
                 row = slice(index, index + 1)
-                obs, next_row = _rows(self.last_obs, row), _rows(next_obs, row)
-                self.buffer.add(obs, next_row, buffer_actions[row], rewards[row], dones[row], [infos[index]])
+                obs, next_row = obs_rows(self.last_obs, row), obs_rows(next_obs, row)
+                self.buffer.add(obs, next_row, buffer_actions[row], rewards[row], dones[row], [infos[index]])  # type: ignore[arg-type]
         self.last_obs = new_obs
-
-
-def _rows(obs: np.ndarray | dict[str, np.ndarray], row: slice) -> Any:
-    return {key: value[row] for key, value in obs.items()} if isinstance(obs, dict) else obs[row]
 
 
 def make_buffer(

@@ -8,8 +8,9 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_distill.common.obs import Obs
+
 Samples = ReplayBufferSamples | DictReplayBufferSamples
-Obs = th.Tensor | dict[str, th.Tensor]
 
 
 class StudentTeacherBatch(NamedTuple):

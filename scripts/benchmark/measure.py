@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.stats import normalized
+from .stats import normalized
 
 #: Batch sizes of the latency / throughput measurements: one observation (acting), and a large batch (serving many
 #: envs or robots at once, or labelling a dataset).

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.suite import Suite
+from .suite import Suite
 
 
 def fmt(value: Any, pattern: str = "{:,.0f}", none: str = "never") -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import sys
 import tempfile
 import time
 import warnings
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.measure import (
+from .measure import (
     acting_and_critic_parameters,
     eval_callback_class,
     gradient_step_times,
@@ -27,8 +26,8 @@ from benchmark.measure import (
     peak_rss_mb,
     time_calls,
 )
-from benchmark.stats import first_reaching
-from benchmark.suite import Job, get_suite
+from .stats import first_reaching
+from .suite import Job, get_suite
 
 
 def setup_worker() -> None:
@@ -157,12 +156,6 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _worker_init(scripts_dir: str) -> None:
-    # Spawned workers import the benchmark package by name to unpickle the jobs.
-    if scripts_dir not in sys.path:
-        sys.path.insert(0, scripts_dir)
-
-
 def run_jobs(jobs: Iterable[Job], n_workers: int, progress: Any) -> Iterable[tuple[Job, dict[str, Any] | BaseException]]:
     """
     Run jobs in fresh processes (``spawn``, one job per process), at most ``n_workers`` at once.
@@ -172,11 +165,9 @@ def run_jobs(jobs: Iterable[Job], n_workers: int, progress: Any) -> Iterable[tup
     :param progress: a tqdm bar
     :return: ``(job, result or exception)`` as jobs finish
     """
+    # Spawned workers import the benchmark package by name to unpickle the jobs: spawn gives them the parent's sys.path
     context = multiprocessing.get_context("spawn")
-    scripts_dir = str(Path(__file__).resolve().parents[1])
-    with ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=context, initializer=_worker_init, initargs=(scripts_dir,), max_tasks_per_child=1
-    ) as pool:
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=context, max_tasks_per_child=1) as pool:
         futures: dict[Future, Job] = {pool.submit(job.function, *job.args): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
