@@ -71,7 +71,7 @@ def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, cache_teacher_outputs=False, **TINY)
     model.learn(200)
     buffer = model.replay_buffer
-    assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_logits is None
+    assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_outputs is None
     samples = buffer.sample(16)
     th.testing.assert_close(model._teacher_logits(samples), teacher.action_logits(samples.observations))
 
@@ -102,7 +102,7 @@ def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
     loaded.load_replay_buffer(tmp_path / "buffer")
     buffer = loaded.replay_buffer
     # The cache is saved with the buffer and stays valid for the same teacher: nothing to recompute.
-    assert buffer.teacher_logits is not None and buffer.size() == 200
+    assert buffer.teacher_outputs is not None and buffer.size() == 200
     assert buffer.update_teacher_outputs(loaded.teacher) == 0
     # Another teacher invalidates it.
     other = load_teacher("dqn/CartPole-v1@weak")
