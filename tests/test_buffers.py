@@ -74,6 +74,7 @@ def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:
     assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_outputs is None
     samples = buffer.sample(16)
     th.testing.assert_close(model._teacher_logits(samples), teacher.action_logits(samples.observations))
+    assert samples.teacher_outputs is None
 
 
 def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:

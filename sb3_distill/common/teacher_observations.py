@@ -189,8 +189,10 @@ class TeacherObservations:
 
 def _fits(space: spaces.Space, value: Any) -> bool:
     if isinstance(space, spaces.Dict):
-        return isinstance(value, dict) and set(value) == set(space.spaces) and all(
-            _fits(sub, value[key]) for key, sub in space.spaces.items()
+        return (
+            isinstance(value, dict)
+            and set(value) == set(space.spaces)
+            and all(_fits(sub, value[key]) for key, sub in space.spaces.items())
         )
     if isinstance(space, spaces.Discrete):
         return np.asarray(value).size == 1

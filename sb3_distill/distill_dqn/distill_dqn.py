@@ -328,7 +328,7 @@ class DistillDQN(TeacherMixin, DQN):
         ):
             raise ValueError(
                 f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the student's observations, and "
-                "the teacher needs its own (the un-normalized ones of a VecNormalize env, or the env's teacher "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher "
                 "observations): leave replay_buffer_class=None (DistillDQN then uses SB3's buffer with the teacher's "
                 "observations kept) or derive it from sb3_distill.common.buffers.TeacherCacheMixin."
             )

@@ -277,7 +277,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             if self._vec_normalize_env is not None or env_teacher_observation_space(self.env) is not None:
                 raise ValueError(
                     f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the student's observations, "
-                    "and the teacher needs its own (the un-normalized ones of a VecNormalize env, or the env's teacher "
+                    "and the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher "
                     "observations): leave replay_buffer_class=None or derive it from "
                     "sb3_distill.common.buffers.TeacherCacheMixin."
                 )
@@ -415,7 +415,12 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                     squashes = bool(self.policy.squash_output)
                     for term, term_targets in zip(terms, targets, strict=True):
                         term_loss, term_agreement = policy_term(
-                            term, distribution, term_targets, self.kl_direction, squashes, self.action_space  # type: ignore[arg-type]
+                            term,
+                            distribution,
+                            term_targets,
+                            self.kl_direction,
+                            squashes,
+                            self.action_space,  # type: ignore[arg-type]
                         )
                         policy_loss = policy_loss + term.weight * term_loss
                         if term_agreement is not None:
