@@ -5,7 +5,7 @@ from sb3_distill.distill_ppo.buffers import (
     TeacherRolloutMixin,
 )
 from sb3_distill.distill_ppo.distill_ppo import DistillPPO, parse_distill_coef, performance_coef
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 __all__ = [
     "CnnPolicy",

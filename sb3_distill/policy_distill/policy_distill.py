@@ -38,8 +38,8 @@ from sb3_distill.common.buffers import (
 )
 from sb3_distill.common.sampling import Obs
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_distill.policy_distill.student import ActorCriticStudentMixin
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
