@@ -1,7 +1,6 @@
 import dataclasses
 import pathlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -16,7 +15,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, configure_logger
+from stable_baselines3.common.utils import ConstantSchedule
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -518,23 +517,23 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         What ``learn()`` sets up (counters, logger, callbacks), without resetting or stepping the env: for
         :meth:`learn_offline` and :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
 
+        It is SB3's own ``OffPolicyAlgorithm._setup_learn``, run with a stand-in for the env (which SB3 would reset)
+        that hands back the student's last observation; the callbacks are then initialized with the real env.
+
         :param total_timesteps: the budget the progress (and schedules) refer to
         :param callback: callback(s) of the student
         :param reset_num_timesteps: whether to restart the counters
         :param tb_log_name: name of the tensorboard run
         :return: the student's callback
         """
-        self.start_time = time.time_ns()
-        if self.ep_info_buffer is None or reset_num_timesteps:
-            self.ep_info_buffer = deque(maxlen=self._stats_window_size)
-            self.ep_success_buffer = deque(maxlen=self._stats_window_size)
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self._episode_num = 0
-        self._total_timesteps = total_timesteps
-        self._num_timesteps_at_start = self.num_timesteps
-        if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        env = self.env
+        last = (self._last_obs, self._last_episode_starts, getattr(self, "_last_original_obs", None))
+        self.env = _NotReset(self.n_envs, self._last_obs)  # type: ignore[assignment]
+        try:
+            OffPolicyAlgorithm._setup_learn(self, total_timesteps, None, reset_num_timesteps, tb_log_name)
+        finally:
+            self.env = env
+            self._last_obs, self._last_episode_starts, self._last_original_obs = last
         return self._init_callback(callback)
 
     def learn_offline(
@@ -644,6 +643,17 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+class _NotReset:
+    """Stands in for the env in SB3's ``_setup_learn``: its ``reset()`` steps nothing and returns the last observation."""
+
+    def __init__(self, num_envs: int, last_obs: Any) -> None:
+        self.num_envs = num_envs
+        self._last_obs = last_obs
+
+    def reset(self) -> Any:
+        return self._last_obs
 
 
 def _teacher_obs(replay_data: Any) -> Obs:
