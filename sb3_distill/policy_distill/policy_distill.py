@@ -398,20 +398,25 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         terms = self._require_terms()
         assert self.replay_buffer is not None
         self._update_teacher_outputs(terms)
-        self.policy.set_training_mode(True)
+        if not self.policy.training:  # predict() leaves it in eval mode; switching every module costs a little
+            self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        losses, policy_losses, value_losses, agreements = [], [], [], []
+        # Logged values stay tensors until the end: no device sync per gradient step for them
+        logged: list[th.Tensor] = []
+        agreements: list[th.Tensor] = []
+        zero = th.zeros((), device=self.device)
         for _ in range(gradient_steps):
             # Normalized for the student as SB3 normalizes; what the teachers see and said rides along
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             observations = replay_data.observations
-            policy_loss = value_loss = th.zeros((), device=self.device)
+            policy_loss = value_loss = zero
             try:
                 targets = self._teacher_targets(terms, replay_data)
                 if self.policy_coef > 0:
                     distribution = self.policy.get_distribution(observations)
                     squashes = bool(self.policy.squash_output)
+                    weighted = []
                     for term, term_targets in zip(terms, targets, strict=True):
                         term_loss, term_agreement = policy_term(
                             term,
@@ -421,14 +426,16 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                             squashes,
                             self.action_space,  # type: ignore[arg-type]
                         )
-                        policy_loss = policy_loss + term.weight * term_loss
+                        weighted.append((term.weight, term_loss))
                         if term_agreement is not None:
-                            agreements.append(term_agreement.item())
+                            agreements.append(term_agreement.detach())
+                    policy_loss = _weighted_sum(weighted, zero)
                 if self.distill_value_coef > 0:
                     student_values = self.policy.predict_values(observations).flatten()
-                    for term, term_targets in zip(terms, targets, strict=True):
-                        value_loss = value_loss + term.weight * value_term(student_values, term_targets)
-                loss = self.policy_coef * policy_loss + self.distill_value_coef * value_loss
+                    value_loss = _weighted_sum(
+                        [(term.weight, value_term(student_values, t)) for term, t in zip(terms, targets, strict=True)], zero
+                    )
+                loss = _weighted_sum([(self.policy_coef, policy_loss), (self.distill_value_coef, value_loss)], zero)
             except ValueError:
                 # torch's distributions refuse NaN parameters before the loss exists: diagnose, else re-raise
                 self._check_finite(th.tensor(float("nan")), replay_data, terms)
@@ -441,18 +448,17 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
 
-            losses.append(loss.item())
-            policy_losses.append(policy_loss.item())
-            value_losses.append(value_loss.item())
+            logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if gradient_steps > 0:
-            self.logger.record("train/loss", np.mean(losses))
-            self.logger.record("train/policy_loss", np.mean(policy_losses))
-            self.logger.record("train/value_loss", np.mean(value_losses))
+        if logged:
+            mean_loss, mean_policy, mean_value = th.stack(logged).mean(dim=0).tolist()
+            self.logger.record("train/loss", mean_loss)
+            self.logger.record("train/policy_loss", mean_policy)
+            self.logger.record("train/value_loss", mean_value)
         if agreements:
-            self.logger.record("train/teacher_agreement", np.mean(agreements))
+            self.logger.record("train/teacher_agreement", th.stack(agreements).mean().item())
         if isinstance(self.action_space, spaces.Box):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
@@ -643,6 +649,16 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:
+    """Σ w · x over the terms with w ≠ 0 (``zero`` if none), without the multiplications by 1 (the same value)."""
+    total = None
+    for weight, value in terms:
+        if weight != 0:
+            weighted = value if weight == 1 else weight * value
+            total = weighted if total is None else total + weighted
+    return zero if total is None else total
 
 
 class _NotReset:
