@@ -417,14 +417,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                     distribution = self.policy.get_distribution(observations)
                     squashes = bool(self.policy.squash_output)
                     weighted = []
+                    direction: Any = self.kl_direction  # checked at construction
                     for term, term_targets in zip(terms, targets, strict=True):
                         term_loss, term_agreement = policy_term(
-                            term,
-                            distribution,
-                            term_targets,
-                            self.kl_direction,
-                            squashes,
-                            self.action_space,  # type: ignore[arg-type]
+                            term, distribution, term_targets, direction, squashes, self.action_space
                         )
                         weighted.append((term.weight, term_loss))
                         if term_agreement is not None:
