@@ -193,3 +193,14 @@ def test_a_broken_channel_is_a_clear_error(teacher: Teacher) -> None:
         DistillDQN("MlpPolicy", _env(normalize=False), replay_buffer_class=ReplayBuffer, **kwargs)
     with pytest.raises(ValueError, match="keeps only the student's observations"):
         PolicyDistill("MlpPolicy", _env(normalize=False), replay_buffer_class=DictReplayBufferOfMine, **kwargs)
+
+
+def test_online_distillation_refuses_teacher_observations(teacher: Teacher) -> None:
+    from stable_baselines3 import PPO
+
+    from sb3_distill.policy_distill import OnlineDistillCallback
+
+    student = PolicyDistill("MlpPolicy", _env(normalize=False), teacher=teacher, learning_starts=10, seed=0)
+    learning = PPO("MlpPolicy", _env(normalize=False), n_steps=16, batch_size=16, seed=0)
+    with pytest.raises(IncompatibleTeacherError, match="online distillation does not record"):
+        learning.learn(32, callback=OnlineDistillCallback(student))

@@ -565,6 +565,12 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.pkl'), recorded with "
                 "collect_teacher_dataset(teacher, env, n_steps, path)."
             )
+        if env_teacher_observation_space(self.env) is not None:
+            raise DatasetError(
+                "The student's env supplies teacher observations, and a dataset holds only the observations it was "
+                "recorded with: learn_offline() cannot give the teacher its own. Use learn() on the env, or a dataset "
+                "recorded on the env the teacher observes."
+            )
         vec_normalize = self._vec_normalize_env
         if vec_normalize is not None and vec_normalize.training and vec_normalize.norm_obs:
             raise DatasetError(
