@@ -22,6 +22,7 @@ from sb3_distill import DistillDQN, DistillPPO, PolicyDistill, Teacher, load_tea
 from sb3_distill.common.teacher_observations import TEACHER_OBSERVATION_KEY, env_teacher_observation_space
 from sb3_distill.errors import IncompatibleTeacherError
 
+SMALL = dict(learning_starts=50, buffer_size=1_000, policy_kwargs=dict(net_arch=[16]), seed=0)
 #: Every observation the env produced (rows as bytes), and every observation a teacher was given.
 PRODUCED: set[bytes] = set()
 SEEN: list[np.ndarray] = []
@@ -123,10 +124,7 @@ def test_distill_dqn_teacher_sees_the_envs_observations(teacher: Teacher, spy: l
         recipe="policy_distillation",
         n_steps=3,  # s' of a sample is s_{t+k}, k where the n-step return stops (first done within 3 steps)
         teacher_rollout_steps=100,  # the teacher also acts (on what it sees)
-        learning_starts=50,
-        buffer_size=1_000,
-        policy_kwargs=dict(net_arch=[16]),
-        seed=0,
+        **SMALL,
     )
     model.learn(300)
     _assert_teacher_saw_only_the_envs_observations(spy)
@@ -145,11 +143,8 @@ def test_policy_distill_teacher_sees_the_envs_observations(teacher: Teacher, spy
         env,
         teacher=teacher,
         data_policy=0.5,  # the teacher acts on half the steps
-        learning_starts=50,
-        buffer_size=1_000,
         gradient_steps=1,
-        policy_kwargs=dict(net_arch=[16]),
-        seed=0,
+        **SMALL,
     )
     model.learn(300)
     _assert_teacher_saw_only_the_envs_observations(spy)
