@@ -127,9 +127,9 @@ def test_policy_distill_cache_gives_the_weights_of_labelling_each_batch(kind: st
     else:
         teacher, make_env = str(zoo_dir / "sac" / "Pendulum-v1_1"), lambda: make_vec_env("Pendulum-v1", seed=0)
         extra = dict(distill_value_coef=0.5)
-    cached, labelled = (_policy_distill(teacher, make_env(), cache, **extra).learn(200) for cache in (True, False))
+    cached, labelled = (_policy_distill(teacher, make_env(), cache, **extra).learn(150) for cache in (True, False))
     assert cached.replay_buffer.teacher_outputs is not None and labelled.replay_buffer.teacher_outputs is None
-    assert cached._n_updates == labelled._n_updates >= 150
+    assert cached._n_updates == labelled._n_updates >= 100
     for (name, a), b in zip(cached.policy.state_dict().items(), labelled.policy.state_dict().values(), strict=True):
         th.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
 
