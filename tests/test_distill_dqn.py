@@ -417,7 +417,7 @@ def test_no_distillation_is_dqn_bit_for_bit(setup: str) -> None:
     student.learn(600)
     # The teacher's logits came from the cache (filled at each update, nothing left pending).
     assert isinstance(student.replay_buffer, TeacherCacheMixin)
-    assert student.replay_buffer.n_pending == 0 and student.replay_buffer.teacher_logits is not None
+    assert student.replay_buffer.n_pending == 0 and student.replay_buffer.teacher_outputs is not None
     assert student._n_updates == dqn._n_updates > 0
     for (name, expected), (_, got) in zip(dqn.policy.state_dict().items(), student.policy.state_dict().items(), strict=True):
         assert th.equal(expected, got), name

@@ -142,7 +142,7 @@ def test_distill_term_moves_the_student_towards_the_teacher(teachers):
 def test_sample_indices_match_teacher_observations(teachers):
     model = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], **TINY)
     model.learn(64)
-    teacher_obs = model.rollout_buffer.teacher_observations()
+    teacher_obs = model.rollout_buffer.rollout_teacher_observations()
     for batch in model.rollout_buffer.get(16):
         assert th.equal(teacher_obs[batch.indices], batch.observations)
 
@@ -154,12 +154,12 @@ def test_vecnormalize_student_teacher_sees_raw_observations(teachers):
     env.obs_rms.var = np.array([4.0, 9.0, 0.25, 16.0])
     model = DistillPPO("MlpPolicy", env, teacher=teachers["dqn"], **TINY).learn(64)
     buffer = model.rollout_buffer
-    assert isinstance(buffer, TeacherRolloutBuffer) and buffer.raw_observations is not None
-    raw = buffer.teacher_observations().cpu().numpy()  # in sample-index order, as the buffer's flattened arrays
+    assert isinstance(buffer, TeacherRolloutBuffer) and buffer.teacher_observations is not None
+    raw = buffer.rollout_teacher_observations().cpu().numpy()  # in sample-index order, as the buffer's flattened arrays
     normalized = buffer.observations.reshape(-1, 4)  # flattened by get() during training
     assert buffer.generator_ready and not np.allclose(raw, normalized)
     np.testing.assert_allclose(env.normalize_obs(raw), normalized, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(raw, buffer.swap_and_flatten(buffer.raw_observations))
+    np.testing.assert_array_equal(raw, buffer.swap_and_flatten(buffer.teacher_observations))
 
 
 def test_smoke_vecnormalize_training_student(teachers, tmp_path):

@@ -25,6 +25,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_distill.common.files import atomic_path, resolve_save_path
 from sb3_distill.common.policy_terms import as_list
 from sb3_distill.common.renamed import rename_keywords, rename_value, rename_values
+from sb3_distill.common.obs import NumpyObs
+from sb3_distill.common.teacher_observations import TeacherObservations, teacher_observation_space
 from sb3_distill.common.workers import explaining_dead_workers
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.teachers import Teacher, load_teacher
@@ -49,6 +51,11 @@ class TeacherMixin:
     It may extend :meth:`_check_teacher` with what its loss needs. Its ``learn`` needs no override: the mixin's checks
     the teachers first and names the tensorboard run after the class.
 
+    What the teachers see (:mod:`sb3_distill.common.teacher_observations`): the mixin follows the env's teacher
+    observations through ``learn()`` (after SB3's ``_setup_learn`` resets the env, and in SB3's
+    ``_update_info_buffer`` after each env step) and hands them to the algorithm's buffer
+    (:mod:`sb3_distill.common.buffers`); :meth:`_teacher_current_observations` is what a teacher acts on.
+
     Attributes after set-up: ``teachers`` (a list of :class:`~sb3_distill.teachers.Teacher`), ``teacher`` (the
     teacher, or the list when there are several; before set-up, the spec(s) given to ``__init__``) and
     ``teacher_specs`` (strings, saved with the student).
@@ -64,9 +71,11 @@ class TeacherMixin:
     teacher: Any
     teachers: list[Teacher]
     teacher_specs: list[str | None]
+    _teacher_view: TeacherObservations | None = None
     # Provided by SB3's BaseAlgorithm.
     device: Any
     env: VecEnv | None
+    _last_obs: Any
     observation_space: spaces.Space
     action_space: spaces.Space
 
@@ -158,7 +167,9 @@ class TeacherMixin:
                 f"the student's env in {self.action_space}. Pick a teacher trained on this env."
             )
         if self.observation_space is not None and self.action_space is not None:
-            check_teacher_spaces(teacher, self.observation_space, self.action_space)
+            # The env's teacher_observation_space when it supplies teacher observations, else the student's
+            observation_space = teacher_observation_space(getattr(self, "env", None), self.observation_space)
+            check_teacher_spaces(teacher, observation_space, self.action_space)
 
     def _set_teachers(self, teachers: list[Teacher], specs: Sequence[Any]) -> None:
         self.teachers = teachers
@@ -181,6 +192,36 @@ class TeacherMixin:
                 f"{name}.load(path, env=env, teacher=...){hint}."
             )
         return self.teachers
+
+    # ------------------------------------------------------------------ what the teachers see
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        last_obs = getattr(self, "_last_obs", None)
+        result = super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
+        view = self._teacher_view
+        if view is None or view.env is not self.env:
+            assert self.env is not None
+            view = self._teacher_view = TeacherObservations(self.env)
+            view.reset(self._last_obs)
+        elif self._last_obs is not last_obs:  # SB3 reset the env
+            view.reset(self._last_obs)
+        for name in ("replay_buffer", "rollout_buffer"):
+            buffer = getattr(self, name, None)
+            if hasattr(buffer, "attach_teacher_observations"):
+                buffer.attach_teacher_observations(view)  # type: ignore[union-attr]
+        return result
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: Any = None) -> None:
+        # SB3's hook right after each env step of collect_rollouts, before the transition is stored.
+        super()._update_info_buffer(infos, dones)  # type: ignore[misc]
+        if self._teacher_view is not None and dones is not None:
+            self._teacher_view.step(dones, infos)
+
+    def _teacher_current_observations(self) -> NumpyObs:
+        """What the teachers see of the student's last observation (``_last_obs``): what a teacher acts on."""
+        view = self._teacher_view
+        if view is not None and view.current is not None:
+            return view.current
+        return self._last_obs
 
     # ------------------------------------------------------------------ reference returns
     def _env_id(self) -> str | None:
@@ -286,7 +327,7 @@ class TeacherMixin:
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers", "_measured_reference_returns"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "teacher", "teachers", "_measured_reference_returns", "_teacher_view"]  # type: ignore[misc]
 
     def save(
         self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None

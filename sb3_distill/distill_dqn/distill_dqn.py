@@ -3,25 +3,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, RolloutReturn, Schedule
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
 
-from sb3_distill.common.buffers import (
-    TeacherCacheMixin,
-    TeacherDictReplayBuffer,
-    TeacherNStepReplayBuffer,
-    TeacherReplayBuffer,
-    TeacherReplayBufferSamples,
-)
 from sb3_distill.common.distill_coef import DistillCoef, DistillCoefMixin
+from sb3_distill.common.buffers import TeacherCacheMixin, TeacherReplayBufferSamples, teacher_replay_buffer_class
 from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_dqn.recipes import (
     AUTO_RECIPE,
     DEFAULT_RECIPE,
@@ -293,11 +287,14 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         if self.replay_buffer_class is None:
             self.replay_buffer_class, extra_kwargs = self._teacher_buffer_class()
             self.replay_buffer_kwargs.update(extra_kwargs)
-        elif not issubclass(self.replay_buffer_class, TeacherCacheMixin) and self._vec_normalize_env is not None:
+        elif not issubclass(self.replay_buffer_class, TeacherCacheMixin) and (
+            self._vec_normalize_env is not None or env_teacher_observation_space(self.env) is not None
+        ):
             raise ValueError(
-                f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the normalized observations of a "
-                "VecNormalize env, and the teacher needs the raw ones: leave replay_buffer_class=None (DistillDQN then "
-                "uses SB3's buffer with the raw observations kept) or drop VecNormalize."
+                f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the student's observations, and "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher "
+                "observations): leave replay_buffer_class=None (DistillDQN then uses SB3's buffer with the teacher's "
+                "observations kept) or derive it from sb3_distill.common.buffers.TeacherCacheMixin."
             )
         with warnings.catch_warnings():
             # SB3 warns that n_steps is ignored whenever a replay_buffer_class is set (off_policy_algorithm.py,
@@ -306,12 +303,10 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
             super()._setup_model()
 
     def _teacher_buffer_class(self) -> tuple[type[ReplayBuffer], dict[str, Any]]:
-        """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), each with the raw-observation/cache mixin."""
-        if isinstance(self.observation_space, spaces.Dict):
-            return TeacherDictReplayBuffer, {}
-        if self.n_steps > 1:
-            return TeacherNStepReplayBuffer, {"n_steps": self.n_steps, "gamma": self.gamma}
-        return TeacherReplayBuffer, {}
+        """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), keeping what the teacher sees and says."""
+        buffer_class = teacher_replay_buffer_class(self.observation_space, self.n_steps)
+        n_step = issubclass(buffer_class, NStepReplayBuffer)
+        return buffer_class, ({"n_steps": self.n_steps, "gamma": self.gamma} if n_step else {})
 
     def _check_teacher(self, teacher: Teacher) -> None:
         if not teacher.is_discrete:
@@ -353,9 +348,8 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         if not self._in_teacher_phase():
             return super()._sample_action(learning_starts, action_noise, n_envs)
         teacher = self._require_teacher()
-        # The teacher must see raw observations, not the student's normalized ones.
-        raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-        actions, _ = teacher.predict(raw_obs, deterministic=True)  # type: ignore[arg-type]
+        # The teacher acts on what it sees (raw observations, not the student's normalized ones).
+        actions, _ = teacher.predict(self._teacher_current_observations(), deterministic=True)  # type: ignore[arg-type]
         explore = np.random.rand(n_envs) < self.exploration_final_eps
         actions = np.where(explore, [self.action_space.sample() for _ in range(n_envs)], actions)
         return actions, actions
@@ -384,7 +378,7 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
 
     # ------------------------------------------------------------------ the loss
     def _teacher_logits(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:
-        """The teacher's logits on s: cached in the replay buffer, else one forward pass on the raw observations."""
+        """The teacher's logits on s: cached in the replay buffer, else one forward pass on what the teacher sees."""
         cached = getattr(replay_data, "teacher_logits", None)
         if cached is not None:
             return cached
@@ -413,7 +407,7 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
 
         logged = []
         for _ in range(gradient_steps):
-            # Sample replay buffer (normalized for the student; the teacher's raw observations and logits ride along)
+            # Sample replay buffer (normalized for the student; what the teacher sees and its logits ride along)
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             # For n-step replay, discount factor is gamma**n_steps (when no early termination)
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
@@ -480,6 +474,6 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
 
 
 def _raw(replay_data: ReplayBufferSamples | TeacherReplayBufferSamples, field: str) -> Any:
-    """The raw observations the teacher needs: kept by DistillDQN's buffers, else the samples (no VecNormalize)."""
+    """What the teacher sees of the samples: kept by DistillDQN's buffers, else the samples (no VecNormalize)."""
     raw = getattr(replay_data, f"teacher_{field}", None)
     return raw if raw is not None else getattr(replay_data, field)

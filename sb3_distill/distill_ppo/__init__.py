@@ -6,7 +6,7 @@ from sb3_distill.distill_ppo.buffers import (
 )
 from sb3_distill.common.distill_coef import parse_distill_coef
 from sb3_distill.distill_ppo.distill_ppo import DistillPPO
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 __all__ = [
     "CnnPolicy",

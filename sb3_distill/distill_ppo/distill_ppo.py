@@ -17,10 +17,11 @@ from sb3_distill.common.policy_terms import DistillTerm, TeacherTargets, policy_
 from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.distill_coef import QDAGGER, DistillCoef, DistillCoefMixin
 from sb3_distill.common.obs import Obs, obs_rows
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_distill.policy_distill.student import ActorCriticStudentMixin
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
@@ -50,7 +51,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     still work with a ``FutureWarning``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
-    VecNormalize-wrapped: the rollout buffer keeps the raw observations for them. Their outputs on a rollout are
+    VecNormalize-wrapped, or the env's teacher observations when it supplies them
+    (:mod:`sb3_distill.common.teacher_observations`): the rollout buffer keeps them. Their outputs on a rollout are
     computed once and reused over PPO's ``n_epochs``. They are never saved: ``load(path)`` predicts without a
     teacher, ``load(path, env=env)`` reloads the saved teacher spec, ``load(path, env=env, teacher=...)`` another.
 
@@ -186,8 +188,6 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             )
         self._choose_rollout_buffer()
         super()._setup_model()
-        if isinstance(self.rollout_buffer, TeacherRolloutMixin):
-            self.rollout_buffer.raw_obs_source = self._raw_obs_for_buffer
 
     def _choose_rollout_buffer(self) -> None:
         if self.rollout_buffer_class is None:
@@ -195,12 +195,13 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             self.rollout_buffer_class = TeacherDictRolloutBuffer if dict_obs else TeacherRolloutBuffer
             return
         vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
-        keeps_raw = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
-        if vec_normalize is not None and vec_normalize.norm_obs and not keeps_raw:
+        keeps_teacher_obs = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
+        normalized = vec_normalize is not None and vec_normalize.norm_obs
+        if (normalized or env_teacher_observation_space(self.env) is not None) and not keeps_teacher_obs:
             raise ValueError(
-                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the normalized observations of "
-                "the VecNormalize env, and the teacher needs the raw ones: derive it from "
-                "sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
+                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the student's observations, and "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher observations): "
+                "derive it from sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
             )
 
     def _check_teacher(self, teacher: Teacher) -> None:
@@ -214,22 +215,12 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                     "distill_value_coef=0."
                 )
 
-    def _raw_obs_for_buffer(self) -> np.ndarray | dict[str, np.ndarray] | None:
-        """The raw version of the observation the rollout buffer is adding (``self._last_obs``), for the teacher."""
-        vec_normalize = self._vec_normalize_env
-        if vec_normalize is None:
-            return None
-        # The buffer adds `_last_obs` after the env has stepped: the env's original obs is already the next one.
-        raw, self._last_original_obs = self._last_original_obs, vec_normalize.get_original_obs()
-        assert raw is not None, "the raw observation is recorded when learn() resets the env"
-        return raw
-
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
         """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
         if not isinstance(self.rollout_buffer, TeacherRolloutMixin):
             return None
-        obs = self.rollout_buffer.teacher_observations()
+        obs = self.rollout_buffer.rollout_teacher_observations()
         n_samples = self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs
         chunks = [slice(start, start + TEACHER_CHUNK) for start in range(0, n_samples, TEACHER_CHUNK)]
         return [

@@ -21,6 +21,7 @@ import numpy as np
 from .measure import (
     acting_and_critic_parameters,
     eval_callback_class,
+    SupervisedStep,
     gradient_step_times,
     latency_calls,
     peak_rss_mb,
@@ -153,6 +154,11 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
         row["grad_step_reference"] = name
         row["grad_step_s"], row["reference_grad_step_s"] = times["student"], times[name]
         row["grad_step_ratio"] = times["student"] / times[name]
+    if spec["grad_steps"] > 0 and hasattr(model, "cache_teacher_outputs") and hasattr(model.policy, "get_distribution"):
+        # PolicyDistill: against a plain supervised step of the same student (same data, no teacher)
+        times = gradient_step_times({"student": model, "plain supervised": SupervisedStep(model)}, spec["grad_steps"], seed)
+        row["supervised_grad_step_s"] = times["plain supervised"]
+        row["supervised_grad_step_ratio"] = times["student"] / times["plain supervised"]
     return row
 
 
