@@ -420,6 +420,8 @@ def class_reference(raw: bytes, source: str, what: str) -> str:
                 reference = f"{strings[-2]}.{strings[-1]}"
             elif "UNICODE" in opcode.name or "STRING" in opcode.name:
                 strings.append(str(argument))
+    except TeacherLoadError:
+        raise
     except (ValueError, UnicodeDecodeError) as error:
         raise TeacherLoadError(f"{source}: its {what} is a damaged pickle ({error})") from error
     if reference is None:
@@ -453,7 +455,7 @@ def read_model_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict
 
     :param path: the zip (checked by the caller to be one)
     :param device: where the weights go
-    :return: ``data`` (decoded entries replaced by objects, other serialized entries left out) and the state dict
+    :return: ``data`` (the decoded entries replaced by objects, other serialized entries left as JSON) and the state dict
     """
     source = str(path)
     try:
@@ -467,8 +469,9 @@ def read_model_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict
         raise TeacherLoadError(f"{path}: its 'data' entry is not SB3's JSON ({type(error).__name__}): re-save the teacher.") from error
     if not isinstance(raw, dict):
         raise TeacherLoadError(f"{path}: its 'data' entry is not SB3's JSON object: re-save the teacher.")
-    # Plain entries as they are; serialized ones (schedules, buffers, observations...) are left unread.
-    data: dict[str, Any] = {key: value for key, value in raw.items() if not (isinstance(value, dict) and ":serialized:" in value)}
+    # Serialized entries other than those decoded below (schedules, buffers, observations...) stay unread: their
+    # JSON as is (which entries exist tells the algorithm apart).
+    data: dict[str, Any] = dict(raw)
     data.update(_read_policy_class(raw, source))
     for key in ("observation_space", "action_space"):
         pickled = _serialized(raw, key)
