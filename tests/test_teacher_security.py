@@ -64,7 +64,9 @@ def _serialized(obj: Any) -> dict[str, str]:
     return {":type:": "<class 'object'>", ":serialized:": base64.b64encode(pickle.dumps(obj)).decode()}
 
 
-def _rewrite_zip(source: Path, target: Path, data: dict[str, Any] | None = None, members: dict[str, bytes] | None = None) -> Path:
+def _rewrite_zip(
+    source: Path, target: Path, data: dict[str, Any] | None = None, members: dict[str, bytes] | None = None
+) -> Path:
     """A copy of an SB3 zip with entries of ``data`` and whole members replaced."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as copy:
@@ -79,7 +81,9 @@ def _rewrite_zip(source: Path, target: Path, data: dict[str, Any] | None = None,
     return target
 
 
-def _run_folder(root: Path, zip_file: Path, algo: str = "dqn", env: str = "CartPole-v1", side: dict[str, bytes] | None = None) -> Path:
+def _run_folder(
+    root: Path, zip_file: Path, algo: str = "dqn", env: str = "CartPole-v1", side: dict[str, bytes] | None = None
+) -> Path:
     """rl-zoo3's layout ``root/algo/env_1/{env.zip, env/config.yml, ...}`` around a (crafted) zip."""
     run = root / algo / f"{env}_1"
     (run / env).mkdir(parents=True, exist_ok=True)
@@ -103,7 +107,9 @@ DECODED = {"policy_class", "observation_space", "action_space", "policy_kwargs"}
 # ------------------------------------------------------------------------------------------- data fields
 @pytest.mark.parametrize("field", [*_serialized_fields(), "policy_kwargs"])
 def test_a_payload_in_any_pickled_field_of_data_never_runs(field: str, marker: Path, tmp_path: Path) -> None:
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={field: _serialized(Payload(marker))})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={field: _serialized(Payload(marker))}
+    )
     if field in DECODED:
         # the policy class is read opcode by opcode: a pickle that calls anything is not a class reference
         needs = "is not a reference to an importable class" if field == "policy_class" else r"names the global builtins\.exec"
@@ -116,7 +122,9 @@ def test_a_payload_in_any_pickled_field_of_data_never_runs(field: str, marker: P
 
 def test_the_payloads_are_live_with_trust(marker: Path, tmp_path: Path) -> None:
     """The control: SB3's own reader (the opt-in) runs the payload, so the tests above can fail."""
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={"observation_space": _serialized(Payload(marker))})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={"observation_space": _serialized(Payload(marker))}
+    )
     with pytest.raises(TeacherLoadError):
         load_teacher(crafted, trust_remote_code=True)
     assert marker.exists()
@@ -125,7 +133,11 @@ def test_the_payloads_are_live_with_trust(marker: Path, tmp_path: Path) -> None:
 
 def test_a_policy_class_that_is_not_a_known_policy(marker: Path, tmp_path: Path) -> None:
     source = BUNDLED_RUN / "CartPole-v1.zip"
-    entry = {":type:": "<class 'abc.ABCMeta'>", ":serialized:": base64.b64encode(pickle.dumps(os.system)).decode(), "__module__": "posix"}
+    entry = {
+        ":type:": "<class 'abc.ABCMeta'>",
+        ":serialized:": base64.b64encode(pickle.dumps(os.system)).decode(),
+        "__module__": "posix",
+    }
     with pytest.raises(UntrustedFileError, match=r"policy_class is posix\.system, not a policy of stable-baselines3"):
         load_teacher(_rewrite_zip(source, tmp_path / "global.zip", data={"policy_class": entry}))
     # A class pickled by value (its code in the pickle) is refused without reading further.
@@ -143,7 +155,9 @@ def test_a_policy_class_that_is_not_a_known_policy(marker: Path, tmp_path: Path)
 def test_spaces_and_kwargs_cannot_call_allowed_classes_with_the_files_arguments(marker: Path, tmp_path: Path) -> None:
     """``Box(0, 1, shape=(10**10,))`` would allocate 80 GB: classes are never called, memory stays bounded."""
     tracemalloc.start()
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "big.zip", data={"observation_space": _serialized(BigBox())})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "big.zip", data={"observation_space": _serialized(BigBox())}
+    )
     with pytest.raises(UntrustedFileError, match=r"observation_space calls Box"):
         load_teacher(crafted)
     _, peak = tracemalloc.get_traced_memory()
@@ -155,14 +169,18 @@ def test_spaces_and_kwargs_cannot_call_allowed_classes_with_the_files_arguments(
 def test_a_payload_in_pytorch_variables_is_never_read(marker: Path, tmp_path: Path) -> None:
     buffer = io.BytesIO()
     th.save(Payload(marker), buffer)
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", members={"pytorch_variables.pth": buffer.getvalue()})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", members={"pytorch_variables.pth": buffer.getvalue()}
+    )
     assert load_teacher(crafted).algo == "dqn"
 
 
 def test_a_non_tensor_pickle_in_policy_pth(marker: Path, tmp_path: Path) -> None:
     buffer = io.BytesIO()
     th.save({"q_net.q_net.0.weight": Payload(marker)}, buffer)
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", members={"policy.pth": buffer.getvalue()})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", members={"policy.pth": buffer.getvalue()}
+    )
     with pytest.raises(UntrustedFileError, match=rf"policy\.pth: it holds more than tensors.*{OPT_IN}"):
         load_teacher(crafted)
 
@@ -180,7 +198,7 @@ def test_a_payload_in_vecnormalize_pkl(marker: Path, tmp_path: Path) -> None:
         with pytest.raises(UntrustedFileError, match=rf"builtins\.exec.*{OPT_IN}"):
             load_vec_normalize(tmp_path / "vecnormalize.pkl")
         run = _run_folder(tmp_path / name, BUNDLED_RUN / "CartPole-v1.zip", side={"vecnormalize.pkl": content})
-        with pytest.raises(UntrustedFileError, match="builtins.exec"):
+        with pytest.raises(UntrustedFileError, match=r"builtins\.exec"):
             load_teacher(run)
 
 
@@ -242,11 +260,13 @@ def test_a_zip_bomb_is_refused_before_it_is_read(member: str, marker: Path, tmp_
 
 
 def test_a_truncated_zip(marker: Path, tmp_path: Path) -> None:
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "full.zip", data={"observation_space": _serialized(Payload(marker))})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "full.zip", data={"observation_space": _serialized(Payload(marker))}
+    )
     raw = crafted.read_bytes()
     for cut in (len(raw) // 3, len(raw) - 30):
         (tmp_path / "truncated.zip").write_bytes(raw[:cut])
-        with pytest.raises(TeacherLoadError, match="truncated|damaged"):
+        with pytest.raises(TeacherLoadError, match=r"truncated|damaged"):
             load_teacher(tmp_path / "truncated.zip")
 
 
@@ -255,7 +275,9 @@ def test_a_truncated_zip(marker: Path, tmp_path: Path) -> None:
 def test_a_link_out_of_a_run_folder_is_refused(linked: str, marker: Path, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (outside / "target").write_bytes((BUNDLED_RUN / linked).read_bytes() if (BUNDLED_RUN / linked).exists() else pickle.dumps(Payload(marker)))
+    (outside / "target").write_bytes(
+        (BUNDLED_RUN / linked).read_bytes() if (BUNDLED_RUN / linked).exists() else pickle.dumps(Payload(marker))
+    )
     run = _run_folder(tmp_path / "logs", BUNDLED_RUN / "CartPole-v1.zip")
     (run / linked).unlink(missing_ok=True)
     (run / linked).symlink_to(outside / "target")
@@ -275,7 +297,11 @@ def _hub_cache(cache: Path, zip_file: Path, side: dict[str, bytes]) -> Path:
     blobs.mkdir()
     (folder / "refs").mkdir()
     (folder / "refs" / "main").write_text(commit)
-    files = {"dqn-CartPole-v1.zip": zip_file.read_bytes(), "config.yml": (BUNDLED_RUN / "CartPole-v1/config.yml").read_bytes(), **side}
+    files = {
+        "dqn-CartPole-v1.zip": zip_file.read_bytes(),
+        "config.yml": (BUNDLED_RUN / "CartPole-v1/config.yml").read_bytes(),
+        **side,
+    }
     for index, (name, content) in enumerate(files.items()):
         (blobs / f"blob{index}").write_bytes(content)
         (snapshot / name).symlink_to(Path("../../blobs") / f"blob{index}")
@@ -327,14 +353,18 @@ def test_every_teacher_source_loads_safely(source: str, marker: Path, tmp_path: 
     monkeypatch.setenv("SB3_DISTILL_ZOO", str(tmp_path / "empty"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={"action_space": _serialized(Payload(marker))})
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={"action_space": _serialized(Payload(marker))}
+    )
     spec = SOURCES[source](tmp_path / "a", crafted, {}, monkeypatch)
     with pytest.raises(UntrustedFileError, match=rf"action_space names the global builtins\.exec.*{OPT_IN}"):
         load_teacher(spec)
     if source != "path":
         side_name = "vec_normalize.pkl" if source == "hf cache" else "vecnormalize.pkl"
-        spec = SOURCES[source](tmp_path / "b", BUNDLED_RUN / "CartPole-v1.zip", {side_name: pickle.dumps(Payload(marker))}, monkeypatch)
-        with pytest.raises(UntrustedFileError, match="vec_?normalize.pkl: its content names the global builtins.exec"):
+        spec = SOURCES[source](
+            tmp_path / "b", BUNDLED_RUN / "CartPole-v1.zip", {side_name: pickle.dumps(Payload(marker))}, monkeypatch
+        )
+        with pytest.raises(UntrustedFileError, match=r"vec_?normalize\.pkl: its content names the global builtins\.exec"):
             load_teacher(spec)
     # and a clean teacher from the same source loads by default, unchanged
     teacher = load_teacher(SOURCES[source](tmp_path / "c", BUNDLED_RUN / "CartPole-v1.zip", {}, monkeypatch))
@@ -351,7 +381,96 @@ def test_zoo_files_load_the_same_with_and_without_trust(zoo_dir: Path) -> None:
     for run in runs:
         safe, trusted = load_teacher(run), load_teacher(run, trust_remote_code=True)
         assert safe.fingerprint == trusted.fingerprint, run
-        assert (safe.env_id, safe.algo, safe.config, safe.env_kwargs) == (trusted.env_id, trusted.algo, trusted.config, trusted.env_kwargs)
+        assert (safe.env_id, safe.algo, safe.config, safe.env_kwargs) == (
+            trusted.env_id,
+            trusted.algo,
+            trusted.config,
+            trusted.env_kwargs,
+        )
         assert safe.observation_space == trusted.observation_space and safe.action_space == trusted.action_space
         obs = np.stack([safe.observation_space.sample() for _ in range(8)])
         assert np.array_equal(safe.predict(obs)[0], trusted.predict(obs)[0]), run
+
+
+def test_a_default_load_never_calls_the_unrestricted_unpicklers(zoo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pickle.load / loads / Unpickler and cloudpickle are not called for any real teacher (with its statistics)."""
+    import cloudpickle
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an unrestricted unpickler was called")
+
+    load_teacher(BUNDLED_RUN)  # torch imports some modules lazily, with pickle, at the first policy built
+    for module, name in (
+        (pickle, "load"),
+        (pickle, "loads"),
+        (pickle, "Unpickler"),
+        (cloudpickle, "loads"),
+        (cloudpickle, "load"),
+    ):
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.delenv("SB3_DISTILL_TRUST_REMOTE_CODE", raising=False)
+    for run in [*sorted(zoo_dir.glob("*/*_1")), *sorted(loading.BUNDLED_DIR.glob("*/*_1"))]:
+        assert load_teacher(run).policy is not None
+
+
+# ------------------------------------------------------------------------------------------- datasets
+@pytest.fixture(scope="module")
+def small_dataset() -> Any:
+    from sb3_distill.common.datasets import collect_teacher_dataset
+
+    return collect_teacher_dataset(BUNDLED_RUN, "CartPole-v1", 40, seed=0)
+
+
+def test_datasets_load_without_unpickling(
+    small_dataset: Any, marker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb3_distill.common.datasets import DatasetError, load_teacher_dataset, save_teacher_dataset
+
+    path = save_teacher_dataset(small_dataset, tmp_path / "data")
+    assert path.suffix == ".npz"
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [
+                "dataset.json",
+                *(f"{n}.npy" for n in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")),
+            ]
+        )
+    with monkeypatch.context() as patched:
+        patched.setattr(pickle, "load", None)
+        patched.setattr(pickle, "loads", None)
+        loaded = load_teacher_dataset(tmp_path / "data")
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        assert np.array_equal(getattr(loaded, name), getattr(small_dataset, name))
+    assert (loaded.pos, loaded.full, loaded.observation_space, loaded.action_space) == (
+        small_dataset.pos,
+        small_dataset.full,
+        small_dataset.observation_space,
+        small_dataset.action_space,
+    )
+    # An object array (a pickle inside an .npy) is refused, as is a space that is not one of the known kinds.
+    object_array = io.BytesIO()
+    np.save(object_array, np.array([Payload(marker)], dtype=object), allow_pickle=True)
+    meta = json.loads(zipfile.ZipFile(path).read("dataset.json"))
+    crafted = {
+        "rewards.npy": (object_array.getvalue(), r"Object arrays cannot be loaded when allow_pickle=False"),
+        "dataset.json": (json.dumps({**meta, "action_space": {"type": "os.system"}}).encode(), "unknown space 'os.system'"),
+    }
+    for member, (content, message) in crafted.items():
+        target = _rewrite_zip(path, tmp_path / f"crafted_{member}.npz", members={member: content})
+        with pytest.raises(DatasetError, match=rf"{message}.*truncated or not a dataset"):
+            load_teacher_dataset(target)
+
+
+def test_a_pickled_dataset_needs_trust(small_dataset: Any, marker: Path, tmp_path: Path) -> None:
+    from sb3_distill.common.datasets import UntrustedDatasetError, load_teacher_dataset, save_teacher_dataset
+
+    (tmp_path / "payload.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(UntrustedDatasetError, match=rf"is a pickled dataset.*{OPT_IN}.*save_teacher_dataset"):
+        load_teacher_dataset(tmp_path / "payload.pkl")
+    # An old dataset (a pickled ReplayBuffer) still loads with the opt-in, and converts.
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(small_dataset))
+    with pytest.raises(UntrustedDatasetError):
+        load_teacher_dataset(tmp_path / "old")
+    old = load_teacher_dataset(tmp_path / "old.pkl", trust_remote_code=True)
+    converted = load_teacher_dataset(save_teacher_dataset(old, tmp_path / "new.npz"))
+    assert np.array_equal(converted.observations, small_dataset.observations) and converted.size() == small_dataset.size()

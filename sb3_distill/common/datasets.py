@@ -11,12 +11,11 @@ its own way), ``actions`` the actions taken (for ``Box`` spaces scaled to [-1, 1
 the raw rewards, ``dones``, ``timeouts``. ``.npz`` is added to a path without suffix. ``numpy.load(path)`` reads the
 arrays, any language with a zip and an ``.npy`` reader too.
 
-Datasets of sb3-distill before 0.x were a pickled ``ReplayBuffer`` (what ``save_replay_buffer()`` writes): they load
+Datasets written before this format were a pickled ``ReplayBuffer`` (what ``save_replay_buffer()`` writes): they load
 only with ``trust_remote_code=True`` (or ``SB3_DISTILL_TRUST_REMOTE_CODE=1``), since unpickling can run code;
 :func:`save_teacher_dataset` re-saves one in this format.
 """
 
-import io
 import json
 import os
 import pickle
@@ -227,7 +226,13 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
     :return: its JSON description (exact: floats are written with all their digits)
     """
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "dtype": str(space.dtype), "shape": list(space.shape), "low": space.low.tolist(), "high": space.high.tolist()}
+        return {
+            "type": "Box",
+            "dtype": str(space.dtype),
+            "shape": list(space.shape),
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+        }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
@@ -238,7 +243,9 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
         return {"type": "Dict", "spaces": {key: space_to_json(value) for key, value in space.spaces.items()}}
     if isinstance(space, spaces.Tuple):
         return {"type": "Tuple", "spaces": [space_to_json(value) for value in space.spaces]}
-    raise DatasetError(f"A dataset cannot record the space {space}: Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple can.")
+    raise DatasetError(
+        f"A dataset cannot record the space {space}: Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple can."
+    )
 
 
 def space_from_json(description: Any) -> spaces.Space:
@@ -286,7 +293,10 @@ def save_teacher_dataset(buffer: ReplayBuffer, path: str | os.PathLike) -> Path:
     :return: the path written
     """
     if getattr(buffer, "optimize_memory_usage", False):
-        raise DatasetError("A dataset cannot be saved from a buffer with optimize_memory_usage=True: record it with collect_teacher_dataset().")
+        raise DatasetError(
+            "A dataset cannot be saved from a buffer with optimize_memory_usage=True: record it with "
+            "collect_teacher_dataset()."
+        )
     meta = {
         "format": DATASET_FORMAT,
         "version": DATASET_VERSION,
@@ -338,9 +348,10 @@ def _read_npz_dataset(file: Path, device: str) -> ReplayBuffer:
                 if f"{name}.npy" not in names:
                     raise bad(f"no {name}.npy")
                 with archive.open(f"{name}.npy") as member:
-                    array = np.lib.format.read_array(io.BufferedReader(member), allow_pickle=False)  # type: ignore[arg-type]
-                if array.dtype != template.dtype or array.shape != (buffer_size, *template.shape[1:]):
-                    raise bad(f"{name} has shape {array.shape} and dtype {array.dtype}, expected {(buffer_size, *template.shape[1:])} and {template.dtype}")
+                    array = np.lib.format.read_array(member, allow_pickle=False)
+                shape = (buffer_size, *template.shape[1:])
+                if array.dtype != template.dtype or array.shape != shape:
+                    raise bad(f"{name} has shape {array.shape} and dtype {array.dtype}, expected {shape} and {template.dtype}")
                 head, _, key = name.partition("/")
                 if key:
                     getattr(buffer, head)[key] = array
@@ -413,7 +424,9 @@ def load_teacher_dataset(
     """
     file = Path(path)
     if not file.is_file() and not file.suffix:
-        file = next((candidate for candidate in (file.with_suffix(".npz"), file.with_suffix(".pkl")) if candidate.is_file()), file)
+        file = next(
+            (candidate for candidate in (file.with_suffix(".npz"), file.with_suffix(".pkl")) if candidate.is_file()), file
+        )
     if not file.is_file():
         raise DatasetNotFoundError(
             f"Dataset file {file} does not exist: check the path, or record one first with "

@@ -110,7 +110,7 @@ def _guess_algo(policy: BasePolicy, data: dict[str, Any]) -> str:
     return type(policy).__name__
 
 
-def _read_data_trusted(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_data_trusted(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, th.Tensor]]:
     """SB3's own reader (cloudpickle, ``legacy_gym_modules``): only with ``trust_remote_code``."""
     with zipfile.ZipFile(path) as archive:
         raw = json.loads(archive.read("data").decode())
@@ -129,7 +129,7 @@ def _read_data_trusted(path: Path, device: th.device) -> tuple[dict[str, Any], d
             f"{path}: could not deserialize {missing} (saved with an incompatible library version?). Load it "
             "yourself with ALGO.load(path, custom_objects=...) and pass the model as the teacher."
         )
-    return data, params["policy"]
+    return data, params["policy"]  # type: ignore[return-value]
 
 
 def load_policy_file(

@@ -99,15 +99,22 @@ def _numpy_globals() -> tuple[dict[str, Any], frozenset[int]]:
     names: dict[str, Any] = {
         "numpy._core.multiarray._reconstruct": multiarray._reconstruct,
         "numpy._core.multiarray.scalar": multiarray.scalar,
-        "numpy._core.numeric._frombuffer": numeric._frombuffer,
+        "numpy._core.numeric._frombuffer": numeric._frombuffer,  # type: ignore[attr-defined]
         "numpy.dtype": np.dtype,
         "numpy.ndarray": np.ndarray,
         "numpy.random._pickle.__randomstate_ctor": random_pickle.__randomstate_ctor,
         "numpy.random._pickle.__generator_ctor": random_pickle.__generator_ctor,
         "numpy.random._pickle.__bit_generator_ctor": random_pickle.__bit_generator_ctor,
-        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": bit_generator.__pyx_unpickle_SeedSequence,
+        "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": bit_generator.__pyx_unpickle_SeedSequence,  # type: ignore[attr-defined]
     }
-    for generator in (np.random.SeedSequence, np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox, np.random.SFC64):
+    for generator in (
+        np.random.SeedSequence,
+        np.random.PCG64,
+        np.random.PCG64DXSM,
+        np.random.MT19937,
+        np.random.Philox,
+        np.random.SFC64,
+    ):
         names[f"{generator.__module__}.{generator.__name__}"] = generator
     # numpy < 2 wrote numpy.core.*, numpy 2 writes numpy._core.*: the same functions.
     names.update({key.replace("numpy._core.", "numpy.core."): value for key, value in list(names.items())})
@@ -135,7 +142,9 @@ def _policy_kwargs_globals() -> dict[str, Any]:
         for value in vars(th.nn.modules.activation).values()
         if isinstance(value, type) and issubclass(value, th.nn.Module)
     ]
-    optimizers = [value for value in vars(th.optim).values() if isinstance(value, type) and issubclass(value, th.optim.Optimizer)]
+    optimizers = [
+        value for value in vars(th.optim).values() if isinstance(value, type) and issubclass(value, th.optim.Optimizer)
+    ]
     extractors = [
         cls
         for cls in _subclasses(torch_layers.BaseFeaturesExtractor)
@@ -156,8 +165,9 @@ def _vec_normalize_globals() -> dict[str, Any]:
 
 
 def _subclasses(cls: type) -> list[type]:
-    found = []
-    for sub in cls.__subclasses__():
+    found: list[type] = []
+    sub: type
+    for sub in type.__subclasses__(cls):
         found.append(sub)
         found.extend(_subclasses(sub))
     return found
@@ -187,7 +197,11 @@ def policy_classes() -> dict[str, type[BasePolicy]]:
         "sb3_distill",
     ):
         importlib.import_module(module)
-    classes = [cls for cls in _subclasses(BasePolicy) if cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.", "sb3_distill."))]
+    classes = [
+        cls
+        for cls in _subclasses(BasePolicy)
+        if cls.__module__.startswith(("stable_baselines3.", "sb3_contrib.", "sb3_distill."))
+    ]
     return _named([BasePolicy, *classes])
 
 
@@ -199,7 +213,11 @@ def _legacy_name(module: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- the unpickler
-class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+#: Python's pure unpickler, whose opcodes a subclass can check (typeshed does not describe its internals).
+_PureUnpickler: Any = pickle._Unpickler  # type: ignore[attr-defined]
+
+
+class RestrictedUnpickler(_PureUnpickler):
     """
     An unpickler that admits a fixed set of globals and calls only a fixed set of them.
 
@@ -217,7 +235,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     :param what: what is read (``"observation_space"``), for messages
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch = dict(_PureUnpickler.dispatch)
 
     def __init__(self, data: bytes, allowed: dict[str, Any], callables: frozenset[int], source: str, what: str) -> None:
         super().__init__(io.BytesIO(data))
@@ -225,7 +243,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.callables = callables
         self.source = source
         self.what = what
-        self.build_types = tuple(value for value in allowed.values() if isinstance(value, type)) + (
+        self.build_types = (
+            *(value for value in allowed.values() if isinstance(value, type)),
             np.ndarray,
             np.dtype,
             np.generic,
@@ -246,7 +265,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def _check_call(self, func: Any) -> None:
         if id(func) not in self.callables:
-            raise self._refuse(f"calls {getattr(func, '__qualname__', type(func).__name__)} (only numpy's reconstructors may be called)")
+            raise self._refuse(
+                f"calls {getattr(func, '__qualname__', type(func).__name__)} (only numpy's reconstructors may be called)"
+            )
 
     def load_reduce(self) -> None:
         self._check_call(self.stack[-2])
@@ -411,7 +432,11 @@ def class_reference(raw: bytes, source: str, what: str) -> str:
     try:
         for opcode, argument, _ in pickletools.genops(raw):
             if opcode.name not in _CLASS_REFERENCE_OPCODES:
-                raise untrusted(source, f"its {what} is not a reference to an importable class (pickle opcode {opcode.name}: a class defined in the training script, pickled with its code)")
+                raise untrusted(
+                    source,
+                    f"its {what} is not a reference to an importable class (pickle opcode {opcode.name}: a class "
+                    "defined in the training script, pickled with its code)",
+                )
             if opcode.name == "GLOBAL":
                 reference = str(argument).replace(" ", ".")
             elif opcode.name == "STACK_GLOBAL":
@@ -466,7 +491,9 @@ def read_model_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise TeacherLoadError(f"{path} is a damaged zip ({error}): re-download or re-save the teacher.") from error
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise TeacherLoadError(f"{path}: its 'data' entry is not SB3's JSON ({type(error).__name__}): re-save the teacher.") from error
+        raise TeacherLoadError(
+            f"{path}: its 'data' entry is not SB3's JSON ({type(error).__name__}): re-save the teacher."
+        ) from error
     if not isinstance(raw, dict):
         raise TeacherLoadError(f"{path}: its 'data' entry is not SB3's JSON object: re-save the teacher.")
     # Serialized entries other than those decoded below (schedules, buffers, observations...) stay unread: their
@@ -533,7 +560,9 @@ def load_weights(raw: bytes, device: th.device | str, source: str, trust: bool =
         raise untrusted(source, f"it holds more than tensors ({first_line[:200]})") from error
     except Exception as error:
         raise TeacherLoadError(f"{source}: not a torch weights file ({type(error).__name__}: {error})") from error
-    if not isinstance(state, dict) or not all(isinstance(key, str) and isinstance(value, th.Tensor) for key, value in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(key, str) and isinstance(value, th.Tensor) for key, value in state.items()
+    ):
         raise TeacherLoadError(f"{source}: not a state dict of tensors (it holds a {type(state).__name__}).")
     return state
 
@@ -547,7 +576,9 @@ def read_side_file(path: Path, limit: int = MAX_SIDE_FILE_BYTES) -> bytes:
     """
     size = path.stat().st_size
     if size > limit:
-        raise TeacherLoadError(f"{path} has {size:,} bytes, more than the {limit:,} such a file may have: not a teacher's file.")
+        raise TeacherLoadError(
+            f"{path} has {size:,} bytes, more than the {limit:,} such a file may have: not a teacher's file."
+        )
     return path.read_bytes()
 
 
@@ -575,7 +606,9 @@ def _yaml_loader() -> type:
 
     def ordered_dict(loader: yaml.SafeLoader, node: yaml.Node) -> dict[Any, Any]:
         if not isinstance(node, yaml.SequenceNode):
-            raise yaml.constructor.ConstructorError(None, None, "an OrderedDict written other than by rl-zoo3", node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, "an OrderedDict written other than by rl-zoo3", node.start_mark
+            )
         args = loader.construct_sequence(node, deep=True)
         pairs = args[0] if args else []
         if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
@@ -603,7 +636,7 @@ def load_yaml(path: Path, trust: bool = False) -> dict[str, Any]:
 
     text = read_side_file(path)
     try:
-        loaded = yaml.load(text, Loader=yaml.UnsafeLoader if trust else _yaml_loader())  # noqa: S506 (trusted only)
+        loaded = yaml.load(text, Loader=yaml.UnsafeLoader if trust else _yaml_loader())
     except yaml.constructor.ConstructorError as error:
         raise untrusted(path, f"it holds a YAML tag that constructs a python object ({error.problem})") from error
     except yaml.YAMLError as error:
