@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from sb3_distill import load_teacher
 from sb3_distill.errors import TeacherLoadError
@@ -474,3 +475,46 @@ def test_a_pickled_dataset_needs_trust(small_dataset: Any, marker: Path, tmp_pat
     old = load_teacher_dataset(tmp_path / "old.pkl", trust_remote_code=True)
     converted = load_teacher_dataset(save_teacher_dataset(old, tmp_path / "new.npz"))
     assert np.array_equal(converted.observations, small_dataset.observations) and converted.size() == small_dataset.size()
+
+
+# ------------------------------------------------------------------------------------------- what needs trust
+class CustomExtractor(FlattenExtractor):
+    """A features extractor of the user's own: its module would be imported (and run) to rebuild the policy."""
+
+
+def test_policy_kwargs_with_known_classes_load_safely_custom_ones_need_trust(tmp_path: Path, marker: Path) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+
+    known = {"activation_fn": th.nn.Tanh, "optimizer_class": RMSpropTFLike, "net_arch": {"pi": [8], "vf": [8]}}
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs=known, n_steps=16, batch_size=16, seed=0)
+    model.save(tmp_path / "known.zip")
+    teacher = load_teacher(tmp_path / "known.zip")
+    assert isinstance(teacher.policy.mlp_extractor.policy_net[1], th.nn.Tanh)
+    obs = np.zeros((3, 4), dtype=np.float32)
+    th.testing.assert_close(
+        teacher.action_logits(obs), load_teacher(tmp_path / "known.zip", trust_remote_code=True).action_logits(obs)
+    )
+
+    PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"features_extractor_class": CustomExtractor}, n_steps=16).save(
+        tmp_path / "custom.zip"
+    )
+    with pytest.raises(
+        UntrustedFileError, match=rf"policy_kwargs names the global .*test_teacher_security\.CustomExtractor.*{OPT_IN}"
+    ):
+        load_teacher(tmp_path / "custom.zip")
+    assert load_teacher(tmp_path / "custom.zip", trust_remote_code=True).kind == "actor_critic"
+
+
+def test_the_loading_path_goes_one_way() -> None:
+    """Loading finds and reads the file; Teacher and the kinds only wrap what they get (no import back into loading)."""
+    import ast
+
+    teachers = Path(loading.__file__).parent
+    for module in ("teacher", "kinds", "spaces", "envs", "legacy", "safe_files"):
+        tree = ast.parse((teachers / f"{module}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert "sb3_distill.teachers.loading" not in imported, module
+        if module != "safe_files":
+            assert "sb3_distill.teachers.safe_files" not in imported, module

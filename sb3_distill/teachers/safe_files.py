@@ -140,10 +140,15 @@ def _policy_kwargs_globals() -> dict[str, Any]:
     activations = [
         value
         for value in vars(th.nn.modules.activation).values()
-        if isinstance(value, type) and issubclass(value, th.nn.Module)
+        if isinstance(value, type)
+        and issubclass(value, th.nn.Module)
+        and value.__module__ == "torch.nn.modules.activation"
+        and value is not th.nn.MultiheadAttention
     ]
     optimizers = [
-        value for value in vars(th.optim).values() if isinstance(value, type) and issubclass(value, th.optim.Optimizer)
+        value
+        for value in vars(th.optim).values()
+        if isinstance(value, type) and issubclass(value, th.optim.Optimizer) and value is not th.optim.Optimizer
     ]
     extractors = [
         cls
