@@ -46,6 +46,15 @@ class Payload:
         return exec, (f"open({self.marker!r}, 'w').close()",)
 
 
+class BigArray:
+    """Unpickled, it asks numpy for an empty 80 GB array (``_reconstruct(ndarray, (10**10,), ...)``)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (10**10,), b"b")
+
+
 class BigBox:
     """Unpickled, it asks gymnasium for a 80 GB Box (``Box(0, 1, shape=(10**10,))``)."""
 
@@ -160,6 +169,11 @@ def test_spaces_and_kwargs_cannot_call_allowed_classes_with_the_files_arguments(
         BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "big.zip", data={"observation_space": _serialized(BigBox())}
     )
     with pytest.raises(UntrustedFileError, match=r"observation_space calls Box"):
+        load_teacher(crafted)
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "array.zip", data={"action_space": _serialized(BigArray())}
+    )
+    with pytest.raises(TeacherLoadError, match=r"could not read its action_space .*of shape \(10000000000,\)"):
         load_teacher(crafted)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -32,7 +32,7 @@ import pickletools
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -89,6 +89,15 @@ def _named(objects: Iterable[Any]) -> dict[str, Any]:
     return {f"{obj.__module__}.{obj.__qualname__}": obj for obj in objects}
 
 
+def _empty_array(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy's ``_reconstruct`` as its pickles call it: an empty ndarray, filled by ``BUILD`` from the file's bytes."""
+    from numpy._core import multiarray
+
+    if subtype is not np.ndarray or not isinstance(shape, tuple) or int(np.prod(shape)) != 0:
+        raise ValueError(f"numpy's _reconstruct asked for a {getattr(subtype, '__name__', subtype)} of shape {shape!r}")
+    return cast(np.ndarray, multiarray._reconstruct(subtype, shape, dtype))
+
+
 @functools.cache
 def _numpy_globals() -> tuple[dict[str, Any], frozenset[int]]:
     """numpy's array, dtype, scalar and random-generator reconstructors (the callables among them)."""
@@ -97,7 +106,7 @@ def _numpy_globals() -> tuple[dict[str, Any], frozenset[int]]:
     from numpy.random import bit_generator
 
     names: dict[str, Any] = {
-        "numpy._core.multiarray._reconstruct": multiarray._reconstruct,
+        "numpy._core.multiarray._reconstruct": _empty_array,
         "numpy._core.multiarray.scalar": multiarray.scalar,
         "numpy._core.numeric._frombuffer": numeric._frombuffer,  # type: ignore[attr-defined]
         "numpy.dtype": np.dtype,
