@@ -310,7 +310,11 @@ def save_teacher_dataset(buffer: ReplayBuffer, path: str | os.PathLike) -> Path:
     }
     target = resolve_save_path(path, "npz")
     # Atomic: a crash or a full disk during the write leaves a previous dataset at this path intact.
-    with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with (
+        atomic_path(target) as temporary,
+        open(temporary, "wb") as file,
+        zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+    ):
         archive.writestr(_META, json.dumps(meta, indent=1))
         for name, array in _named_arrays(buffer).items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
