@@ -180,6 +180,19 @@ def test_spaces_and_kwargs_cannot_call_allowed_classes_with_the_files_arguments(
     assert peak < 64 * 2**20
 
 
+def test_a_policy_much_larger_than_its_weights_is_not_built(marker: Path, tmp_path: Path) -> None:
+    """``net_arch=[10**6, 10**6]`` would be a 4 TB network: it is measured on torch's meta device, and refused."""
+    tracemalloc.start()
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "huge.zip", data={"policy_kwargs": {"net_arch": [10**6, 10**6]}}
+    )
+    with pytest.raises(TeacherLoadError, match=r"DQNPolicy of 2,000,016,000,004 parameters, its weights hold 135,172"):
+        load_teacher(crafted)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64 * 2**20
+
+
 # ------------------------------------------------------------------------------------------- other members
 def test_a_payload_in_pytorch_variables_is_never_read(marker: Path, tmp_path: Path) -> None:
     buffer = io.BytesIO()

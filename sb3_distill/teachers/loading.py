@@ -41,6 +41,7 @@ from sb3_distill.teachers.legacy import canonical_env_id, legacy_gym_modules
 from sb3_distill.teachers.safe_files import (
     TRUST_ENV_VAR,
     check_inside,
+    check_policy_size,
     check_zip_members,
     load_vec_normalize_safely,
     load_yaml,
@@ -150,7 +151,8 @@ def load_policy_file(
     path = Path(path)
     _check_sb3_zip(path)
     device = get_device(device)
-    if trust_remote_code_allowed(trust_remote_code):
+    trusted = trust_remote_code_allowed(trust_remote_code)
+    if trusted:
         data, weights = _read_data_trusted(path, device)
     else:
         data, weights = read_model_data(path, device)
@@ -166,6 +168,8 @@ def load_policy_file(
         kwargs["use_sde"] = data["use_sde"]
     if "lr_schedule" in signature:
         kwargs["lr_schedule"] = ConstantSchedule(0.0)
+    if not trusted:
+        check_policy_size(policy_class, (data["observation_space"], data["action_space"]), kwargs, weights, str(path))
     try:
         policy = policy_class(data["observation_space"], data["action_space"], **kwargs).to(device)
         policy.load_state_dict(upgrade_state_dict(policy, weights))

@@ -581,6 +581,43 @@ def load_weights(raw: bytes, device: th.device | str, source: str, trust: bool =
     return state
 
 
+def check_policy_size(
+    policy_class: type[BasePolicy], args: tuple[Any, ...], kwargs: dict[str, Any], weights: dict[str, th.Tensor], source: str
+) -> None:
+    """
+    Refuse a policy whose networks would be much larger than its weights file, before any memory is allocated.
+
+    The file's spaces and ``policy_kwargs`` (``net_arch=[10**6, 10**6]``) decide how large the rebuilt policy is;
+    the weights file, read already, is bounded. The policy is first built on torch's ``meta`` device (shapes, no
+    data): it may hold at most three times the weights' elements (old files omit the actor-critic's aliases of a
+    shared features extractor, which :func:`~sb3_distill.teachers.loading.upgrade_state_dict` fills). A policy the
+    ``meta`` device cannot build is built as it is (none of SB3's and sb3-contrib's feed-forward policies).
+
+    :param policy_class: the allowed policy class
+    :param args: its positional arguments (the spaces, the schedule)
+    :param kwargs: its keyword arguments
+    :param weights: the state dict read from the file
+    :param source: the file, for messages
+    """
+    probe_class = type(policy_class.__name__, (policy_class,), {"device": property(lambda self: th.device("meta"))})
+    validate = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)  # gSDE checks its std with .item()
+    try:
+        with th.device("meta"):
+            probe = probe_class(*args, **kwargs)
+        built = sum(tensor.numel() for tensor in probe.state_dict().values())
+    except Exception:
+        return
+    finally:
+        th.distributions.Distribution.set_default_validate_args(validate)
+    stored = sum(tensor.numel() for tensor in weights.values())
+    if built > 3 * stored + 4096:
+        raise TeacherLoadError(
+            f"{source}: its spaces and policy_kwargs make a {policy_class.__name__} of {built:,} parameters, its weights "
+            f"hold {stored:,}: a crafted or damaged file (it is not built)."
+        )
+
+
 # ---------------------------------------------------------------------------------------------- side files
 def read_side_file(path: Path, limit: int = MAX_SIDE_FILE_BYTES) -> bytes:
     """
