@@ -545,3 +545,20 @@ def test_the_loading_path_goes_one_way() -> None:
         assert "sb3_distill.teachers.loading" not in imported, module
         if module != "safe_files":
             assert "sb3_distill.teachers.safe_files" not in imported, module
+
+
+def test_policy_kwargs_nested_in_themselves_end_in_an_error(marker: Path, tmp_path: Path) -> None:
+    """A list that holds itself 64 levels deep (2**64 paths) is checked once per list: a clear error, at once."""
+    deep: list[Any] = [64]
+    for _ in range(64):
+        deep = [deep, deep]
+    looped: list[Any] = [64]
+    looped.append(looped)
+    for name, net_arch in (("deep", deep), ("looped", looped)):
+        crafted = _rewrite_zip(
+            BUNDLED_RUN / "CartPole-v1.zip",
+            tmp_path / f"{name}.zip",
+            data={"policy_kwargs": _serialized({"net_arch": net_arch})},
+        )
+        with pytest.raises(TeacherLoadError):
+            load_teacher(crafted)

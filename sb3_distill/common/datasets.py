@@ -363,7 +363,7 @@ def _read_npz_dataset(file: Path, device: str) -> ReplayBuffer:
                     setattr(buffer, name, array)
     except DatasetError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise bad(f"{type(error).__name__}: {error}") from error
     buffer.buffer_size = buffer_size
     buffer.pos, buffer.full = int(meta["pos"]), bool(meta["full"])

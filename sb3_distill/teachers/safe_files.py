@@ -469,22 +469,24 @@ def class_reference(raw: bytes, source: str, what: str) -> str:
 
 
 def _check_plain(value: Any, allowed: tuple[Any, ...], where: str, source: str) -> None:
-    """``policy_kwargs`` hold plain values and allowed classes only."""
-    if value is None or isinstance(value, (bool, int, float, str, th.device)):
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check_plain(item, allowed, where, source)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise untrusted(source, f"its {where} has a key of type {type(key).__name__}")
-            _check_plain(item, allowed, f"{where}[{key!r}]", source)
-        return
-    if any(value is cls for cls in allowed):
-        return
-    raise untrusted(source, f"its {where} holds a {type(value).__name__}")
+    """``policy_kwargs`` hold plain values and allowed classes only (each container once: a pickle can nest one in itself)."""
+    pending, seen = [(value, where)], set()
+    while pending:
+        item, at = pending.pop()
+        if item is None or isinstance(item, (bool, int, float, str, th.device)) or any(item is cls for cls in allowed):
+            continue
+        if not isinstance(item, (list, tuple, dict)):
+            raise untrusted(source, f"its {at} holds a {type(item).__name__}")
+        if id(item) in seen:
+            continue  # shared (a list used twice) or nested in itself: each container is checked once
+        seen.add(id(item))
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise untrusted(source, f"its {at} has a key of type {type(key).__name__}")
+                pending.append((child, f"{at}[{key!r}]"))
+        else:
+            pending.extend((child, at) for child in item)
 
 
 def read_model_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, th.Tensor]]:
