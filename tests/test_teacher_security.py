@@ -523,9 +523,9 @@ def test_policy_kwargs_with_known_classes_load_safely_custom_ones_need_trust(tmp
         teacher.action_logits(obs), load_teacher(tmp_path / "known.zip", trust_remote_code=True).action_logits(obs)
     )
 
-    PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"features_extractor_class": CustomExtractor}, n_steps=16).save(
-        tmp_path / "custom.zip"
-    )
+    PPO(
+        "MlpPolicy", "CartPole-v1", policy_kwargs={"features_extractor_class": CustomExtractor}, n_steps=16, batch_size=16
+    ).save(tmp_path / "custom.zip")
     with pytest.raises(
         UntrustedFileError, match=rf"policy_kwargs names the global .*test_teacher_security\.CustomExtractor.*{OPT_IN}"
     ):
