@@ -577,13 +577,19 @@ def load_teacher(
     ``-v5``); where none has them (``Ant-v3``), the error says so. ``teacher.make_env()`` builds that env with the
     teacher's rl-zoo3 wrappers.
 
+    Every source is read without unpickling (:mod:`sb3_distill.teachers.safe_files`): the policy class must be one of
+    SB3, sb3-contrib or sb3-distill, the spaces, ``policy_kwargs`` and ``vecnormalize.pkl`` hold only allowed
+    classes, the weights only tensors, the YAML files only plain values.
+
     :param spec: the teacher spec
     :param env: if given (env, VecEnv or env id), the teacher must act on its observation and action spaces
     :param device: torch device of the teacher
     :param algo: force the algorithm name of a zip
     :param zoo_dirs: extra rl-zoo3 log folders to search first for a zoo id
-    :param trust_remote_code: allow downloading pickled models from the Hub
-        (default: ``$SB3_DISTILL_TRUST_REMOTE_CODE``)
+    :param trust_remote_code: read the files as SB3 does, unpickling them (a file from someone you do not trust can
+        run any code that way), and allow downloads from the Hub; by default (``$SB3_DISTILL_TRUST_REMOTE_CODE``, else
+        ``False``) nothing is unpickled and a file that needs more fails with
+        :class:`~sb3_distill.teachers.safe_files.UntrustedFileError` naming what it needs
     :return: the frozen :class:`Teacher`
     """
     if isinstance(spec, Teacher):
