@@ -75,6 +75,23 @@ def _zip_without_model(tmp: Path) -> Path:
     return tmp / "other.zip"
 
 
+def _zip_naming_code(tmp: Path) -> Path:
+    """The bundled teacher with an observation space pickle that names os.system (a reference only: nothing runs)."""
+    import base64
+    import json
+    import os
+
+    with zipfile.ZipFile(CARTPOLE_TEACHER / "CartPole-v1.zip") as original, zipfile.ZipFile(tmp / "t.zip", "w") as copy:
+        for name in original.namelist():
+            content = original.read(name)
+            if name == "data":
+                data = json.loads(content)
+                data["observation_space"][":serialized:"] = base64.b64encode(pickle.dumps(os.system)).decode()
+                content = json.dumps(data).encode()
+            copy.writestr(name, content)
+    return tmp / "t.zip"
+
+
 def _save_over_teacher(tmp: Path) -> None:
     import shutil
 
@@ -84,8 +101,8 @@ def _save_over_teacher(tmp: Path) -> None:
 
 
 def _dataset(tmp: Path, env_id: str = "CartPole-v1", teacher: str = "dqn/CartPole-v1") -> Path:
-    collect_teacher_dataset(teacher, env_id, 20, path=tmp / f"{env_id}.pkl", seed=0)
-    return tmp / f"{env_id}.pkl"
+    collect_teacher_dataset(teacher, env_id, 20, path=tmp / f"{env_id}.npz", seed=0)
+    return tmp / f"{env_id}.npz"
 
 
 def _export_existing(tmp: Path) -> None:
@@ -129,6 +146,12 @@ CASES = [
         r"model\.save\(\)",
     ),
     BadInput("truncated teacher zip", lambda tmp: load_teacher(_truncated_zip(tmp)), TeacherLoadError, "truncated"),
+    BadInput(
+        "teacher zip whose pickles name code (without trust_remote_code)",
+        lambda tmp: load_teacher(_zip_naming_code(tmp)),
+        TeacherLoadError,
+        "trust_remote_code=True",
+    ),
     BadInput(
         "zip that holds no SB3 model", lambda tmp: load_teacher(_zip_without_model(tmp)), TeacherLoadError, "not an SB3 model"
     ),
@@ -286,18 +309,18 @@ CASES = [
         "does not exist",
     ),
     BadInput(
-        "dataset file that is not a pickle",
-        lambda tmp: PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.pkl", b"garbage")(tmp)),
+        "dataset file that is not a dataset",
+        lambda tmp: PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.npz", b"garbage")(tmp)),
         DatasetError,
         "truncated or not a",
     ),
     BadInput(
-        "dataset that holds something else",
+        "pickled (old-format) dataset without trust_remote_code",
         lambda tmp: PolicyDistill(
             "MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.pkl", pickle.dumps({"a": 1}))(tmp)
         ),
         DatasetError,
-        "not an SB3 ReplayBuffer",
+        "trust_remote_code=True",
     ),
     BadInput(
         "dataset recorded on another env",

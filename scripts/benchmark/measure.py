@@ -112,6 +112,26 @@ def latency_calls(
     return calls
 
 
+def load_times(load: Callable[[bool], Any], repeats: int = 5) -> dict[str, float]:
+    """
+    Median seconds of a teacher's load by sb3-distill's safe reader and by SB3's (``trust_remote_code=True``), the
+    two alternating, after a warm-up load each.
+
+    :param load: ``load(trust)`` loads the teacher
+    :param repeats: timed loads each way
+    :return: ``{"safe": seconds, "trusted": seconds}``
+    """
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for trust in (False, True):
+        load(trust)
+    for index in range(repeats):
+        for trust in (False, True) if index % 2 == 0 else (True, False):
+            start = time.perf_counter()
+            load(trust)
+            times[trust].append(time.perf_counter() - start)
+    return {"safe": float(np.median(times[False])), "trusted": float(np.median(times[True]))}
+
+
 def time_calls(calls: dict[str, tuple[Callable[[], Any], int]]) -> dict[str, float]:
     """
     :param calls: name → (a call, how many times to time it), e.g. :func:`latency_calls`

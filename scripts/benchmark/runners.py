@@ -24,6 +24,7 @@ from .measure import (
     SupervisedStep,
     gradient_step_times,
     latency_calls,
+    load_times,
     peak_rss_mb,
     time_calls,
 )
@@ -53,7 +54,9 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
     :return: the teacher's record
     """
     setup_worker()
+    from sb3_distill import load_teacher
     from sb3_distill.teachers import reference_returns
+    from sb3_distill.teachers.loading import BUNDLED_DIR
 
     suite = get_suite(suite_name, teachers)
     teacher = suite.load_teacher(env_id, zoo_dir)
@@ -81,6 +84,9 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
         )
     training_steps = teacher.config.get("n_timesteps")
     reference = returns.get("reference", returns["teacher"])
+    # The load alone, by the safe reader (the default) and by SB3's: what reading a teacher without unpickling costs.
+    spec, roots = suite.teachers[env_id], [zoo_dir or BUNDLED_DIR]
+    load_s = load_times(lambda trust: load_teacher(spec, device="cpu", zoo_dirs=roots, trust_remote_code=trust))
     return dict(
         env=env_id,
         teacher=suite.teachers[env_id],
@@ -95,6 +101,7 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
         params=teacher.num_parameters,
         training_steps=int(float(training_steps)) if training_steps is not None else None,
         latency_s=latency,
+        load_s=load_s,
     )
 
 
