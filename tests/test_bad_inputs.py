@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import pytest
+from sb3_contrib import ARS
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
@@ -27,6 +29,7 @@ from sb3_distill.common.datasets import DatasetError, DatasetNotFoundError, coll
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError, TeacherLoadError, TeacherNotFoundError
 from sb3_distill.export import ExportError, export
 from sb3_distill.export import main as export_main
+from sb3_distill.robustness import RobustnessError, evaluate_robustness
 from sb3_distill.teachers import BUNDLED_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -362,6 +365,39 @@ CASES = [
         "does not exist",
     ),
     BadInput("export over an existing file without --force", _export_existing, ExportError, "--force"),
+    # ---------------------------------------------------------------- robustness
+    BadInput(
+        "unknown perturbation",
+        lambda tmp: evaluate_robustness("dqn/CartPole-v1", "CartPole-v1", "obs_nosie", [0.1]),
+        RobustnessError,
+        "Did you mean 'obs_noise'",
+    ),
+    BadInput(
+        "perturbation level out of range",
+        lambda tmp: evaluate_robustness("dqn/CartPole-v1", "CartPole-v1", "sticky_actions", [0.0, 1.5]),
+        RobustnessError,
+        r"out of range: .*\[0, 1\]",
+    ),
+    BadInput(
+        "gradient attack on ARS",
+        lambda tmp: evaluate_robustness(ARS("LinearPolicy", "CartPole-v1"), "CartPole-v1", "pgd", [0.1]),
+        RobustnessError,
+        "ARS is trained without gradients",
+    ),
+    BadInput(
+        "gradient attack on an exported file",
+        lambda tmp: evaluate_robustness(
+            str(export(load_teacher("dqn/CartPole-v1").policy, tmp / "t.pt", "torchscript")), "CartPole-v1", "fgsm", [0.1]
+        ),
+        RobustnessError,
+        "has no gradients: attack the model it comes from",
+    ),
+    BadInput(
+        "Box2D constant on a built env (not its id)",
+        lambda tmp: evaluate_robustness("dqn/LunarLander-v3", gym.make("LunarLander-v3"), "wind_power", [5.0]),
+        RobustnessError,
+        "give the env id",
+    ),
 ]
 
 

@@ -272,3 +272,39 @@ def test_reincarnation_tiny_run(tmp_path: Path) -> None:
         low, high = summary["final_score_iqm_ci"]
         assert low <= summary["final_score_iqm"] <= high
     assert "steps to the weak teacher's level" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
+    import gymnasium as gym
+    from benchmark.suites.robustness import GRIDS, SUITE, probe_name
+
+    from sb3_distill.robustness import check_dynamics, get_perturbation
+    from sb3_distill.teachers import BUNDLED_DIR
+
+    assert set(GRIDS) == set(SUITE.envs) and "robustness" in available_suites()
+    for env_id, grids in GRIDS.items():
+        env = gym.make(env_id)
+        for grid in grids.values():
+            for perturbation, levels, _ in grid:
+                chosen = get_perturbation(perturbation)
+                assert [chosen.check_level(level) for level in levels]  # every level in range
+                if chosen.parameter is not None:
+                    check_dynamics(env, chosen.parameter)  # every shifted constant exists in its env
+    assert SUITE.trains("CartPole-v1", "student") and not SUITE.trains("HalfCheetah-v5", "student")  # its teacher only
+    # The classic teachers are always the bundled ones; HalfCheetah's comes from --zoo-dir or the repository's copy
+    assert SUITE.teacher_runs("CartPole-v1", str(tmp_path))[0].is_relative_to(BUNDLED_DIR)
+    assert SUITE.teacher_runs("HalfCheetah-v5", None)[0].parts[-4:] == ("data", "zoo", "sac", "HalfCheetah-v3_1")
+    # The report: each grid's mean normalized score, teacher against the mean of the students' seeds
+    rows = [
+        dict(grid="noise", probe=probe_name("obs_noise", {}), level=0.0, mean=500.0, std=0.0),
+        dict(grid="noise", probe=probe_name("obs_noise", {"scale": 1.0}), level=0.1, mean=20.0, std=1.0),
+    ]
+    student = [dict(rows[0]), dict(rows[1], mean=260.0)]
+    results = dict(
+        teachers={"CartPole-v1": dict(random_return=20.0, teacher_return=500.0)},
+        robustness=[dict(env="CartPole-v1", agent="teacher", rows=rows)],
+        rows=[dict(env="CartPole-v1", robustness=student), dict(env="CartPole-v1", robustness=student)],
+    )
+    report = "\n".join(SUITE.report_sections(results))
+    assert "| CartPole-v1 | noise | 2 | 0.50 | 0.75 (seeds: 0.75, 0.75) | yes |" in report
+    assert "| obs_noise (absolute) | 0.1 | 20.0 ± 1.0 (0.00) | 260.0 (0.50) |" in report

@@ -124,6 +124,8 @@ def training_jobs(
     for env_id in args.envs:
         teacher = teachers[env_id]
         for method in args.methods:
+            if not suite.trains(env_id, method):
+                continue
             budget = settings["budgets"][env_id][method]
             for seed in range(settings["seeds"][method]):
                 spec = dict(

@@ -154,6 +154,7 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
                 suite.latency_batch_sizes,
             )
             row["latency_s"] = time_calls(calls)
+    row.update(suite.after_training(method, env_id, model, teacher, spec))
     reference = suite.gradient_step_reference(method, model, env, seed) if spec["grad_steps"] > 0 else None
     if reference is not None:
         name, plain = reference

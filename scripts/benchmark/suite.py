@@ -111,6 +111,14 @@ class Suite:
         """
         return max(int(self.budgets["quick" if args.quick else "full"][env_id] * args.budget_scale), 200)
 
+    def trains(self, env_id: str, method: str) -> bool:
+        """
+        :param env_id: gymnasium id
+        :param method: a method name
+        :return: whether ``method`` is trained on ``env_id`` (a suite may measure only the teacher of some envs)
+        """
+        return True
+
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         """
         :param args: parsed arguments
@@ -258,6 +266,19 @@ class Suite:
         :return: the model, not trained
         """
         raise NotImplementedError
+
+    def after_training(self, method: str, env_id: str, model: Any, teacher: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """
+        Measurements of the trained model in its worker (e.g. its robustness), merged into its row.
+
+        :param method: the method of ``model``
+        :param env_id: gymnasium id
+        :param model: the trained model
+        :param teacher: the teacher
+        :param spec: the run's spec
+        :return: entries added to the row
+        """
+        return {}
 
     def gradient_step_reference(self, method: str, model: Any, env: Any, seed: int) -> tuple[str, Any] | None:
         """
