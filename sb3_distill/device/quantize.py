@@ -1,0 +1,240 @@
+"""
+Post-training integer quantization of a :class:`~sb3_distill.device.network.DeviceNetwork`, for integer-only C.
+
+The scheme (symmetric, no zero points, as in TFLite's int8 kernels and CMSIS-NN):
+
+* weights: per output channel, ``w_q = round(w / s_w[c])`` with ``s_w[c] = max|w[c, :]| / q_max``
+  (``q_max`` = 127 for 8 bits, 7 for 4 bits);
+* activations: per tensor, ``x_q = round(x / s_x)`` clamped to ±``q_max``, with ``s_x`` calibrated as the largest
+  ``|x|`` over observations the student visits (``calibration``);
+* a layer accumulates ``Σ w_q · x_q + b_q`` in int32 (``b_q = round(b / (s_w[c] s_x))``) and rescales the sum to the
+  next activation's scale with a fixed-point multiplier and a right shift per output channel (int32 × int32 → int64,
+  one ``SMULL`` on a Cortex-M), so that nothing between the input and the head needs floating point;
+* ReLU is a clamp at 0; other activations (tanh, sigmoid, ELU, ...) are a lookup table from the pre-activation's
+  ``2 q_max + 1`` levels to the output's;
+* the last layer keeps its int32 sum at a fine common scale (``max|y| / 32767``) so that the greedy action is an
+  integer argmax.
+
+Only the observation's normalization and quantization (one multiply per input) and a continuous action's head
+(tanh, bounds) use floats. :func:`integer_forward` is the bit-exact numpy model of the generated C.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sb3_distill.device.network import Activation, ExportError, DeviceNetwork
+
+#: Supported quantizations (bits of weights and activations)
+QUANTIZATIONS: dict[str, int] = {"int8": 8, "int4": 4}
+#: Scale of the last layer's int32 sums: the largest calibrated |score| maps to this
+OUTPUT_LEVELS = 32767
+
+
+@dataclass
+class QuantizedDense:
+    """
+    One integer layer.
+
+    :param weight: int8 values in ±q_max, shape (out, in)
+    :param bias: int32, shape (out,)
+    :param multiplier: int32 fixed-point multipliers in [2^30, 2^31), shape (out,)
+    :param shift: right shifts (1..62), shape (out,)
+    :param low: lower clamp of the rescaled sum (−q_max; 0 for ReLU; ``None``: int32 output, the last layer)
+    :param high: upper clamp (q_max; ``None`` for the last layer)
+    :param table: lookup table from the clamped pre-activation (index + q_max) to the output, or ``None``
+    :param scale: scale of this layer's output
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: np.ndarray
+    low: int | None
+    high: int | None
+    table: np.ndarray | None
+    scale: float
+
+
+@dataclass
+class QuantizedNetwork:
+    """
+    :param network: the float network (normalization, head, and the reference for agreement)
+    :param bits: bits of weights and activations
+    :param input_scale: scale of the quantized normalized observation
+    :param layers: the integer layers
+    """
+
+    network: DeviceNetwork
+    bits: int
+    input_scale: float
+    layers: list[QuantizedDense]
+
+    @property
+    def q_max(self) -> int:
+        """Largest quantized magnitude."""
+        return 2 ** (self.bits - 1) - 1
+
+    def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """
+        :param obs: raw observations, shape (batch, *obs_shape)
+        :return: ``(actions, scores)`` exactly as the generated C computes them
+        """
+        scores = integer_forward(self, obs).astype(np.float64) * self.layers[-1].scale
+        return self.network.actions_from_scores(scores), scores.astype(np.float32)
+
+
+def quantize_input(obs: np.ndarray, network: DeviceNetwork, input_scale: float, q_max: int) -> np.ndarray:
+    """
+    :param obs: raw observations
+    :param network: gives the normalization
+    :param input_scale: scale of the quantized input
+    :param q_max: largest magnitude
+    :return: int64 quantized inputs, rounded half away from zero as the C code does (float32 arithmetic)
+    """
+    inverse = np.float32(1.0 / input_scale)
+    value = np.clip(network.normalize(obs) * inverse, np.float32(-q_max), np.float32(q_max)).astype(np.float32)
+    half = np.where(value < 0, np.float32(-0.5), np.float32(0.5)).astype(np.float32)
+    return np.trunc((value + half).astype(np.float32)).astype(np.int64)
+
+
+def requantize(accumulator: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """
+    :param accumulator: int64 sums, shape (batch, out)
+    :param multiplier: per output channel
+    :param shift: per output channel
+    :return: ``(acc · m + 2^(shift−1)) >> shift`` (arithmetic shift: rounds half up), int64
+    """
+    product = accumulator.astype(np.int64) * multiplier.astype(np.int64) + (np.int64(1) << (shift.astype(np.int64) - 1))
+    return product >> shift.astype(np.int64)
+
+
+def integer_forward(quantized: QuantizedNetwork, obs: np.ndarray) -> np.ndarray:
+    """
+    :param quantized: the integer network
+    :param obs: raw observations
+    :return: the last layer's int64 outputs (scores / ``layers[-1].scale``)
+    """
+    x = quantize_input(obs, quantized.network, quantized.input_scale, quantized.q_max)
+    for layer in quantized.layers:
+        accumulator = x @ layer.weight.astype(np.int64).T + layer.bias.astype(np.int64)
+        if np.any(np.abs(accumulator) >= 2**31):
+            raise ExportError("An int32 sum overflows: the calibration data do not cover the observations.")
+        y = requantize(accumulator, layer.multiplier, layer.shift)
+        if layer.low is not None and layer.high is not None:
+            y = np.clip(y, layer.low, layer.high)
+        if layer.table is not None:
+            y = layer.table.astype(np.int64)[y + quantized.q_max]
+        x = y
+    return x
+
+
+def _scale(magnitude: float, levels: int) -> float:
+    return float(magnitude) / levels if magnitude > 0 and np.isfinite(magnitude) else 1.0
+
+
+def fixed_point(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    :param real: positive real multipliers
+    :return: int32 multipliers ``m`` in [2^30, 2^31) and shifts with ``real ≈ m · 2^−shift``
+    """
+    mantissa, exponent = np.frexp(np.asarray(real, dtype=np.float64))
+    multiplier = np.round(mantissa * 2.0**31).astype(np.int64)
+    shift = 31 - exponent.astype(np.int64)
+    carry = multiplier == 2**31
+    multiplier[carry] //= 2
+    shift[carry] -= 1
+    # Tiny multipliers (a channel of zeros): fewer mantissa bits rather than a shift the C type cannot hold.
+    small = shift > 62
+    multiplier[small] = np.round(np.asarray(real, dtype=np.float64)[small] * 2.0**62).astype(np.int64)
+    shift[small] = 62
+    if np.any(shift < 1):
+        raise ExportError("A layer's rescaling factor is too large for the fixed-point code (weights ≥ 2^30).")
+    return multiplier.astype(np.int32), shift.astype(np.int32)
+
+
+def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantization: str = "int8") -> QuantizedNetwork:
+    """
+    Quantize a network with activation scales calibrated on observations.
+
+    :param network: the float network
+    :param calibration: raw observations the student visits, shape (n, *obs_shape)
+    :param quantization: ``"int8"`` or ``"int4"``
+    :return: the integer network
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(f"Unknown quantization {quantization!r}: use one of {', '.join(QUANTIZATIONS)}.")
+    check_calibration(calibration, network.obs_dim)
+    bits = QUANTIZATIONS[quantization]
+    q_max = 2 ** (bits - 1) - 1
+    x = network.normalize(calibration).astype(np.float64)
+    input_scale = _scale(np.max(np.abs(x)), q_max)
+    in_scale = input_scale
+    layers = []
+    for index, dense in enumerate(network.layers):
+        last = index == len(network.layers) - 1
+        pre = x @ dense.weight.T.astype(np.float64) + dense.bias.astype(np.float64)
+        y = dense(x)
+        weight_scale = np.array([_scale(m, q_max) for m in np.max(np.abs(dense.weight), axis=1)])
+        weight = np.clip(np.round(dense.weight / weight_scale[:, None]), -q_max, q_max).astype(np.int8)
+        bias = np.clip(np.round(dense.bias / (weight_scale * in_scale)), -(2**31) + 1, 2**31 - 1).astype(np.int32)
+        table = None
+        only_relu = [a.name for a in dense.activations] == ["relu"]
+        if last and not dense.activations:
+            low, high, out_scale, sum_scale = None, None, _scale(np.max(np.abs(y)), OUTPUT_LEVELS), None
+        elif not dense.activations or only_relu:
+            low, high, out_scale, sum_scale = (0 if only_relu else -q_max), q_max, _scale(np.max(np.abs(y)), q_max), None
+        else:
+            # Pre-activation at its own scale, then a table to the output levels.
+            sum_scale = _scale(np.max(np.abs(pre)), q_max)
+            levels = np.arange(-q_max, q_max + 1, dtype=np.float64) * sum_scale
+            activated = _apply(dense.activations, levels)
+            out_scale = _scale(np.max(np.abs(activated)), q_max)
+            table = np.clip(np.round(activated / out_scale), -q_max, q_max).astype(np.int8)
+            low, high = -q_max, q_max
+        multiplier, shift = fixed_point(weight_scale * in_scale / (sum_scale if sum_scale is not None else out_scale))
+        layers.append(QuantizedDense(weight, bias, multiplier, shift, low, high, table, out_scale))
+        x, in_scale = y, out_scale
+    return QuantizedNetwork(network, bits, input_scale, layers)
+
+
+def _apply(activations: list[Activation], x: np.ndarray) -> np.ndarray:
+    for activation in activations:
+        x = activation(x)
+    return x
+
+
+def check_calibration(calibration: np.ndarray, obs_dim: int) -> None:
+    """
+    :param calibration: raw observations
+    :param obs_dim: the flattened observation length they must have
+    :raises ExportError: when empty, of another shape, or not finite
+    """
+    calibration = np.asarray(calibration)
+    if calibration.ndim < 1 or len(calibration) == 0:
+        raise ExportError("The calibration data are empty: give observations the student visits.")
+    if int(np.prod(calibration.shape[1:])) != obs_dim:
+        raise ExportError(
+            f"The calibration observations have shape {calibration.shape[1:]}, the network takes {obs_dim} numbers."
+        )
+    finite = np.isfinite(calibration.astype(np.float64)).reshape(len(calibration), -1).all(axis=1)
+    if not finite.all():
+        raise ExportError(
+            f"{int((~finite).sum())} of {len(calibration)} calibration observations are not finite (NaN or inf): "
+            "remove them (e.g. obs[np.isfinite(obs).all(axis=1)]) or fix the env that produced them."
+        )
+
+
+def agreement(reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray], network: DeviceNetwork) -> float:
+    """
+    :param reference: ``(actions, scores)`` of the float student
+    :param candidate: ``(actions, scores)`` of the quantized one
+    :param network: gives the action bounds
+    :return: the fraction of observations with the same greedy action (discrete), or with every action dimension
+        within 5% of its range (continuous; 0.05 where the range is unbounded)
+    """
+    expected, got = reference[0], candidate[0]
+    if network.discrete:
+        return float(np.mean(expected.reshape(-1) == got.reshape(-1)))
+    span = np.where(np.isfinite(network.high - network.low), network.high - network.low, 1.0)
+    return float(np.mean(np.all(np.abs(expected - got) <= 0.05 * span, axis=-1)))
