@@ -25,6 +25,7 @@ the same visited observations).
 import argparse
 import importlib
 import io
+import logging
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill.common.files import atomic_path
 from sb3_distill.device import CALIBRATION_STEPS, MIN_AGREEMENT, DeviceNetwork, device_network, load_c, write_c
+from sb3_distill.device.network import check_observation_space
 from sb3_distill.device.quantize import QUANTIZATIONS, agreement, check_calibration
 from sb3_distill.errors import ExportError, TeacherError
 from sb3_distill.teachers import Teacher, copy_policy, load_teacher, load_vec_normalize, policy_kind
@@ -269,6 +271,8 @@ def export(
         policy, normalizer = _as_policy(agent, vecnormalize)
         if isinstance(agent, BaseAlgorithm) and quantize is not None and calibration is None:
             teacher = load_teacher(agent, device="cpu")
+    if format == "c":
+        check_observation_space(policy.observation_space)
     module = ExportedPolicy(policy, normalizer)
     return write_module(module, out, format, quantize, calibration, teacher, min_agreement)[0]
 
@@ -306,6 +310,22 @@ def write_module(
     return write_exported(module, out, format), 1.0
 
 
+def _quantize_static(float_path: Path, quantized_path: Path, reader: Any) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(float_path),
+        str(quantized_path),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+
+
 def write_quantized_onnx(
     module: "ExportedPolicy",
     network: DeviceNetwork,
@@ -327,30 +347,27 @@ def write_quantized_onnx(
     """
     import tempfile
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
-            self.batches = iter([{INPUT_NAME: calibration[i : i + 1]} for i in range(len(calibration))])
+            self.batches = iter([{INPUT_NAME: calibration[i : i + 256]} for i in range(0, len(calibration), 256)])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
 
     out = Path(out)
+    root_logger = logging.getLogger()
+    level = root_logger.level
     with tempfile.TemporaryDirectory() as work:
         float_path = write_exported(module, Path(work) / "float.onnx", "onnx")
         quantized_path = Path(work) / "int8.onnx"
-        quantize_static(
-            str(float_path),
-            str(quantized_path),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul", "Gemm"],
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-        )
+        # onnxruntime advises its pre-processing (shape inference for large vision models) on the root logger.
+        root_logger.setLevel(logging.ERROR)
+        try:
+            _quantize_static(float_path, quantized_path, Reader())
+        finally:
+            root_logger.setLevel(level)
         fraction = agreement(network(held_out), load_exported(quantized_path)(held_out), network)
         if fraction < min_agreement:
             raise ExportError(
@@ -530,6 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         teacher = _load_saved(args.path)
         policy = teacher.policy
         normalizer = load_vecnormalize(args.vecnormalize) if args.vecnormalize is not None else teacher.obs_normalizer
+        if args.format == "c":
+            check_observation_space(policy.observation_space)
         module = ExportedPolicy(policy, normalizer)
         minimum = 0.0 if args.force else MIN_AGREEMENT
         _, fraction = write_module(module, out, args.format, args.quantize, calibration, teacher, minimum)
@@ -550,7 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ExportError as error:
             print(f"sb3-distill export: error: {error}", file=sys.stderr)
             return 2
-        print(f"Cortex-M4: flash {size.flash} B (text {size.text}, rodata {size.rodata}), RAM {size.ram} B (stack {size.stack}).")
+        print(
+            f"Cortex-M4: flash {size.flash} B (text {size.text}, rodata {size.rodata}), RAM {size.ram} B (stack {size.stack})."
+        )
     if args.check > 0 and args.quantize is None:
         mismatches = check_parity(out, policy, normalizer, args.check)
         print(f"Parity with predict(deterministic=True): {args.check - mismatches}/{args.check} observations agree.")

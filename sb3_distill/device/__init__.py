@@ -33,7 +33,7 @@ from sb3_distill.device.quantize import (
 from sb3_distill.device.toolchain import TargetSize, cortex_m4_size, load_c
 
 #: A quantized export is refused below this action agreement with the float student (``--force`` writes it anyway)
-MIN_AGREEMENT = 0.95
+MIN_AGREEMENT = 0.9
 #: Observations visited for calibration, and as many others for the agreement
 CALIBRATION_STEPS = 2_000
 
@@ -67,12 +67,13 @@ def visited_observations(network: DeviceNetwork, env: VecEnv, n: int) -> np.ndar
     :param n: number of observations
     :return: shape (n, *obs_shape), float32
     """
-    observations = []
-    obs = env.reset()
+    observations: list[np.ndarray] = []
+    obs = np.asarray(env.reset(), dtype=np.float32)
     while len(observations) * env.num_envs < n:
-        observations.append(np.asarray(obs, dtype=np.float32))
+        observations.append(obs)
         actions, _ = network(obs)
-        obs, _, _, _ = env.step(actions)
+        next_obs, _, _, _ = env.step(actions)
+        obs = np.asarray(next_obs, dtype=np.float32)
     return np.concatenate(observations)[:n]
 
 
@@ -133,8 +134,8 @@ __all__ = [
     "CALIBRATION_STEPS",
     "MIN_AGREEMENT",
     "CExport",
-    "ExportError",
     "DeviceNetwork",
+    "ExportError",
     "QuantizedNetwork",
     "TargetSize",
     "cortex_m4_size",

@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from sb3_distill.device.network import Activation, DeviceNetwork
-from sb3_distill.device.quantize import QuantizedNetwork
+from sb3_distill.device.quantize import QuantizedNetwork, input_inverse_scale
 
 #: First line of every generated header: the loader reads the prefix and the quantization from it
 MARKER = "/* sb3-distill C export:"
@@ -116,7 +116,7 @@ def _normalization(prefix: str, network: DeviceNetwork) -> tuple[str, str]:
     """Constants and code that make ``x[i]`` (float) the normalized observation."""
     normalized = bool(np.any(network.obs_mean != 0) or np.any(network.obs_std != 1) or np.isfinite(network.clip_obs))
     if not normalized:
-        return "", f"        float x = obs[i];\n"
+        return "", "        float x = obs[i];\n"
     constants = _declare("float", f"{prefix}_obs_mean", network.obs_mean) + _declare(
         "float", f"{prefix}_obs_std", network.obs_std
     )
@@ -222,9 +222,8 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
     network = quantized.network
     upper = prefix.upper()
     q_max = quantized.q_max
-    width = max([network.obs_dim] + [layer.weight.shape[0] for layer in quantized.layers[:-1]])
     constants, normalize = _normalization(prefix, network)
-    constants += f"static const float {prefix}_input_inverse_scale = {_float(1.0 / quantized.input_scale)};\n"
+    constants += _declare("float", f"{prefix}_input_inverse_scale", input_inverse_scale(quantized.input_scale))
     for index, layer in enumerate(quantized.layers):
         constants += _declare("int8_t", f"{prefix}_w{index}", layer.weight, integer=True)
         constants += _declare("int32_t", f"{prefix}_b{index}", layer.bias, integer=True)
@@ -232,22 +231,28 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
         constants += _declare("uint8_t", f"{prefix}_s{index}", layer.shift, integer=True)
         if layer.table is not None:
             constants += _declare("int8_t", f"{prefix}_t{index}", layer.table, integer=True)
+    constants += _declare("int16_t", f"{prefix}_input_factor", 2**quantized.input_shift, integer=True)
     body = [
-        f"    int8_t a[{width}], b[{width}];\n",
+        f"    int16_t input[{upper}_OBS_DIM];\n",
+        *[
+            f"    {'uint8_t' if layer.low == 0 else 'int8_t'} h{index}[{layer.weight.shape[0]}];\n"
+            for index, layer in enumerate(quantized.layers[:-1])
+        ],
         f"    int32_t out[{upper}_N_SCORES];\n",
-        "    int8_t *x_in = a, *x_out = b, *swap;\n",
         "    int i, j;\n" if not network.discrete else "    int i, j, best;\n",
         f"    for (i = 0; i < {upper}_OBS_DIM; ++i) {{\n{normalize}",
-        f"        x *= {prefix}_input_inverse_scale;\n",
+        f"        x *= {prefix}_input_inverse_scale[i];\n",
         f"        x = x < -{q_max}.0f ? -{q_max}.0f : (x > {q_max}.0f ? {q_max}.0f : x);\n",
-        "        a[i] = (int8_t)(x + (x < 0.0f ? -0.5f : 0.5f));\n    }\n",
+        "        /* rounded to a level, then in the first layer's common unit (a power of two finer) */\n",
+        f"        input[i] = (int16_t)((int16_t)(x + (x < 0.0f ? -0.5f : 0.5f)) * {prefix}_input_factor[i]);\n    }}\n",
     ]
     for index, layer in enumerate(quantized.layers):
         n_out, n_in = layer.weight.shape
         last = index == len(quantized.layers) - 1
         body.append(f"    /* layer {index}: {n_in} -> {n_out} */\n")
         body.append(f"    for (i = 0; i < {n_out}; ++i) {{\n        int32_t s = {prefix}_b{index}[i];\n")
-        body.append(f"        for (j = 0; j < {n_in}; ++j) s += (int32_t){prefix}_w{index}[i][j] * x_in[j];\n")
+        source_buffer = "input" if index == 0 else f"h{index - 1}"
+        body.append(f"        for (j = 0; j < {n_in}; ++j) s += (int32_t){prefix}_w{index}[i][j] * {source_buffer}[j];\n")
         body.append(f"        s = {prefix}_rescale(s, {prefix}_m{index}[i], {prefix}_s{index}[i]);\n")
         if layer.low is not None and layer.high is not None:
             body.append(f"        s = s < {layer.low} ? {layer.low} : (s > {layer.high} ? {layer.high} : s);\n")
@@ -256,7 +261,7 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
         if last:
             body.append("        out[i] = s;\n    }\n")
         else:
-            body.append("        x_out[i] = (int8_t)s;\n    }\n    swap = x_in; x_in = x_out; x_out = swap;\n")
+            body.append(f"        h{index}[i] = ({'uint8_t' if layer.low == 0 else 'int8_t'})s;\n    }}\n")
     head_constants, head = _head(prefix, network, f"(float)out[i] * {_float(quantized.layers[-1].scale)}")
     constants += head_constants
     body.append(head)

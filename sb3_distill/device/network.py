@@ -196,9 +196,13 @@ def _numpy(tensor: th.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float32)
 
 
-def _flatten_modules(module: th.nn.Module) -> list[th.nn.Module]:
+def flatten_modules(module: th.nn.Module) -> list[th.nn.Module]:
+    """
+    :param module: a module
+    :return: the leaves of its ``Sequential`` / ``ModuleList`` nesting, in order
+    """
     if isinstance(module, (th.nn.Sequential, th.nn.ModuleList)):
-        return [leaf for child in module for leaf in _flatten_modules(child)]
+        return [leaf for child in module for leaf in flatten_modules(child)]
     return [module]
 
 
@@ -214,7 +218,7 @@ def _activation(module: th.nn.Module) -> Activation:
     return Activation(name, parameters)
 
 
-def _affine_of(norm: th.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+def _affine_of(norm: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scale and shift of a batch-(re)normalization layer in eval mode: ``x * scale + shift``."""
     if isinstance(norm, BatchRenorm1d):
         mean, var = norm.ra_mean, norm.ra_var
@@ -240,7 +244,7 @@ def dense_layers(*modules: th.nn.Module) -> list[Dense]:
     """
     layers: list[Dense] = []
     pending: tuple[np.ndarray, np.ndarray] | None = None  # a normalization waiting for the next Linear
-    for module in [leaf for item in modules for leaf in _flatten_modules(item)]:
+    for module in [leaf for item in modules for leaf in flatten_modules(item)]:
         if isinstance(module, th.nn.Linear):
             weight = _numpy(module.weight).astype(np.float64)
             bias = _numpy(module.bias).astype(np.float64) if module.bias is not None else np.zeros(weight.shape[0])
@@ -266,7 +270,11 @@ def dense_layers(*modules: th.nn.Module) -> list[Dense]:
     return layers
 
 
-def _acting_modules(kind: PolicyKind) -> list[th.nn.Module]:
+def acting_modules(kind: PolicyKind) -> list[th.nn.Module]:
+    """
+    :param kind: a policy's kind
+    :return: the modules it acts with, in order: features extractor, then layers (SAC's tanh squashing included)
+    """
     policy: Any = kind.policy
     if isinstance(kind, QValueKind):
         net = policy.quantile_net if isinstance(kind, QuantileKind) else policy.q_net
@@ -282,6 +290,23 @@ def _acting_modules(kind: PolicyKind) -> list[th.nn.Module]:
     if isinstance(kind, ARSKind):
         return [policy.features_extractor, policy.action_net]
     raise _onnx_hint(f"policies of kind {kind.name!r} are not supported")
+
+
+def check_observation_space(space: spaces.Space) -> None:
+    """
+    :param space: an agent's observation space
+    :raises ExportError: naming ONNX, unless it is a flat (non-image) Box
+    """
+    if isinstance(space, spaces.Dict):
+        raise ExportError(
+            f"The C export handles MLP policies on flat Box observations; this agent observes {space}. Dict "
+            "observations need a network per key (MultiInputPolicy): use --format onnx for a CNN or MLP on one Box, or "
+            "train on flattened observations (gymnasium.wrappers.FlattenObservation) to export C."
+        )
+    if not isinstance(space, spaces.Box):
+        raise _onnx_hint(f"this agent observes {space}")
+    if is_image_space(space, check_channels=False, normalized_image=False) and len(space.shape) == 3:
+        raise _onnx_hint(f"this agent observes images {space} (a CNN policy)")
 
 
 def device_network(
@@ -304,15 +329,11 @@ def device_network(
     :return: the network
     :raises ExportError: naming ONNX, for CNN / dict / image observations and layers the C code does not have
     """
-    space = policy.observation_space
-    if isinstance(space, spaces.Dict) or not isinstance(space, spaces.Box):
-        raise _onnx_hint(f"this agent observes {space}")
-    if is_image_space(space, check_channels=False, normalized_image=False) and len(space.shape) == 3:
-        raise _onnx_hint(f"this agent observes images {space}")
-    first = _acting_modules(kind)[0]
+    check_observation_space(policy.observation_space)
+    first = acting_modules(kind)[0]
     if not isinstance(first, FlattenExtractor):
         raise _onnx_hint(f"its features extractor is a {type(first).__name__} (only FlattenExtractor, i.e. MLP policies)")
-    layers = dense_layers(*_acting_modules(kind)[1:])
+    layers = dense_layers(*acting_modules(kind)[1:])
     if isinstance(kind, QuantileKind):
         # Q-values are the mean over quantiles of an output viewed as (n_quantiles, n_actions): one linear map.
         last = layers[-1]

@@ -6,12 +6,15 @@ The scheme (symmetric, no zero points, as in TFLite's int8 kernels and CMSIS-NN)
 * weights: per output channel, ``w_q = round(w / s_w[c])`` with ``s_w[c] = max|w[c, :]| / q_max``
   (``q_max`` = 127 for 8 bits, 7 for 4 bits);
 * activations: per tensor, ``x_q = round(x / s_x)`` clamped to ±``q_max``, with ``s_x`` calibrated as the largest
-  ``|x|`` over observations the student visits (``calibration``);
+  ``|x|`` over observations the student visits (``calibration``). The normalized observation has a scale per
+  dimension (its dimensions have unrelated ranges: CartPole's pole angle spans ±0.2, its velocities ±2), a power of
+  two apart from the largest one (``s_j = s_0 / 2^k_j``, ``k_j ≤ 8``), so that the first layer shifts each input to a
+  common unit (an int16) and its weights stay plain per-channel int8 (those quantization-aware distillation trained);
 * a layer accumulates ``Σ w_q · x_q + b_q`` in int32 (``b_q = round(b / (s_w[c] s_x))``) and rescales the sum to the
   next activation's scale with a fixed-point multiplier and a right shift per output channel (int32 × int32 → int64,
   one ``SMULL`` on a Cortex-M), so that nothing between the input and the head needs floating point;
-* ReLU is a clamp at 0; other activations (tanh, sigmoid, ELU, ...) are a lookup table from the pre-activation's
-  ``2 q_max + 1`` levels to the output's;
+* ReLU is a clamp to [0, 2 q_max + 1] (its outputs are unsigned: uint8 for 8 bits); other activations (tanh,
+  sigmoid, ELU, ...) are a lookup table from the pre-activation's ``2 q_max + 1`` levels to the output's;
 * the last layer keeps its int32 sum at a fine common scale (``max|y| / 32767``) so that the greedy action is an
   integer argmax.
 
@@ -41,7 +44,7 @@ class QuantizedDense:
     :param multiplier: int32 fixed-point multipliers in [2^30, 2^31), shape (out,)
     :param shift: right shifts (1..62), shape (out,)
     :param low: lower clamp of the rescaled sum (−q_max; 0 for ReLU; ``None``: int32 output, the last layer)
-    :param high: upper clamp (q_max; ``None`` for the last layer)
+    :param high: upper clamp (q_max; 2 q_max + 1 for ReLU, whose outputs are unsigned; ``None`` for the last layer)
     :param table: lookup table from the clamped pre-activation (index + q_max) to the output, or ``None``
     :param scale: scale of this layer's output
     """
@@ -61,13 +64,15 @@ class QuantizedNetwork:
     """
     :param network: the float network (normalization, head, and the reference for agreement)
     :param bits: bits of weights and activations
-    :param input_scale: scale of the quantized normalized observation
+    :param input_scale: scale of the quantized normalized observation, per dimension (``s_0 / 2^k_j``)
+    :param input_shift: left shift of each quantized input to the first layer's common unit ``s_0 / 2^max(k)``
     :param layers: the integer layers
     """
 
     network: DeviceNetwork
     bits: int
-    input_scale: float
+    input_scale: np.ndarray
+    input_shift: np.ndarray
     layers: list[QuantizedDense]
 
     @property
@@ -84,15 +89,15 @@ class QuantizedNetwork:
         return self.network.actions_from_scores(scores), scores.astype(np.float32)
 
 
-def quantize_input(obs: np.ndarray, network: DeviceNetwork, input_scale: float, q_max: int) -> np.ndarray:
+def quantize_input(obs: np.ndarray, network: DeviceNetwork, input_scale: np.ndarray, q_max: int) -> np.ndarray:
     """
     :param obs: raw observations
     :param network: gives the normalization
-    :param input_scale: scale of the quantized input
+    :param input_scale: scales of the quantized input, per dimension
     :param q_max: largest magnitude
     :return: int64 quantized inputs, rounded half away from zero as the C code does (float32 arithmetic)
     """
-    inverse = np.float32(1.0 / input_scale)
+    inverse = input_inverse_scale(input_scale)
     value = np.clip(network.normalize(obs) * inverse, np.float32(-q_max), np.float32(q_max)).astype(np.float32)
     half = np.where(value < 0, np.float32(-0.5), np.float32(0.5)).astype(np.float32)
     return np.trunc((value + half).astype(np.float32)).astype(np.int64)
@@ -115,18 +120,82 @@ def integer_forward(quantized: QuantizedNetwork, obs: np.ndarray) -> np.ndarray:
     :param obs: raw observations
     :return: the last layer's int64 outputs (scores / ``layers[-1].scale``)
     """
-    x = quantize_input(obs, quantized.network, quantized.input_scale, quantized.q_max)
+    x = quantize_input(obs, quantized.network, quantized.input_scale, quantized.q_max) << quantized.input_shift.astype(
+        np.int64
+    )
     for layer in quantized.layers:
-        accumulator = x @ layer.weight.astype(np.int64).T + layer.bias.astype(np.int64)
-        if np.any(np.abs(accumulator) >= 2**31):
-            raise ExportError("An int32 sum overflows: the calibration data do not cover the observations.")
-        y = requantize(accumulator, layer.multiplier, layer.shift)
-        if layer.low is not None and layer.high is not None:
-            y = np.clip(y, layer.low, layer.high)
-        if layer.table is not None:
-            y = layer.table.astype(np.int64)[y + quantized.q_max]
-        x = y
+        x = layer_forward(layer, x, quantized.q_max)
     return x
+
+
+def layer_forward(layer: QuantizedDense, x: np.ndarray, q_max: int) -> np.ndarray:
+    """
+    :param layer: an integer layer
+    :param x: its int64 inputs, shape (batch, in)
+    :param q_max: largest quantized magnitude
+    :return: its int64 outputs, as the C code computes them
+    """
+    accumulator = x @ layer.weight.astype(np.int64).T + layer.bias.astype(np.int64)
+    if np.any(np.abs(accumulator) >= 2**31):
+        raise ExportError("An int32 sum overflows: the calibration data do not cover the observations.")
+    y = requantize(accumulator, layer.multiplier, layer.shift)
+    if layer.low is not None and layer.high is not None:
+        y = np.clip(y, layer.low, layer.high)
+    if layer.table is not None:
+        y = layer.table.astype(np.int64)[y + q_max]
+    return y
+
+
+def input_inverse_scale(input_scale: np.ndarray) -> np.ndarray:
+    """
+    :param input_scale: scales of the input, per dimension
+    :return: their inverses as float32 (the constants of the C code)
+    """
+    return (1.0 / np.asarray(input_scale, dtype=np.float64)).astype(np.float32)
+
+
+#: Largest power-of-two ratio between the scales of two input dimensions
+MAX_INPUT_SHIFT = 8
+
+
+def input_scales(magnitudes: np.ndarray, q_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """
+    :param magnitudes: the largest |normalized observation| per dimension
+    :param q_max: largest quantized magnitude
+    :return: the scale of each dimension (``s_0 / 2^k_j``, ``s_0 = max / q_max``) and its left shift to the common unit
+        (``max(k) − k_j``)
+    """
+    magnitudes = np.asarray(magnitudes, dtype=np.float64)
+    largest = float(np.max(magnitudes)) if magnitudes.size else 0.0
+    base = _scale(largest, q_max)
+    with np.errstate(divide="ignore"):
+        ratio = np.where(magnitudes > 0, largest / np.where(magnitudes > 0, magnitudes, 1.0), np.inf)
+    k = np.clip(np.floor(np.log2(np.maximum(ratio, 1.0))), 0, MAX_INPUT_SHIFT).astype(np.int64)
+    return base / 2.0**k, (k.max(initial=0) - k).astype(np.int64)
+
+
+def clipping_magnitude(values: np.ndarray, q_max: int, candidates: int = 50) -> float:
+    """
+    The clipping bound of a tensor that minimizes its quantization error (mean squared, over the calibration data).
+
+    The largest value wastes most levels on rare outliers (a ReLU layer's largest output is often several times its
+    typical one); a bound below it clips those few and rounds every other value finer.
+
+    :param values: calibration values of one tensor (any shape)
+    :param q_max: largest quantized magnitude
+    :param candidates: bounds tried, evenly from 1/candidates of the largest value to the largest
+    :return: the bound (the scale is bound / q_max)
+    """
+    flat = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
+    largest = float(flat.max()) if flat.size else 0.0
+    if largest <= 0 or not np.isfinite(largest):
+        return largest
+    if flat.size > 20_000:
+        flat = np.random.default_rng(0).choice(flat, 20_000, replace=False)
+    bounds = largest * np.arange(1, candidates + 1) / candidates
+    scales = bounds / q_max
+    errors = [np.mean((np.minimum(np.round(flat / scale), q_max) * scale - flat) ** 2) for scale in scales]
+    return float(bounds[int(np.argmin(errors))])
 
 
 def _scale(magnitude: float, levels: int) -> float:
@@ -168,8 +237,9 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
     bits = QUANTIZATIONS[quantization]
     q_max = 2 ** (bits - 1) - 1
     x = network.normalize(calibration).astype(np.float64)
-    input_scale = _scale(np.max(np.abs(x)), q_max)
-    in_scale = input_scale
+    input_scale, input_shift = input_scales(np.array([clipping_magnitude(column, q_max) for column in x.T]), q_max)
+    in_scale = float(np.min(input_scale))  # the first layer's common unit
+    x_int = quantize_input(calibration, network, input_scale, q_max) << input_shift
     layers = []
     for index, dense in enumerate(network.layers):
         last = index == len(network.layers) - 1
@@ -177,16 +247,23 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
         y = dense(x)
         weight_scale = np.array([_scale(m, q_max) for m in np.max(np.abs(dense.weight), axis=1)])
         weight = np.clip(np.round(dense.weight / weight_scale[:, None]), -q_max, q_max).astype(np.int8)
-        bias = np.clip(np.round(dense.bias / (weight_scale * in_scale)), -(2**31) + 1, 2**31 - 1).astype(np.int32)
+        sum_unit = weight_scale * in_scale
+        # Bias correction (Nagel et al. 2019): the rounding of weights and inputs shifts each output's mean; the
+        # bias takes that shift back, measured on the calibration data through the integer layers before this one.
+        shifted = (x_int @ weight.astype(np.int64).T) * sum_unit - (pre - dense.bias.astype(np.float64))
+        bias_real = dense.bias.astype(np.float64) - np.mean(shifted, axis=0)
+        bias = np.clip(np.round(bias_real / sum_unit), -(2**31) + 1, 2**31 - 1).astype(np.int32)
         table = None
         only_relu = [a.name for a in dense.activations] == ["relu"]
         if last and not dense.activations:
             low, high, out_scale, sum_scale = None, None, _scale(np.max(np.abs(y)), OUTPUT_LEVELS), None
         elif not dense.activations or only_relu:
-            low, high, out_scale, sum_scale = (0 if only_relu else -q_max), q_max, _scale(np.max(np.abs(y)), q_max), None
+            # ReLU's outputs are never negative: unsigned levels (uint8 for 8 bits), twice as fine.
+            (low, high), sum_scale = ((0, 2 * q_max + 1) if only_relu else (-q_max, q_max)), None
+            out_scale = _scale(clipping_magnitude(y, high), high)
         else:
             # Pre-activation at its own scale, then a table to the output levels.
-            sum_scale = _scale(np.max(np.abs(pre)), q_max)
+            sum_scale = _scale(clipping_magnitude(pre, q_max), q_max)
             levels = np.arange(-q_max, q_max + 1, dtype=np.float64) * sum_scale
             activated = _apply(dense.activations, levels)
             out_scale = _scale(np.max(np.abs(activated)), q_max)
@@ -194,8 +271,9 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
             low, high = -q_max, q_max
         multiplier, shift = fixed_point(weight_scale * in_scale / (sum_scale if sum_scale is not None else out_scale))
         layers.append(QuantizedDense(weight, bias, multiplier, shift, low, high, table, out_scale))
+        x_int = layer_forward(layers[-1], x_int, q_max)
         x, in_scale = y, out_scale
-    return QuantizedNetwork(network, bits, input_scale, layers)
+    return QuantizedNetwork(network, bits, input_scale, input_shift, layers)
 
 
 def _apply(activations: list[Activation], x: np.ndarray) -> np.ndarray:
@@ -225,7 +303,9 @@ def check_calibration(calibration: np.ndarray, obs_dim: int) -> None:
         )
 
 
-def agreement(reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray], network: DeviceNetwork) -> float:
+def agreement(
+    reference: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray], network: DeviceNetwork
+) -> float:
     """
     :param reference: ``(actions, scores)`` of the float student
     :param candidate: ``(actions, scores)`` of the quantized one

@@ -89,7 +89,9 @@ def read_header(source: Path) -> ExportedC:
             raise ExportError(f"{header} lacks {prefix.upper()}_{name}: export it again.")
         return int(match.group(1))
 
-    return ExportedC(prefix, quantization, define("OBS_DIM"), define("N_SCORES"), define("ACTION_DIM"), bool(define("DISCRETE")))
+    return ExportedC(
+        prefix, quantization, define("OBS_DIM"), define("N_SCORES"), define("ACTION_DIM"), bool(define("DISCRETE"))
+    )
 
 
 def host_compiler() -> str:
