@@ -154,6 +154,23 @@ def _as_policy(
     return agent, obs_normalizer
 
 
+def trained_quantization(agent: BaseAlgorithm | BasePolicy | Teacher | None) -> dict[str, Any] | None:
+    """
+    :param agent: a model, a policy, or a saved agent as loaded
+    :return: what :func:`~sb3_distill.device.qat.quantization_aware_distill` left in the model
+        (``{"quantization": ..., "bounds": ...}``), or ``None``
+    """
+    if isinstance(agent, BaseAlgorithm):
+        return getattr(agent, "device_quantization", None)
+    if isinstance(agent, Teacher) and agent.source_path is not None and agent.source_path.suffix == ".zip":
+        from stable_baselines3.common.save_util import load_from_zip_file
+
+        data, _, _ = load_from_zip_file(agent.source_path, device="cpu", load_data=True)
+        found = (data or {}).get("device_quantization")
+        return found if isinstance(found, dict) else None
+    return None
+
+
 def check_quantization(format: str, quantize: str | None) -> None:
     """
     :param format: an export format
@@ -274,7 +291,8 @@ def export(
     if format == "c":
         check_observation_space(policy.observation_space)
     module = ExportedPolicy(policy, normalizer)
-    return write_module(module, out, format, quantize, calibration, teacher, min_agreement)[0]
+    trained = trained_quantization(teacher if isinstance(agent, (str, Path)) else agent)
+    return write_module(module, out, format, quantize, calibration, teacher, min_agreement, trained)[0]
 
 
 def write_module(
@@ -285,6 +303,7 @@ def write_module(
     calibration: np.ndarray | str | None = None,
     teacher: Teacher | None = None,
     min_agreement: float = MIN_AGREEMENT,
+    trained: dict[str, Any] | None = None,
 ) -> tuple[Path, float]:
     """
     :param module: the exported policy
@@ -294,9 +313,13 @@ def write_module(
     :param calibration: see :func:`export`
     :param teacher: the agent as loaded (its env calibrates, when ``calibration`` is ``None``)
     :param min_agreement: see :func:`export`
+    :param trained: what quantization-aware distillation left in the model (:func:`trained_quantization`): its
+        activation bounds are used when it trained for ``quantize``
     :return: the path written and the agreement with the float student (1.0 unquantized)
     """
     if format == "c" or quantize is not None:
+        if isinstance(calibration, np.ndarray):
+            check_calibration(calibration, int(np.prod(module.policy.observation_space.shape or (1,))))
         network = network_of(module, calibration if isinstance(calibration, np.ndarray) else None)
         if quantize is not None:
             calibration_set, held_out = calibration_data(network, calibration, teacher)
@@ -304,7 +327,8 @@ def write_module(
             if quantize is None:
                 written = write_c(network, out)
             else:
-                written = write_c(network, out, quantize, calibration_set, held_out, min_agreement)
+                bounds = trained["bounds"] if trained is not None and trained.get("quantization") == quantize else None
+                written = write_c(network, out, quantize, calibration_set, held_out, min_agreement, bounds)
             return written.source, written.agreement
         return write_quantized_onnx(module, network, out, calibration_set, held_out, min_agreement)
     return write_exported(module, out, format), 1.0
@@ -551,7 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_observation_space(policy.observation_space)
         module = ExportedPolicy(policy, normalizer)
         minimum = 0.0 if args.force else MIN_AGREEMENT
-        _, fraction = write_module(module, out, args.format, args.quantize, calibration, teacher, minimum)
+        trained = trained_quantization(teacher) if args.quantize is not None else None
+        _, fraction = write_module(module, out, args.format, args.quantize, calibration, teacher, minimum, trained)
     except (ExportError, OSError) as error:
         print(f"sb3-distill export: error: {error}", file=sys.stderr)
         return 2

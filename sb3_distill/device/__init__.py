@@ -84,6 +84,7 @@ def write_c(
     calibration: np.ndarray | None = None,
     held_out: np.ndarray | None = None,
     min_agreement: float = MIN_AGREEMENT,
+    trained_bounds: list[list[float]] | None = None,
 ) -> CExport:
     """
     Write ``NAME.h`` and ``NAME.c`` (atomically; the symbol prefix is ``NAME``).
@@ -94,6 +95,8 @@ def write_c(
     :param calibration: raw observations the student visits (needed to quantize)
     :param held_out: other visited observations, on which the agreement is measured (default: ``calibration``)
     :param min_agreement: refuse (raise) below this agreement; 0 writes any
+    :param trained_bounds: activation bounds of quantization-aware distillation (see
+        :func:`~sb3_distill.device.quantize.quantize_network`)
     :return: the paths and the agreement
     :raises ExportError: before anything is written
     """
@@ -108,7 +111,7 @@ def write_c(
             raise ExportError(f"Unknown quantization {quantize!r}: use one of {', '.join(QUANTIZATIONS)}.")
         if calibration is None:
             raise ExportError("Quantizing needs calibration observations (visited by the student).")
-        quantized = quantize_network(network, calibration, quantize)
+        quantized = quantize_network(network, calibration, quantize, trained_bounds)
         held_out = calibration if held_out is None else held_out
         check_calibration(held_out, network.obs_dim)
         fraction = agreement(network(held_out), quantized(held_out), network)

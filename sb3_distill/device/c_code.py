@@ -224,51 +224,63 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
     q_max = quantized.q_max
     constants, normalize = _normalization(prefix, network)
     constants += _declare("float", f"{prefix}_input_inverse_scale", input_inverse_scale(quantized.input_scale))
+    constants += _declare("int16_t", f"{prefix}_input_factor", 2**quantized.input_shift, integer=True)
     for index, layer in enumerate(quantized.layers):
         constants += _declare("int8_t", f"{prefix}_w{index}", layer.weight, integer=True)
-        constants += _declare("int32_t", f"{prefix}_b{index}", layer.bias, integer=True)
-        constants += _declare("int32_t", f"{prefix}_m{index}", layer.multiplier, integer=True)
-        constants += _declare("uint8_t", f"{prefix}_s{index}", layer.shift, integer=True)
+        constants += _declare("int16_t", f"{prefix}_b{index}", layer.bias >> layer.bias_shift, integer=True)
+        constants += _declare("int16_t", f"{prefix}_m{index}", layer.multiplier, integer=True)
         if layer.table is not None:
             constants += _declare("int8_t", f"{prefix}_t{index}", layer.table, integer=True)
-    constants += _declare("int16_t", f"{prefix}_input_factor", 2**quantized.input_shift, integer=True)
+    width = max([network.obs_dim] + [layer.weight.shape[0] for layer in quantized.layers])
     body = [
-        f"    int16_t input[{upper}_OBS_DIM];\n",
-        *[
-            f"    {'uint8_t' if layer.low == 0 else 'int8_t'} h{index}[{layer.weight.shape[0]}];\n"
-            for index, layer in enumerate(quantized.layers[:-1])
-        ],
-        f"    int32_t out[{upper}_N_SCORES];\n",
-        "    int i, j;\n" if not network.discrete else "    int i, j, best;\n",
+        f"    int32_t a[{width}], b[{width}];\n",
+        "    int32_t *x_in = a, *x_out = b, *swap;\n",
+        "    const int32_t *out;\n",
+        "    int i;\n" if not network.discrete else "    int i, best;\n",
         f"    for (i = 0; i < {upper}_OBS_DIM; ++i) {{\n{normalize}",
         f"        x *= {prefix}_input_inverse_scale[i];\n",
         f"        x = x < -{q_max}.0f ? -{q_max}.0f : (x > {q_max}.0f ? {q_max}.0f : x);\n",
         "        /* rounded to a level, then in the first layer's common unit (a power of two finer) */\n",
-        f"        input[i] = (int16_t)((int16_t)(x + (x < 0.0f ? -0.5f : 0.5f)) * {prefix}_input_factor[i]);\n    }}\n",
+        f"        a[i] = (int32_t)(x + (x < 0.0f ? -0.5f : 0.5f)) * {prefix}_input_factor[i];\n    }}\n",
     ]
+    entries = []
     for index, layer in enumerate(quantized.layers):
         n_out, n_in = layer.weight.shape
-        last = index == len(quantized.layers) - 1
-        body.append(f"    /* layer {index}: {n_in} -> {n_out} */\n")
-        body.append(f"    for (i = 0; i < {n_out}; ++i) {{\n        int32_t s = {prefix}_b{index}[i];\n")
-        source_buffer = "input" if index == 0 else f"h{index - 1}"
-        body.append(f"        for (j = 0; j < {n_in}; ++j) s += (int32_t){prefix}_w{index}[i][j] * {source_buffer}[j];\n")
-        body.append(f"        s = {prefix}_rescale(s, {prefix}_m{index}[i], {prefix}_s{index}[i]);\n")
-        if layer.low is not None and layer.high is not None:
-            body.append(f"        s = s < {layer.low} ? {layer.low} : (s > {layer.high} ? {layer.high} : s);\n")
-        if layer.table is not None:
-            body.append(f"        s = {prefix}_t{index}[s + {q_max}];\n")
-        if last:
-            body.append("        out[i] = s;\n    }\n")
-        else:
-            body.append(f"        h{index}[i] = ({'uint8_t' if layer.low == 0 else 'int8_t'})s;\n    }}\n")
+        low = "INT32_MIN" if layer.low is None else str(layer.low)
+        high = "INT32_MAX" if layer.high is None else str(layer.high)
+        table = f"{prefix}_t{index}" if layer.table is not None else "0"
+        entries.append(
+            f"    {{&{prefix}_w{index}[0][0], {prefix}_b{index}, {prefix}_m{index}, {table}, {low}, {high}, "
+            f"{n_in}, {n_out}, {int(layer.shift[0])}, {layer.bias_shift}}}"
+        )
+    constants += (
+        f"static const {prefix}_layer_t {prefix}_layers[{len(entries)}] = {{\n" + ",\n".join(entries) + "\n};\n"
+    )
+    body.append(
+        f"    for (i = 0; i < {len(entries)}; ++i) {{\n"
+        f"        {prefix}_layer(&{prefix}_layers[i], x_in, x_out);\n"
+        "        swap = x_in; x_in = x_out; x_out = swap;\n    }\n"
+    )
+    body.append("    out = x_in;\n")
     head_constants, head = _head(prefix, network, f"(float)out[i] * {_float(quantized.layers[-1].scale)}")
     constants += head_constants
     body.append(head)
+    layer_type = (
+        f"typedef struct {{\n    const int8_t *w;\n    const int16_t *bias;\n    const int16_t *m;\n    const int8_t *table;\n"
+        f"    int32_t low, high;\n    uint16_t n_in, n_out;\n    uint8_t shift, bias_shift;\n}} {prefix}_layer_t;\n\n"
+    )
     rescale = (
-        f"/* (s * m) / 2^shift, rounded: the fixed-point form of s * (weight scale * input scale / output scale) */\n"
-        f"static int32_t {prefix}_rescale(int32_t s, int32_t m, int shift)\n{{\n"
-        f"    return (int32_t)(((int64_t)s * m + ((int64_t)1 << (shift - 1))) >> shift);\n}}\n"
+        "/* One layer: y = clamp(((b 2^bias_shift + w x) * m) / 2^shift, rounded), then the activation's table if any.\n"
+        "   m and shift: the fixed-point form of (weight scale * input scale / output scale) of each channel. */\n"
+        f"static void {prefix}_layer(const {prefix}_layer_t *layer, const int32_t *x, int32_t *y)\n{{\n"
+        "    int i, j;\n"
+        "    for (i = 0; i < layer->n_out; ++i) {\n"
+        "        int32_t s = (int32_t)layer->bias[i] * ((int32_t)1 << layer->bias_shift);\n"
+        "        for (j = 0; j < layer->n_in; ++j) s += (int32_t)layer->w[i * layer->n_in + j] * x[j];\n"
+        "        s = (int32_t)(((int64_t)s * layer->m[i] + ((int64_t)1 << (layer->shift - 1))) >> layer->shift);\n"
+        "        s = s < layer->low ? layer->low : (s > layer->high ? layer->high : s);\n"
+        f"        y[i] = layer->table != 0 ? layer->table[s + {q_max}] : s;\n"
+        "    }\n}\n"
     )
     uses_math = network.squash
     source = (
@@ -277,6 +289,7 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
         f'#include "{prefix}.h"\n'
         + ("#include <math.h>\n" if uses_math else "")
         + "\n"
+        + layer_type
         + constants
         + "\n"
         + rescale

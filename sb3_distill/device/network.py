@@ -221,14 +221,14 @@ def _activation(module: th.nn.Module) -> Activation:
 def _affine_of(norm: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scale and shift of a batch-(re)normalization layer in eval mode: ``x * scale + shift``."""
     if isinstance(norm, BatchRenorm1d):
-        mean, var = norm.ra_mean, norm.ra_var
+        mean, var, weight, bias = norm.ra_mean, norm.ra_var, norm.scale, norm.bias
     else:
-        mean, var = norm.running_mean, norm.running_var
+        mean, var, weight, bias = norm.running_mean, norm.running_var, norm.weight, norm.bias
     assert isinstance(mean, th.Tensor) and isinstance(var, th.Tensor)
     scale = 1.0 / np.sqrt(_numpy(var).astype(np.float64) + float(norm.eps))
     shift = -_numpy(mean).astype(np.float64) * scale
-    if getattr(norm, "affine", False) and norm.weight is not None:
-        weight, bias = _numpy(norm.weight).astype(np.float64), _numpy(norm.bias).astype(np.float64)
+    if norm.affine and weight is not None:
+        weight, bias = _numpy(weight).astype(np.float64), _numpy(bias).astype(np.float64)
         scale, shift = scale * weight, shift * weight + bias
     return scale, shift
 

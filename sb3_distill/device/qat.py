@@ -9,10 +9,9 @@ rounding, so that it learns weights whose rounded values act like the teacher (Q
 
 What is fake-quantized matches :mod:`sb3_distill.device.quantize`: every Linear layer's weights, symmetric per output
 channel (scale = max|w[c]| / q_max, recomputed from the current weights at each step, torch's
-``fake_quantize_per_channel_affine``), and its input: per tensor with torch's ``FakeQuantize`` and a moving-average
-min/max observer (unsigned levels after a ReLU, symmetric otherwise), and the observation per dimension with scales
-a power of two apart (:class:`InputQuantizer`). When the training ends the weights are replaced by their rounded
-values, so that the export's own quantization reproduces them exactly; the export calibrates the activations again
+``fake_quantize_per_channel_affine``), and its input with the export's calibration rule (:class:`ActivationQuantizer`:
+the error-minimizing clipping bound, unsigned levels after a ReLU, the observation per dimension). When the training
+ends the weights are replaced by their rounded values, so that the export's own quantization reproduces them exactly; the export calibrates the activations again
 on visited observations. Not simulated: the pre-activation rounding before a tanh / sigmoid table (ReLU students,
 the default of DistillDQN, have none).
 """
@@ -21,7 +20,6 @@ from typing import Any
 
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
 
 from sb3_distill.device.network import acting_modules, flatten_modules
 from sb3_distill.device.quantize import MAX_INPUT_SHIFT, QUANTIZATIONS
@@ -29,43 +27,75 @@ from sb3_distill.errors import ExportError
 from sb3_distill.teachers.kinds import policy_kind
 
 
-class InputQuantizer(th.nn.Module):
+def clipping_bounds(values: th.Tensor, levels: int, candidates: int = 50) -> th.Tensor:
     """
-    Fake quantization of the observation as the export does it: a scale per dimension, a power of two apart from the
-    largest (``s_j = s_0 / 2^k_j``), from a moving average of each dimension's largest magnitude.
+    :func:`sb3_distill.device.quantize.clipping_magnitude` in torch, per column: the clipping bound of each column
+    of ``values`` that minimizes its quantization error (mean squared) with ``levels`` levels on each side.
 
-    :param n_inputs: observation length
-    :param q_max: largest quantized magnitude
+    :param values: shape (batch, n)
+    :param levels: largest quantized magnitude (q_max; 2 q_max + 1 for unsigned ReLU outputs)
+    :param candidates: bounds tried, evenly from 1/candidates of the largest value to the largest
+    :return: shape (n,)
+    """
+    flat = values.detach().abs()
+    largest = flat.amax(dim=0).clamp_min(1e-12)
+    bounds = largest[None, :] * th.arange(1, candidates + 1, device=values.device, dtype=values.dtype)[:, None] / candidates
+    scales = bounds / levels  # (candidates, n)
+    rounded = th.clamp(th.round(flat[None] / scales[:, None]), max=levels) * scales[:, None]
+    errors = ((rounded - flat[None]) ** 2).mean(dim=1)  # (candidates, n)
+    return bounds.gather(0, errors.argmin(dim=0, keepdim=True))[0]
+
+
+class ActivationQuantizer(th.nn.Module):
+    """
+    Fake quantization of a layer's input as the export calibrates it: a clipping bound that minimizes the quantization
+    error (a moving average over training batches of each batch's best bound), symmetric levels, or unsigned ones after
+    a ReLU; for the observation a bound per dimension, the scales a power of two apart (``s_j = s_0 / 2^k_j``).
+
+    torch's ``FakeQuantize`` modules calibrate with min/max observers, which the export does not use (the largest
+    value wastes most of 3–4-bit levels on outliers), so the observer is this module; the rounding is torch's
+    ``fake_quantize_per_channel_affine`` (its gradient is the straight-through estimator).
+
+    :param n_inputs: input length
+    :param q_max: largest quantized magnitude of a signed value
+    :param position: ``"first"`` (the observation), ``"after_relu"`` or ``"other"``
     :param momentum: weight of a new batch in the moving average
     """
 
-    magnitude: th.Tensor
+    bound: th.Tensor
 
-    def __init__(self, n_inputs: int, q_max: int, momentum: float = 0.01) -> None:
+    def __init__(self, n_inputs: int, q_max: int, position: str, momentum: float = 0.05) -> None:
         super().__init__()
-        self.q_max, self.momentum = q_max, momentum
-        self.register_buffer("magnitude", th.zeros(n_inputs))
+        self.q_max, self.position, self.momentum = q_max, position, momentum
+        self.levels = 2 * q_max + 1 if position == "after_relu" else q_max
+        self.register_buffer("bound", th.zeros(n_inputs if position == "first" else 1))
         self.seen = False
 
     def scales(self) -> th.Tensor:
         """
-        :return: the scale of each dimension
+        :return: the scale of each input (one value for a hidden layer, broadcast)
         """
-        magnitude = self.magnitude.clamp_min(1e-12)
-        largest = magnitude.max()
-        k = th.floor(th.log2(largest / magnitude)).clamp(0, MAX_INPUT_SHIFT)
+        bound = self.bound.clamp_min(1e-12)
+        if self.position != "first":
+            return bound / self.levels
+        largest = bound.max()
+        k = th.floor(th.log2(largest / bound)).clamp(0, MAX_INPUT_SHIFT)
         return largest / self.q_max / 2.0**k
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        with th.no_grad():
-            batch = x.detach().abs().reshape(-1, x.shape[-1]).amax(dim=0)
-            if self.seen:
-                self.magnitude.mul_(1 - self.momentum).add_(self.momentum * batch)
-            else:
-                self.magnitude.copy_(batch)
-                self.seen = True
+        flat = x.reshape(-1, x.shape[-1])
+        if self.training or not self.seen:
+            with th.no_grad():
+                batch = clipping_bounds(flat if self.position == "first" else flat.reshape(-1, 1), self.levels)
+                if self.seen:
+                    self.bound.mul_(1 - self.momentum).add_(self.momentum * batch)
+                else:
+                    self.bound.copy_(batch)
+                    self.seen = True
+        scales = self.scales().to(x.dtype).expand(x.shape[-1]).contiguous()
         zero = th.zeros(x.shape[-1], dtype=th.int32, device=x.device)
-        return th.fake_quantize_per_channel_affine(x, self.scales().to(x.dtype), zero, x.dim() - 1, -self.q_max, self.q_max)
+        low = 0 if self.position == "after_relu" else -self.q_max
+        return th.fake_quantize_per_channel_affine(x, scales, zero, x.dim() - 1, low, self.levels)
 
 
 class FakeQuantizedLinear(th.nn.Module):
@@ -82,25 +112,7 @@ class FakeQuantizedLinear(th.nn.Module):
         super().__init__()
         self.linear = linear
         self.q_max = 2 ** (bits - 1) - 1
-        self.input_quantizer: th.nn.Module
-        if position == "first":
-            self.input_quantizer = InputQuantizer(linear.in_features, self.q_max)
-        elif position == "after_relu":
-            self.input_quantizer = FakeQuantize(
-                observer=MovingAverageMinMaxObserver,
-                quant_min=0,
-                quant_max=2 * self.q_max + 1,
-                dtype=th.quint8,
-                qscheme=th.per_tensor_affine,
-            )
-        else:
-            self.input_quantizer = FakeQuantize(
-                observer=MovingAverageMinMaxObserver,
-                quant_min=-self.q_max,
-                quant_max=self.q_max,
-                dtype=th.qint8,
-                qscheme=th.per_tensor_symmetric,
-            )
+        self.input_quantizer = ActivationQuantizer(linear.in_features, self.q_max, position)
 
     def quantized_weight(self) -> th.Tensor:
         """
@@ -158,15 +170,23 @@ def _bake(module: th.nn.Module) -> None:
 
 
 def quantization_aware_distill(
-    model: BaseAlgorithm, total_timesteps: int, quantization: str = "int4", **learn_kwargs: Any
+    model: BaseAlgorithm,
+    total_timesteps: int,
+    quantization: str = "int4",
+    learning_rate: float | None = None,
+    **learn_kwargs: Any,
 ) -> BaseAlgorithm:
     """
     Continue distilling ``model`` for ``total_timesteps`` with its acting network fake-quantized to ``quantization``;
-    its weights end on the integer grid (export it with ``quantize=`` the same quantization).
+    its weights end on the integer grid, and the clipping bounds of its activations are kept in
+    ``model.device_quantization`` (saved with it), which the export uses: export it with ``quantize=`` the same
+    quantization.
 
     :param model: a trained student (``DistillDQN``, ``PolicyDistill``, ``DistillPPO``) with its teacher(s)
     :param total_timesteps: further steps of its ``learn()``
-    :param quantization: ``"int8"`` or ``"int4"``
+    :param quantization: ``"int8"``, ``"int4"``, ``"int3"`` or ``"int2"``
+    :param learning_rate: a constant learning rate for these steps (default: the model's own schedule); a fine-tuning
+        rate, e.g. a tenth of the training one, keeps the trained student from drifting while it adapts to the grid
     :param learn_kwargs: other arguments of ``learn()`` (``reset_num_timesteps`` is False unless given)
     :return: the model (trained in place)
     """
@@ -175,11 +195,19 @@ def quantization_aware_distill(
     if not getattr(model, "teachers", None):
         raise ExportError(f"{type(model).__name__} has no teacher: quantization-aware distillation needs a student.")
     # The acting network's layers, replaced where the policy holds them (not in the target network or the critic).
-    if _replace_linears(model.policy, QUANTIZATIONS[quantization], _positions(model)) == 0:
+    positions = _positions(model)
+    if _replace_linears(model.policy, QUANTIZATIONS[quantization], positions) == 0:
         raise ExportError("The student's acting network has no Linear layer to quantize.")
     learn_kwargs.setdefault("reset_num_timesteps", False)
+    if learning_rate is not None:
+        model.learning_rate = learning_rate
+        model._setup_lr_schedule()
     try:
         model.learn(total_timesteps, **learn_kwargs)
+        # The clipping bounds it trained with, in the order of the layers: the export uses them (saved with the model).
+        layers = {id(module.linear): module for module in model.policy.modules() if isinstance(module, FakeQuantizedLinear)}
+        bounds = [layers[key].input_quantizer.bound.tolist() for key in positions if key in layers]
+        model.device_quantization = {"quantization": quantization, "bounds": bounds}  # type: ignore[attr-defined]
     finally:
         _bake(model.policy)
     return model

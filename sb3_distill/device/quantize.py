@@ -11,8 +11,9 @@ The scheme (symmetric, no zero points, as in TFLite's int8 kernels and CMSIS-NN)
   two apart from the largest one (``s_j = s_0 / 2^k_j``, ``k_j ≤ 8``), so that the first layer shifts each input to a
   common unit (an int16) and its weights stay plain per-channel int8 (those quantization-aware distillation trained);
 * a layer accumulates ``Σ w_q · x_q + b_q`` in int32 (``b_q = round(b / (s_w[c] s_x))``) and rescales the sum to the
-  next activation's scale with a fixed-point multiplier and a right shift per output channel (int32 × int32 → int64,
-  one ``SMULL`` on a Cortex-M), so that nothing between the input and the head needs floating point;
+  next activation's scale with a fixed-point multiplier per output channel (int16) and a right shift per layer
+  (int32 × int16 → int64, one ``SMULL`` on a Cortex-M), so that nothing between the input and the head needs
+  floating point;
 * ReLU is a clamp to [0, 2 q_max + 1] (its outputs are unsigned: uint8 for 8 bits); other activations (tanh,
   sigmoid, ELU, ...) are a lookup table from the pre-activation's ``2 q_max + 1`` levels to the output's;
 * the last layer keeps its int32 sum at a fine common scale (``max|y| / 32767``) so that the greedy action is an
@@ -29,7 +30,7 @@ import numpy as np
 from sb3_distill.device.network import Activation, ExportError, DeviceNetwork
 
 #: Supported quantizations (bits of weights and activations)
-QUANTIZATIONS: dict[str, int] = {"int8": 8, "int4": 4}
+QUANTIZATIONS: dict[str, int] = {"int8": 8, "int4": 4, "int3": 3, "int2": 2}
 #: Scale of the last layer's int32 sums: the largest calibrated |score| maps to this
 OUTPUT_LEVELS = 32767
 
@@ -40,9 +41,11 @@ class QuantizedDense:
     One integer layer.
 
     :param weight: int8 values in ±q_max, shape (out, in)
-    :param bias: int32, shape (out,)
-    :param multiplier: int32 fixed-point multipliers in [2^30, 2^31), shape (out,)
-    :param shift: right shifts (1..62), shape (out,)
+    :param bias: int32, shape (out,), a multiple of ``2^bias_shift``
+    :param bias_shift: the C code stores ``bias / 2^bias_shift`` as int16 (the bits dropped are far below one
+        output level)
+    :param multiplier: int16 fixed-point multipliers (the largest in [2^14, 2^15)), shape (out,)
+    :param shift: the layer's right shift (1..62), repeated per channel, shape (out,)
     :param low: lower clamp of the rescaled sum (−q_max; 0 for ReLU; ``None``: int32 output, the last layer)
     :param high: upper clamp (q_max; 2 q_max + 1 for ReLU, whose outputs are unsigned; ``None`` for the last layer)
     :param table: lookup table from the clamped pre-activation (index + q_max) to the output, or ``None``
@@ -51,6 +54,7 @@ class QuantizedDense:
 
     weight: np.ndarray
     bias: np.ndarray
+    bias_shift: int
     multiplier: np.ndarray
     shift: np.ndarray
     low: int | None
@@ -204,31 +208,41 @@ def _scale(magnitude: float, levels: int) -> float:
 
 def fixed_point(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
-    :param real: positive real multipliers
-    :return: int32 multipliers ``m`` in [2^30, 2^31) and shifts with ``real ≈ m · 2^−shift``
+    Per-channel rescaling factors as int16 multipliers and one right shift for the layer (flash: 2 bytes a channel).
+
+    :param real: positive real multipliers of one layer's channels
+    :return: multipliers ``m`` (the largest in [2^14, 2^15)) and the layer's shift (repeated per channel), with
+        ``real ≈ m · 2^−shift``; a channel 2^k times smaller than the largest keeps 15 − k significant bits
     """
-    mantissa, exponent = np.frexp(np.asarray(real, dtype=np.float64))
-    multiplier = np.round(mantissa * 2.0**31).astype(np.int64)
-    shift = 31 - exponent.astype(np.int64)
-    carry = multiplier == 2**31
-    multiplier[carry] //= 2
-    shift[carry] -= 1
-    # Tiny multipliers (a channel of zeros): fewer mantissa bits rather than a shift the C type cannot hold.
-    small = shift > 62
-    multiplier[small] = np.round(np.asarray(real, dtype=np.float64)[small] * 2.0**62).astype(np.int64)
-    shift[small] = 62
-    if np.any(shift < 1):
-        raise ExportError("A layer's rescaling factor is too large for the fixed-point code (weights ≥ 2^30).")
-    return multiplier.astype(np.int32), shift.astype(np.int32)
+    real = np.asarray(real, dtype=np.float64)
+    _, exponent = np.frexp(np.max(real))
+    shift = 15 - int(exponent)
+    multiplier = np.round(real * 2.0**shift).astype(np.int64)
+    if np.max(multiplier) >= 2**15:  # rounded up to 2^15
+        shift -= 1
+        multiplier = np.round(real * 2.0**shift).astype(np.int64)
+    if shift > 62:
+        raise ExportError("A layer's rescaling factors are too small for the fixed-point code (all weights ~0?).")
+    if shift < 1:
+        raise ExportError("A layer's rescaling factor is too large for the fixed-point code (weights ≥ 2^14).")
+    return multiplier.astype(np.int16), np.full(real.shape, shift, dtype=np.int32)
 
 
-def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantization: str = "int8") -> QuantizedNetwork:
+def quantize_network(
+    network: DeviceNetwork,
+    calibration: np.ndarray,
+    quantization: str = "int8",
+    trained_bounds: list[list[float]] | None = None,
+) -> QuantizedNetwork:
     """
     Quantize a network with activation scales calibrated on observations.
 
     :param network: the float network
     :param calibration: raw observations the student visits, shape (n, *obs_shape)
-    :param quantization: ``"int8"`` or ``"int4"``
+    :param quantization: ``"int8"``, ``"int4"``, ``"int3"`` or ``"int2"``
+    :param trained_bounds: the clipping bounds of each layer's input that quantization-aware distillation trained
+        with (the observation's per dimension first), used instead of calibrated ones and without bias correction
+        (the training already accounted for the rounding); ``None``: post-training quantization
     :return: the integer network
     """
     if quantization not in QUANTIZATIONS:
@@ -237,7 +251,10 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
     bits = QUANTIZATIONS[quantization]
     q_max = 2 ** (bits - 1) - 1
     x = network.normalize(calibration).astype(np.float64)
-    input_scale, input_shift = input_scales(np.array([clipping_magnitude(column, q_max) for column in x.T]), q_max)
+    if trained_bounds is not None and len(trained_bounds) != len(network.layers):
+        raise ExportError(f"{len(trained_bounds)} trained bounds for {len(network.layers)} layers: distill it again.")
+    input_bounds = [clipping_magnitude(column, q_max) for column in x.T] if trained_bounds is None else trained_bounds[0]
+    input_scale, input_shift = input_scales(np.asarray(input_bounds, dtype=np.float64), q_max)
     in_scale = float(np.min(input_scale))  # the first layer's common unit
     x_int = quantize_input(calibration, network, input_scale, q_max) << input_shift
     layers = []
@@ -251,8 +268,12 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
         # Bias correction (Nagel et al. 2019): the rounding of weights and inputs shifts each output's mean; the
         # bias takes that shift back, measured on the calibration data through the integer layers before this one.
         shifted = (x_int @ weight.astype(np.int64).T) * sum_unit - (pre - dense.bias.astype(np.float64))
-        bias_real = dense.bias.astype(np.float64) - np.mean(shifted, axis=0)
-        bias = np.clip(np.round(bias_real / sum_unit), -(2**31) + 1, 2**31 - 1).astype(np.int32)
+        bias_real = dense.bias.astype(np.float64) - (np.mean(shifted, axis=0) if trained_bounds is None else 0.0)
+        bias_units = np.clip(np.round(bias_real / sum_unit), -(2**31) + 1, 2**31 - 1)
+        bias_shift = 0
+        while np.max(np.abs(np.round(bias_units / 2**bias_shift)), initial=0) > 2**15 - 1:
+            bias_shift += 1
+        bias = (np.round(bias_units / 2**bias_shift) * 2**bias_shift).astype(np.int32)
         table = None
         only_relu = [a.name for a in dense.activations] == ["relu"]
         if last and not dense.activations:
@@ -260,7 +281,8 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
         elif not dense.activations or only_relu:
             # ReLU's outputs are never negative: unsigned levels (uint8 for 8 bits), twice as fine.
             (low, high), sum_scale = ((0, 2 * q_max + 1) if only_relu else (-q_max, q_max)), None
-            out_scale = _scale(clipping_magnitude(y, high), high)
+            bound = clipping_magnitude(y, high) if trained_bounds is None else float(trained_bounds[index + 1][0])
+            out_scale = _scale(bound, high)
         else:
             # Pre-activation at its own scale, then a table to the output levels.
             sum_scale = _scale(clipping_magnitude(pre, q_max), q_max)
@@ -270,7 +292,7 @@ def quantize_network(network: DeviceNetwork, calibration: np.ndarray, quantizati
             table = np.clip(np.round(activated / out_scale), -q_max, q_max).astype(np.int8)
             low, high = -q_max, q_max
         multiplier, shift = fixed_point(weight_scale * in_scale / (sum_scale if sum_scale is not None else out_scale))
-        layers.append(QuantizedDense(weight, bias, multiplier, shift, low, high, table, out_scale))
+        layers.append(QuantizedDense(weight, bias, bias_shift, multiplier, shift, low, high, table, out_scale))
         x_int = layer_forward(layers[-1], x_int, q_max)
         x, in_scale = y, out_scale
     return QuantizedNetwork(network, bits, input_scale, input_shift, layers)
