@@ -11,8 +11,9 @@ What is fake-quantized matches :mod:`sb3_distill.device.quantize`: every Linear 
 channel (scale = max|w[c]| / q_max, recomputed from the current weights at each step, torch's
 ``fake_quantize_per_channel_affine``), and its input with the export's calibration rule (:class:`ActivationQuantizer`:
 the error-minimizing clipping bound, unsigned levels after a ReLU, the observation per dimension). When the training
-ends the weights are replaced by their rounded values, so that the export's own quantization reproduces them exactly; the export calibrates the activations again
-on visited observations. Not simulated: the pre-activation rounding before a tanh / sigmoid table (ReLU students,
+ends the weights are replaced by their rounded values, so that the export's own quantization reproduces them exactly,
+and the activation bounds it trained with are kept in ``model.device_quantization`` (saved with the model), which the
+export uses instead of calibrating again. Not simulated: the pre-activation rounding before a tanh / sigmoid table (ReLU students,
 the default of DistillDQN, have none).
 """
 
