@@ -22,7 +22,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_distill.common.files import atomic_path
 from sb3_distill.device.c_code import c_identifier, float_source, integer_source
-from sb3_distill.device.network import ExportError, DeviceNetwork, device_network
+from sb3_distill.device.network import DeviceNetwork, ExportError, device_network
+from sb3_distill.device.qat import quantization_aware_distill
 from sb3_distill.device.quantize import (
     QUANTIZATIONS,
     QuantizedNetwork,
@@ -144,6 +145,7 @@ __all__ = [
     "cortex_m4_size",
     "device_network",
     "load_c",
+    "quantization_aware_distill",
     "visited_observations",
     "write_c",
 ]

@@ -253,9 +253,7 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
             f"    {{&{prefix}_w{index}[0][0], {prefix}_b{index}, {prefix}_m{index}, {table}, {low}, {high}, "
             f"{n_in}, {n_out}, {int(layer.shift[0])}, {layer.bias_shift}}}"
         )
-    constants += (
-        f"static const {prefix}_layer_t {prefix}_layers[{len(entries)}] = {{\n" + ",\n".join(entries) + "\n};\n"
-    )
+    constants += f"static const {prefix}_layer_t {prefix}_layers[{len(entries)}] = {{\n" + ",\n".join(entries) + "\n};\n"
     body.append(
         f"    for (i = 0; i < {len(entries)}; ++i) {{\n"
         f"        {prefix}_layer(&{prefix}_layers[i], x_in, x_out);\n"

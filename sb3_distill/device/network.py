@@ -228,8 +228,8 @@ def _affine_of(norm: Any) -> tuple[np.ndarray, np.ndarray]:
     scale = 1.0 / np.sqrt(_numpy(var).astype(np.float64) + float(norm.eps))
     shift = -_numpy(mean).astype(np.float64) * scale
     if norm.affine and weight is not None:
-        weight, bias = _numpy(weight).astype(np.float64), _numpy(bias).astype(np.float64)
-        scale, shift = scale * weight, shift * weight + bias
+        gain, offset = _numpy(weight).astype(np.float64), _numpy(bias).astype(np.float64)
+        scale, shift = scale * gain, shift * gain + offset
     return scale, shift
 
 

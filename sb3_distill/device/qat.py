@@ -13,7 +13,8 @@ channel (scale = max|w[c]| / q_max, recomputed from the current weights at each 
 the error-minimizing clipping bound, unsigned levels after a ReLU, the observation per dimension). When the training
 ends the weights are replaced by their rounded values, so that the export's own quantization reproduces them exactly,
 and the activation bounds it trained with are kept in ``model.device_quantization`` (saved with the model), which the
-export uses instead of calibrating again. Not simulated: the pre-activation rounding before a tanh / sigmoid table (ReLU students,
+export uses instead of calibrating again. Not simulated: the pre-activation rounding before a tanh / sigmoid table
+(ReLU students,
 the default of DistillDQN, have none).
 """
 
