@@ -203,7 +203,7 @@ def deployment_sections(results: dict[str, Any]) -> list[str]:
         "RAM int8 (B)",
     ]
     body = []
-    for env_id in dict.fromkeys(row["env"] for row in rows):
+    for env_id in [env for env in DeploymentSuite.envs if any(row["env"] == env for row in rows)]:
         references = teachers.get(env_id, {})
         bounds = (references.get("random_return"), references.get("reference_return", references.get("teacher_return")))
         for method, label in STUDENTS.items():
@@ -230,8 +230,9 @@ def deployment_sections(results: dict[str, Any]) -> list[str]:
         ["env", "student", *names],
         [
             [row["env"], STUDENTS[row["method"]], *(f"{row['latency_us'][name]:.1f}" for name in names)]
+            for env_id in DeploymentSuite.envs
             for row in rows
-            if row["seed"] == 0
+            if row["seed"] == 0 and row["env"] == env_id
         ],
     )
     return lines
