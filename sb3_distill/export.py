@@ -57,7 +57,7 @@ INPUT_NAME = "observation"
 def require_onnx() -> tuple[Any, Any]:
     """
     :return: the ``onnx`` and ``onnxruntime`` modules
-    :raises ExportError: naming the extra to install when either is missing
+    :raises ~sb3_distill.errors.ExportError: naming the extra to install when either is missing
     """
     modules = []
     for name in ("onnx", "onnxruntime"):
@@ -175,7 +175,7 @@ def check_quantization(format: str, quantize: str | None) -> None:
     """
     :param format: an export format
     :param quantize: a quantization or ``None``
-    :raises ExportError: for an unknown format or a quantization the format does not have
+    :raises ~sb3_distill.errors.ExportError: for an unknown format or a quantization the format does not have
     """
     if format not in FORMATS:
         raise ExportError(f"Unknown format {format!r}: use one of {', '.join(FORMATS)}.")
@@ -191,7 +191,7 @@ def network_of(module: ExportedPolicy, check_obs: np.ndarray | None = None) -> D
     :param module: the exported policy (its policy, kind and observation statistics)
     :param check_obs: raw observations on which the arrays are checked against the policy (default: sampled)
     :return: its acting network as arrays, for C
-    :raises ExportError: naming ONNX for what C does not cover (CNN, dict observations)
+    :raises ~sb3_distill.errors.ExportError: naming ONNX for what C does not cover (CNN, dict observations)
     """
     if check_obs is None:
         check_obs = sample_observations(module.policy.observation_space, 200)
@@ -271,7 +271,7 @@ def export(
     :param quantize: ``None`` (float32); ``"int8"`` (C, ONNX) or ``"int4"`` (C): weights per output channel,
         activations per tensor, calibrated on observations the student visits
     :param calibration: for ``quantize``: raw observations, or an env id to visit (default: the agent's env)
-    :param min_agreement: for ``quantize``: refuse (:class:`ExportError`, nothing written) when the quantized student
+    :param min_agreement: for ``quantize``: refuse (:class:`~sb3_distill.errors.ExportError`, nothing written) when the quantized student
         takes the float student's action on fewer held-out visited observations than this (0: write any)
     :return: the path written
     """

@@ -66,7 +66,7 @@ def visited_observations(network: DeviceNetwork, env: VecEnv, n: int) -> np.ndar
     :param network: the float network (raw observation → action)
     :param env: its env without ``VecNormalize`` (raw observations), already seeded
     :param n: number of observations
-    :return: shape (n, *obs_shape), float32
+    :return: shape ``(n, *obs_shape)``, float32
     """
     observations: list[np.ndarray] = []
     obs = np.asarray(env.reset(), dtype=np.float32)
@@ -99,7 +99,7 @@ def write_c(
     :param trained_bounds: activation bounds of quantization-aware distillation (see
         :func:`~sb3_distill.device.quantize.quantize_network`)
     :return: the paths and the agreement
-    :raises ExportError: before anything is written
+    :raises ~sb3_distill.errors.ExportError: before anything is written
     """
     out = Path(out)
     if out.suffix != ".c":
@@ -139,7 +139,6 @@ __all__ = [
     "MIN_AGREEMENT",
     "CExport",
     "DeviceNetwork",
-    "ExportError",
     "QuantizedNetwork",
     "TargetSize",
     "cortex_m4_size",

@@ -145,7 +145,7 @@ class DeviceNetwork:
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         """
-        :param obs: raw observations, shape (batch, *obs_shape)
+        :param obs: raw observations, shape ``(batch, *obs_shape)``
         :return: what the first layer receives, float32, shape (batch, obs_dim)
         """
         flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
@@ -154,7 +154,7 @@ class DeviceNetwork:
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """
-        :param obs: raw observations, shape (batch, *obs_shape)
+        :param obs: raw observations, shape ``(batch, *obs_shape)``
         :return: the last layer's output, float64
         """
         x: np.ndarray = self.normalize(obs).astype(np.float64)
@@ -178,7 +178,7 @@ class DeviceNetwork:
 
     def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """
-        :param obs: raw observations, shape (batch, *obs_shape)
+        :param obs: raw observations, shape ``(batch, *obs_shape)``
         :return: ``(actions, scores)`` as the exported files give them
         """
         scores = self.scores(obs)
@@ -240,7 +240,7 @@ def dense_layers(*modules: th.nn.Module) -> list[Dense]:
 
     :param modules: the modules, applied in order
     :return: the layers
-    :raises ExportError: for any other module
+    :raises ~sb3_distill.errors.ExportError: for any other module
     """
     layers: list[Dense] = []
     pending: tuple[np.ndarray, np.ndarray] | None = None  # a normalization waiting for the next Linear
@@ -295,7 +295,7 @@ def acting_modules(kind: PolicyKind) -> list[th.nn.Module]:
 def check_observation_space(space: spaces.Space) -> None:
     """
     :param space: an agent's observation space
-    :raises ExportError: naming ONNX, unless it is a flat (non-image) Box
+    :raises ~sb3_distill.errors.ExportError: naming ONNX, unless it is a flat (non-image) Box
     """
     if isinstance(space, spaces.Dict):
         raise ExportError(
@@ -327,7 +327,7 @@ def device_network(
     :param clip_obs: observation normalization: bound (``inf``: none)
     :param check_obs: raw observations on which the arrays must give the policy's own scores (default: none)
     :return: the network
-    :raises ExportError: naming ONNX, for CNN / dict / image observations and layers the C code does not have
+    :raises ~sb3_distill.errors.ExportError: naming ONNX, for CNN / dict / image observations and layers the C code does not have
     """
     check_observation_space(policy.observation_space)
     first = acting_modules(kind)[0]

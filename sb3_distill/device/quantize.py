@@ -31,7 +31,7 @@ from sb3_distill.device.network import Activation, ExportError, DeviceNetwork
 
 #: Supported quantizations (bits of weights and activations)
 QUANTIZATIONS: dict[str, int] = {"int8": 8, "int4": 4, "int3": 3, "int2": 2}
-#: Scale of the last layer's int32 sums: the largest calibrated |score| maps to this
+#: Scale of the last layer's int32 sums: the largest calibrated absolute score maps to this
 OUTPUT_LEVELS = 32767
 
 
@@ -86,7 +86,7 @@ class QuantizedNetwork:
 
     def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """
-        :param obs: raw observations, shape (batch, *obs_shape)
+        :param obs: raw observations, shape ``(batch, *obs_shape)``
         :return: ``(actions, scores)`` exactly as the generated C computes them
         """
         scores = integer_forward(self, obs).astype(np.float64) * self.layers[-1].scale
@@ -164,7 +164,7 @@ MAX_INPUT_SHIFT = 8
 
 def input_scales(magnitudes: np.ndarray, q_max: int) -> tuple[np.ndarray, np.ndarray]:
     """
-    :param magnitudes: the largest |normalized observation| per dimension
+    :param magnitudes: the largest absolute normalized observation per dimension
     :param q_max: largest quantized magnitude
     :return: the scale of each dimension (``s_0 / 2^k_j``, ``s_0 = max / q_max``) and its left shift to the common unit
         (``max(k) − k_j``)
@@ -238,7 +238,7 @@ def quantize_network(
     Quantize a network with activation scales calibrated on observations.
 
     :param network: the float network
-    :param calibration: raw observations the student visits, shape (n, *obs_shape)
+    :param calibration: raw observations the student visits, shape ``(n, *obs_shape)``
     :param quantization: ``"int8"``, ``"int4"``, ``"int3"`` or ``"int2"``
     :param trained_bounds: the clipping bounds of each layer's input that quantization-aware distillation trained
         with (the observation's per dimension first), used instead of calibrated ones and without bias correction
@@ -308,7 +308,7 @@ def check_calibration(calibration: np.ndarray, obs_dim: int) -> None:
     """
     :param calibration: raw observations
     :param obs_dim: the flattened observation length they must have
-    :raises ExportError: when empty, of another shape, or not finite
+    :raises ~sb3_distill.errors.ExportError: when empty, of another shape, or not finite
     """
     calibration = np.asarray(calibration)
     if calibration.ndim < 1 or len(calibration) == 0:

@@ -72,7 +72,7 @@ def read_header(source: Path) -> ExportedC:
     """
     :param source: ``NAME.c`` (its ``NAME.h`` must be beside it)
     :return: what the header declares
-    :raises ExportError: when the files are missing or were not written by the C export
+    :raises ~sb3_distill.errors.ExportError: when the files are missing or were not written by the C export
     """
     header = source.with_suffix(".h")
     if not source.exists() or not header.exists():
@@ -97,7 +97,7 @@ def read_header(source: Path) -> ExportedC:
 def host_compiler() -> str:
     """
     :return: the host C compiler: ``$CC``, else ``cc``, ``gcc`` or ``clang`` on PATH
-    :raises ExportError: naming the package to install
+    :raises ~sb3_distill.errors.ExportError: naming the package to install
     """
     candidates = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
     for candidate in candidates:
@@ -234,7 +234,7 @@ def cortex_m4_size(source: str | Path) -> TargetSize:
 
     :param source: ``NAME.c``
     :return: its sizes in bytes
-    :raises ExportError: when ``arm-none-eabi-gcc`` is missing (naming its package) or the build fails
+    :raises ~sb3_distill.errors.ExportError: when ``arm-none-eabi-gcc`` is missing (naming its package) or the build fails
     """
     source = Path(source)
     info = read_header(source)
