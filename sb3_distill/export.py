@@ -271,8 +271,9 @@ def export(
     :param quantize: ``None`` (float32); ``"int8"`` (C, ONNX) or ``"int4"`` (C): weights per output channel,
         activations per tensor, calibrated on observations the student visits
     :param calibration: for ``quantize``: raw observations, or an env id to visit (default: the agent's env)
-    :param min_agreement: for ``quantize``: refuse (:class:`~sb3_distill.errors.ExportError`, nothing written) when the quantized student
-        takes the float student's action on fewer held-out visited observations than this (0: write any)
+    :param min_agreement: for ``quantize``: refuse (:class:`~sb3_distill.errors.ExportError`, nothing written) when
+        the quantized student takes the float student's action on fewer held-out visited observations than this (0: write
+        any)
     :return: the path written
     """
     check_quantization(format, quantize)

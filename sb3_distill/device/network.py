@@ -327,7 +327,8 @@ def device_network(
     :param clip_obs: observation normalization: bound (``inf``: none)
     :param check_obs: raw observations on which the arrays must give the policy's own scores (default: none)
     :return: the network
-    :raises ~sb3_distill.errors.ExportError: naming ONNX, for CNN / dict / image observations and layers the C code does not have
+    :raises ~sb3_distill.errors.ExportError: naming ONNX, for CNN / dict / image observations and layers the C code
+        does not have
     """
     check_observation_space(policy.observation_space)
     first = acting_modules(kind)[0]
