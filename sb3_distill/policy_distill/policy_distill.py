@@ -562,7 +562,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self._require_teachers()
         if self.dataset is None:
             raise DatasetError(
-                "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.pkl'), recorded with "
+                "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.npz'), recorded with "
                 "collect_teacher_dataset(teacher, env, n_steps, path)."
             )
         if env_teacher_observation_space(self.env) is not None:
