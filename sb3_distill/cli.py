@@ -36,7 +36,7 @@ Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
   plot_from_file  rl-zoo3's plots from a results file
   all_plots       rl-zoo3's evaluation plots
   demo            a short guided demo: teacher, student, comparison
-  export          write a student as ONNX or TorchScript (observation -> greedy action, Q-values / logits)
+  export          write a student as ONNX, TorchScript or C (int8 too): observation -> greedy action, Q-values
   robustness      agents' returns under a perturbation, level by level (observation noise, delays, action
                   noise, sticky actions, dynamics shifts, FGSM / PGD attacks)
 

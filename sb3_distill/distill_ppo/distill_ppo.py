@@ -1,5 +1,5 @@
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,92 +15,21 @@ from torch.nn import functional as F
 from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.policy_terms import DistillTerm, TeacherTargets, policy_term, teacher_targets, value_term
 from sb3_distill.common.renamed import accepts_renamed_keywords
-from sb3_distill.common.sampling import Obs
+from sb3_distill.common.distill_coef import QDAGGER, DistillCoef, DistillCoefMixin
+from sb3_distill.common.obs import Obs, obs_rows
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_distill.policy_distill.student import ActorCriticStudentMixin
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
-DistillCoef = float | str | Callable[[float], float]
-
-#: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another).
-DEFAULT_AUTO_COEF = 1.0
-#: Episodes of the student's rollouts averaged by ``distill_coef="auto"``.
-AUTO_EPISODES = 10
 #: Teacher outputs computed per forward pass when a rollout is labelled (bounds the memory of large rollouts).
 TEACHER_CHUNK = 4096
 
 
-def parse_distill_coef(distill_coef: DistillCoef) -> tuple[str, float | Callable[[float], float]]:
-    """
-    Check ``distill_coef`` and say how λ_t is computed.
-
-    :param distill_coef: a float >= 0; an SB3 schedule (a callable of the remaining progress, 1 → 0, giving λ >= 0);
-        ``"lin_<λ_0>"`` (λ_t = λ_0 · progress remaining, rl-zoo3's spelling); ``"auto"`` or ``"auto_<λ_0>"``
-        (performance-annealed: λ_t = λ_0 · max(1 − normalized student return, 0))
-    :return: ``("constant", λ)``, ``("schedule", schedule)`` or ``("auto", λ_0)``
-    """
-    fix = (
-        "use a float >= 0, an SB3 schedule (a callable of the remaining progress, e.g. LinearSchedule(1.0, 0.0, 1.0)), "
-        "'lin_<λ0>', 'auto' or 'auto_<λ0>'"
-    )
-    if isinstance(distill_coef, str):
-        name, _, value = distill_coef.partition("_")
-        if name in ("auto", "lin") and (value or name == "auto"):
-            try:
-                coef = float(value) if value else DEFAULT_AUTO_COEF
-            except ValueError:
-                coef = math.nan
-            if math.isfinite(coef) and coef >= 0:
-                if name == "auto":
-                    return "auto", coef
-                return "schedule", _LinearCoef(coef)
-        raise ValueError(f"Unknown distill_coef {distill_coef!r}: {fix}.")
-    if callable(distill_coef):
-        for progress in (1.0, 0.0):
-            coef_at = float(distill_coef(progress))
-            if not (math.isfinite(coef_at) and coef_at >= 0):
-                raise ValueError(
-                    f"The distill_coef schedule gives {coef_at} at progress_remaining={progress}: λ must be finite and >= 0."
-                )
-        return "schedule", distill_coef
-    if isinstance(distill_coef, bool) or not isinstance(distill_coef, (int, float, np.floating, np.integer)):
-        raise TypeError(f"distill_coef={distill_coef!r} is neither a number nor callable: {fix}.")
-    if not (math.isfinite(distill_coef) and distill_coef >= 0):
-        raise ValueError(f"distill_coef must be finite and >= 0 (got {distill_coef}): {fix}.")
-    return "constant", float(distill_coef)
-
-
-class _LinearCoef:
-    """λ_t = λ_0 · progress_remaining (a class rather than a lambda, so that it pickles with the model)."""
-
-    def __init__(self, initial: float) -> None:
-        self.initial = initial
-
-    def __call__(self, progress_remaining: float) -> float:
-        return self.initial * progress_remaining
-
-
-def performance_coef(recent_returns: Sequence[float], random_return: float, teacher_return: float, initial: float) -> float:
-    """
-    QDagger's performance-annealed weight (Agarwal et al. 2022), as used by Kickstarting's automatic schedules:
-    λ = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0).
-
-    :param recent_returns: the student's latest episode returns (none yet: λ_0)
-    :param random_return: G_random, a uniformly random policy's mean return
-    :param teacher_return: G_T, the teacher's mean return
-    :param initial: λ_0
-    :return: λ, which reaches 0 once the student plays as well as its teacher
-    """
-    if len(recent_returns) == 0 or teacher_return <= random_return:
-        return initial
-    score = (float(np.mean(recent_returns)) - random_return) / (teacher_return - random_return)
-    return initial * max(1.0 - score, 0.0)
-
-
-class DistillPPO(ActorCriticStudentMixin, PPO):
+class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     """
     PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
     learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
@@ -113,14 +42,17 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     with a tanh-squashed student); ``"mse"`` — the deterministic actions, scaled to [-1, 1] (TD3 / DDPG); ``"nll"`` —
     -log π_S(a_T); ``"auto"`` — ``"kl"`` where the teacher has a distribution of the student's kind, else ``"mse"``.
 
-    λ_t (``distill_coef``) is a float, an SB3 schedule of the remaining progress, ``"lin_<λ_0>"``, or
-    ``"auto"`` / ``"auto_<λ_0>"``: λ_t = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0), with G_S the mean
-    return of the student's last 10 rollout episodes and G_T the best teacher's (QDagger's rule). It fades out as the
-    student reaches its teacher's level, so PPO alone carries it beyond a weak teacher; if the student falls back,
-    the teacher's pull returns. It is computed once per rollout; a λ_t of 0 costs nothing (plain PPO).
+    λ_t (``distill_coef``, the same forms as DistillDQN's, :mod:`sb3_distill.common.distill_coef`) is a float, an SB3
+    schedule of the remaining progress, ``"lin_<λ_0>"``, or ``"qdagger"`` / ``"qdagger_<λ_0>"`` (QDagger's rule):
+    λ_t = λ_0 · clip(1 − (G_S − G_random) / (G_T − G_random), 0, 1), with G_S the mean return of the student's last
+    10 rollout episodes and G_T the best teacher's. It fades out as the student reaches its teacher's level, so PPO
+    alone carries it beyond a weak teacher; if the student falls back, the teacher's pull returns. It is computed
+    once per rollout; a λ_t of 0 costs nothing (plain PPO). ``"auto"`` / ``"auto_<λ_0>"``, the rule's old names,
+    still work with a ``FutureWarning``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
-    VecNormalize-wrapped: the rollout buffer keeps the raw observations for them. Their outputs on a rollout are
+    VecNormalize-wrapped, or the env's teacher observations when it supplies them
+    (:mod:`sb3_distill.common.teacher_observations`): the rollout buffer keeps them. Their outputs on a rollout are
     computed once and reused over PPO's ``n_epochs``. They are never saved: ``load(path)`` predicts without a
     teacher, ``load(path, env=env)`` reloads the saved teacher spec, ``load(path, env=env, teacher=...)`` another.
 
@@ -129,10 +61,11 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
         folder, ``"hub:..."``, a loaded model), or a list of them
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
-    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1) or
-        ``"auto_<λ_0>"``
-    :param distill_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher (formerly ``policy_loss``,
-        still accepted with a warning)
+    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"qdagger"`` (QDagger's rule, λ_0 = 1)
+        or ``"qdagger_<λ_0>"`` (formerly ``"auto"`` / ``"auto_<λ_0>"``, still accepted with a warning)
+    :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (chosen from the teacher: ``"kl"`` where it has
+        a distribution of the student's kind, else ``"mse"``), or one per teacher (formerly ``policy_loss``, still
+        accepted with a warning)
     :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), Kickstarting's cross-entropy) or ``"student_teacher"``
     :param temperature: T > 0 of a discrete teacher's softmax(z_T / T), or one per teacher; default 1 for policy
         teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
@@ -140,8 +73,9 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         discount: use it when the student's ``gamma`` and rewards are the teacher's.
     :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
         TD3...), so that the Gaussian KL is exact
-    :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="auto"``; default: measured once, 10 episodes
-        each, on a separate env (not counted as training steps)
+    :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="qdagger"``; default ``None``: measured once per
+        teacher, 10 episodes each, on a separate env (not counted as training steps), and not saved (see
+        :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -183,7 +117,7 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         _init_setup_model: bool = True,
         teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
         teacher_weights: Sequence[float] | None = None,
-        distill_coef: DistillCoef = "auto",
+        distill_coef: DistillCoef = QDAGGER,
         distill_loss: str | Sequence[str] = "auto",
         kl_direction: str = "teacher_student",
         temperature: float | Sequence[float] | None = None,
@@ -193,16 +127,15 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
-        self._coef_mode, self._coef_value = parse_distill_coef(distill_coef)
+        self.distill_coef = distill_coef
+        self._parse_distill_coef()
         if not (math.isfinite(distill_value_coef) and distill_value_coef >= 0):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
 
-        self.distill_coef = distill_coef
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
-        self._measured_returns: tuple[float, float] | None = None
 
         super().__init__(
             policy,
@@ -241,20 +174,20 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
-        # load(path, env, distill_coef=...) sets the attribute without __init__: parse it here.
-        self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
+        # load(path, env, distill_coef=...) sets the attribute without __init__ (a model saved with an old spelling
+        # holds it too): parse it here.
+        self._restore_renamed_attributes()
+        self._parse_distill_coef()
         # The teachers first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_terms()
-        if self._coef_mode == "auto" and self.teachers and self.reference_returns is None and self._env_id() is None:
+        if self._coef_mode == QDAGGER and self.teachers and self.reference_returns is None and self._env_id() is None:
             raise ValueError(
-                "distill_coef='auto' compares the student's returns with its teacher's, measured on the env, and neither "
+                "distill_coef='qdagger' compares the student's returns with its teacher's, measured on the env, and neither "
                 "the env nor the teacher has a registered env id: give reference_returns=(random_return, teacher_return) "
                 "or a float / schedule distill_coef."
             )
         self._choose_rollout_buffer()
         super()._setup_model()
-        if isinstance(self.rollout_buffer, TeacherRolloutMixin):
-            self.rollout_buffer.raw_obs_source = self._raw_obs_for_buffer
 
     def _choose_rollout_buffer(self) -> None:
         if self.rollout_buffer_class is None:
@@ -262,12 +195,13 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
             self.rollout_buffer_class = TeacherDictRolloutBuffer if dict_obs else TeacherRolloutBuffer
             return
         vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
-        keeps_raw = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
-        if vec_normalize is not None and vec_normalize.norm_obs and not keeps_raw:
+        keeps_teacher_obs = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
+        normalized = vec_normalize is not None and vec_normalize.norm_obs
+        if (normalized or env_teacher_observation_space(self.env) is not None) and not keeps_teacher_obs:
             raise ValueError(
-                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the normalized observations of "
-                "the VecNormalize env, and the teacher needs the raw ones: derive it from "
-                "sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
+                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the student's observations, and "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher observations): "
+                "derive it from sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
             )
 
     def _check_teacher(self, teacher: Teacher) -> None:
@@ -281,52 +215,16 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
                     "distill_value_coef=0."
                 )
 
-    def _raw_obs_for_buffer(self) -> np.ndarray | dict[str, np.ndarray] | None:
-        """The raw version of the observation the rollout buffer is adding (``self._last_obs``), for the teacher."""
-        vec_normalize = self._vec_normalize_env
-        if vec_normalize is None:
-            return None
-        # The buffer adds `_last_obs` after the env has stepped: the env's original obs is already the next one.
-        raw, self._last_original_obs = self._last_original_obs, vec_normalize.get_original_obs()
-        assert raw is not None, "the raw observation is recorded when learn() resets the env"
-        return raw
-
-    # ------------------------------------------------------------------ λ_t
-    def current_distill_coef(self) -> float:
-        """
-        :return: λ_t at the current progress (constant, schedule, or the performance rule on the latest episodes)
-        """
-        if self._coef_mode == "constant":
-            return float(self._coef_value)  # type: ignore[arg-type]
-        if self._coef_mode == "schedule":
-            return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
-        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-AUTO_EPISODES:]]
-        if not recent:
-            return float(self._coef_value)  # type: ignore[arg-type]
-        random_return, teacher_return = self.teacher_reference_returns()
-        return performance_coef(recent, random_return, teacher_return, float(self._coef_value))  # type: ignore[arg-type]
-
-    def teacher_reference_returns(self) -> tuple[float, float]:
-        """
-        :return: ``(G_random, G_T)`` of ``distill_coef="auto"``: ``reference_returns`` if given, else measured once
-            on the student's env id (G_T: the best of the teachers)
-        """
-        if self.reference_returns is not None:
-            return float(self.reference_returns[0]), float(self.reference_returns[1])
-        if self._measured_returns is None:
-            self._measured_returns = self._measure_reference_returns()
-        return self._measured_returns
-
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
         """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
         if not isinstance(self.rollout_buffer, TeacherRolloutMixin):
             return None
-        obs = self.rollout_buffer.teacher_observations()
+        obs = self.rollout_buffer.rollout_teacher_observations()
         n_samples = self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs
         chunks = [slice(start, start + TEACHER_CHUNK) for start in range(0, n_samples, TEACHER_CHUNK)]
         return [
-            TeacherTargets.cat([self._teacher_targets(term, _rows(obs, chunk)) for chunk in chunks]) for term in self._terms
+            TeacherTargets.cat([self._teacher_targets(term, obs_rows(obs, chunk)) for chunk in chunks]) for term in self._terms
         ]
 
     def _teacher_targets(self, term: DistillTerm, obs: Obs) -> TeacherTargets:
@@ -520,15 +418,5 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
-    # ------------------------------------------------------------------ save / load
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_measured_returns", "_coef_mode", "_coef_value"]
 
-
-def _rows(obs: Obs, rows: slice) -> Obs:
-    if isinstance(obs, dict):
-        return {key: value[rows] for key, value in obs.items()}
-    return obs[rows]
-
-
-__all__ = ["DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]
+__all__ = ["DistillPPO"]

@@ -30,8 +30,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-#: The ``info`` key of the teacher's observation (the wrapped env's own), at reset and at every step.
-TEACHER_OBSERVATION_KEY = "teacher_observation"
+# The channel's key (the teacher's observation, the wrapped env's own, at reset and at every step): defined by the
+# algorithms' side of the channel, which reads it.
+from sb3_distill.common.teacher_observations import TEACHER_OBSERVATION_KEY
 
 #: Observation indices of velocities, per env name (the id without its version): what a partially observed student
 #: is not shown (:func:`hide_velocities`).

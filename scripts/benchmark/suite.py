@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from benchmark.measure import eval_grid
+from .measure import eval_grid
 
 
 @dataclass
@@ -312,7 +312,7 @@ def available_suites() -> list[str]:
     """
     :return: the names of the suite files in ``benchmark/suites``
     """
-    from benchmark import suites
+    from . import suites
 
     return sorted(module.name for module in pkgutil.iter_modules(suites.__path__) if not module.name.startswith("_"))
 
@@ -325,7 +325,7 @@ def get_suite(name: str, teachers: dict[str, str] | None = None) -> Suite:
     """
     if name not in available_suites():
         raise ValueError(f"Unknown suite {name!r}: use one of {', '.join(available_suites())}.")
-    suite = importlib.import_module(f"benchmark.suites.{name}").SUITE
+    suite = importlib.import_module(f"{__package__}.suites.{name}").SUITE
     if teachers:
         suite = copy.copy(suite)
         suite.teachers = {**suite.teachers, **teachers}

@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from benchmark.report import table
-from benchmark.suite import Job, Suite, get_suite
+from ..report import table
+from ..suite import Job, Suite, get_suite
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
 STUDENT_NET_ARCH = [32, 32]
@@ -109,7 +109,7 @@ def teacher_robustness_job(
     :param n_episodes: episodes per level
     :return: the teacher's robustness rows
     """
-    from benchmark.runners import setup_worker
+    from ..runners import setup_worker
 
     setup_worker()
     suite = get_suite(*suite_ref)
