@@ -276,7 +276,7 @@ def test_reincarnation_tiny_run(tmp_path: Path) -> None:
 
 def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     import gymnasium as gym
-    from benchmark.suites.robustness import GRIDS, SUITE, probe_name
+    from scripts.benchmark.suites.robustness import GRIDS, SUITE, probe_name
 
     from sb3_distill.robustness import check_dynamics, get_perturbation
     from sb3_distill.teachers import BUNDLED_DIR
