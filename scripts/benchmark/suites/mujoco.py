@@ -1,8 +1,9 @@
 """
-MuJoCo: real rl-zoo3 agents of the public collection (``sac/HalfCheetah-v3``, ``ppo/Walker2d-v3`` from ``--zoo-dir``,
-recorded on ``-v3``, run on today's ``-v5`` with the same spaces) → PolicyDistill students of about 2% and 10% of the
-teacher's acting network. The anchor of env steps is the teacher's own training budget (``n_timesteps`` of its
-``config.yml``): the target is 0.95 of the teacher's return within 2% of it, with at most 5% of its acting parameters.
+MuJoCo: real rl-zoo3 agents of the public collection (``sac/HalfCheetah-v3``, ``sac/Walker2d-v3``, ``tqc/Hopper-v3``,
+``sac/Swimmer-v3`` from ``--zoo-dir``, recorded on ``-v3``, run on today's ``-v5`` with the same spaces) → PolicyDistill
+students of 1% to 25% of the teacher's acting network (the size/return frontier). The anchor of env steps is the
+teacher's own training budget (``n_timesteps`` of its ``config.yml``): the target is 0.95 of the teacher's return
+within 2% of it, with at most 5% of its acting parameters.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from benchmark.runners import setup_worker
 from benchmark.suite import Job, Suite, get_suite
 
 #: Students as a share of the teacher's acting parameters (method name → share); 5% is the size the target allows.
-STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:5%": 0.05, "policy_distill:10%": 0.10}
+STUDENT_SHARES = {
+    "policy_distill:1%": 0.01,
+    "policy_distill:2%": 0.02,
+    "policy_distill:5%": 0.05,
+    "policy_distill:10%": 0.10,
+    "policy_distill:25%": 0.25,
+}
 #: PolicyDistill's settings, written out so that the measurement does not move with the package's defaults: no value
 #: distillation (the critic is not needed to act, and skipping it halves the wall time), a DAgger-style teacher share
 #: that decays from 1 to 0 over the run (the states the student learns on matter most), a 3× larger learning rate
@@ -113,14 +120,20 @@ def latency_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str
 
 class MujocoSuite(Suite):
     name = "mujoco"
-    description = "zoo SAC HalfCheetah / PPO Walker2d (--zoo-dir) → PolicyDistill students of ~2%, ~5% and ~10% of the actor"
-    envs = ("HalfCheetah-v5", "Walker2d-v5")
-    teachers = {"HalfCheetah-v5": "sac/HalfCheetah-v3", "Walker2d-v5": "ppo/Walker2d-v3"}
-    methods = {
-        "policy_distill:2%": "PolicyDistill, ~2% of the teacher's actor",
-        "policy_distill:5%": "PolicyDistill, ~5% of the teacher's actor",
-        "policy_distill:10%": "PolicyDistill, ~10% of the teacher's actor",
+    description = (
+        "zoo SAC HalfCheetah / SAC Walker2d / TQC Hopper / SAC Swimmer (--zoo-dir) → PolicyDistill students of ~1% to "
+        "~25% of the actor"
+    )
+    envs = ("HalfCheetah-v5", "Walker2d-v5", "Hopper-v5", "Swimmer-v5")
+    #: The collection's SAC / TQC agents (73k / 70k / 69k acting parameters). ``ppo/Walker2d-v3`` (5,766: a 5% student
+    #: has 278) was the earlier Walker2d teacher: ``--teacher Walker2d-v5=ppo/Walker2d-v3`` still runs it.
+    teachers = {
+        "HalfCheetah-v5": "sac/HalfCheetah-v3",
+        "Walker2d-v5": "sac/Walker2d-v3",
+        "Hopper-v5": "tqc/Hopper-v3",
+        "Swimmer-v5": "sac/Swimmer-v3",
     }
+    methods = {method: f"PolicyDistill, ~{method.split(':')[1]} of the teacher's actor" for method in STUDENT_SHARES}
     budgets = {"full": dict.fromkeys(envs, 20_000), "quick": dict.fromkeys(envs, 5_000)}
     seeds = (5, 1)
     eval_episodes = (5, 2)
@@ -141,7 +154,8 @@ class MujocoSuite(Suite):
             raise ImportError(f'The mujoco suite needs MuJoCo: pip install "gymnasium[mujoco]" ({error}).') from error
         if args.zoo_dir is None:
             raise ValueError(
-                "The mujoco suite needs --zoo-dir DIR: an rl-zoo3 folder with sac/HalfCheetah-v3_N and ppo/Walker2d-v3_N "
+                "The mujoco suite needs --zoo-dir DIR: an rl-zoo3 folder with sac/HalfCheetah-v3_N, sac/Walker2d-v3_N, "
+                "tqc/Hopper-v3_N and sac/Swimmer-v3_N "
                 "(e.g. a clone of rl-baselines3-zoo's rl-trained-agents); no MuJoCo teacher is bundled."
             )
         super().check(args)
