@@ -85,7 +85,7 @@ def build(args: argparse.Namespace, env_id: str, teacher: Any, env: Any) -> Any:
     policy_kwargs = settings.pop("policy_kwargs", {})
     if "net_arch" not in policy_kwargs:
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-        width = hidden_width(obs_dim, action_dim, args.share * teacher.num_parameters, args.depth)
+        width = hidden_width(obs_dim, action_dim, args.share * teacher.num_parameters, args.depth, at_most=args.share == 0.05)
         policy_kwargs["net_arch"] = [width] * args.depth
     cls = PolicyDistill
     if args.mse_coef > 0:
