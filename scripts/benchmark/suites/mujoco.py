@@ -32,9 +32,13 @@ STUDENT_SHARES = {
 #: (free in wall time) and one gradient step per env step (MuJoCo steps are cheap next to gradient steps here; the
 #: student's own VecNormalize is in ``teacher_env``). docs/benchmarks.md, "MuJoCo", has the probes behind these choices
 #: (and Walker2d's: neither a learning rate decaying to 0 nor a floor of 0.2 on the teacher's share held at 5 seeds).
+#: Issue 19 added ReLU hidden layers (SB3's actor-critic default is tanh; the SAC teachers use ReLU) and an exponential
+#: moving average of the student's weights that acts and is saved (``ema_tau=0.01``): single-seed probes in
+#: docs/benchmarks.md, "MuJoCo".
 STUDENT_SETTINGS: dict[str, Any] = dict(
-    distill_value_coef=0.0, learning_rate=3e-3, gradient_steps=1, batch_size=256, learning_starts=100
+    distill_value_coef=0.0, learning_rate=3e-3, gradient_steps=1, batch_size=256, learning_starts=100, ema_tau=0.01
 )
+STUDENT_ACTIVATION = "ReLU"  # a torch.nn class name
 TEACHER_SHARE = (1.0, 0.0, 1.0)  # LinearSchedule(start, end, end_fraction) of the teacher's share of actions
 #: Targets of issue 10: return, acting parameters and env steps (of the teacher's training budget); batch-1024 speed-up.
 TARGET_RETURN, TARGET_PARAMS, TARGET_STEPS, TARGET_SPEEDUP = 0.95, 0.05, 0.02, 10.0
@@ -181,6 +185,7 @@ class MujocoSuite(Suite):
         return sorted({*range(2_500, budget + 1, 2_500), budget})
 
     def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
+        import torch as th
         from stable_baselines3.common.utils import LinearSchedule
 
         from sb3_distill import PolicyDistill
@@ -194,7 +199,7 @@ class MujocoSuite(Suite):
             env,
             teacher=teacher,
             data_policy=LinearSchedule(*TEACHER_SHARE),
-            policy_kwargs=dict(net_arch=[width, width]),
+            policy_kwargs=dict(net_arch=[width, width], activation_fn=getattr(th.nn, STUDENT_ACTIVATION)),
             seed=seed,
             device="cpu",
             **STUDENT_SETTINGS,
