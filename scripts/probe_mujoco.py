@@ -81,7 +81,7 @@ def build(args: argparse.Namespace, env_id: str, teacher: Any, env: Any) -> Any:
     namespace = dict(LinearSchedule=LinearSchedule, th=th, nn=th.nn)
     for item in args.set:
         key, value = item.split("=", 1)
-        settings[key] = eval(value, namespace)  # noqa: S307 (the operator's own command line)
+        settings[key] = eval(value, namespace)  # the operator's own command line
     policy_kwargs = settings.pop("policy_kwargs", {})
     if "net_arch" not in policy_kwargs:
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -103,9 +103,7 @@ def kl_plus_mse(coef: float) -> Any:
             targets = teacher_targets(term, obs)
             kl, _ = policy_term(term, student, targets, self.kl_direction, self.policy.squash_output, self.action_space)
             mse_term = DistillTerm(term.teacher, term.weight, "mse", term.temperature)
-            mse, _ = policy_term(
-                mse_term, student, teacher_targets(mse_term, obs), self.kl_direction, True, self.action_space
-            )
+            mse, _ = policy_term(mse_term, student, teacher_targets(mse_term, obs), self.kl_direction, True, self.action_space)
             return kl + coef * mse, None
 
     return KLPlusMSE
@@ -152,7 +150,9 @@ def run(args: argparse.Namespace) -> None:
                         th._foreach_lerp_(list(ema.parameters()), live, rate)
             if self.num_timesteps % args.eval_every == 0:
                 sync_envs_normalization(env, eval_env)
-                point: dict[str, Any] = dict(step=self.num_timesteps, score=norm(evaluate(model.policy, eval_env, args.episodes)))
+                point: dict[str, Any] = dict(
+                    step=self.num_timesteps, score=norm(evaluate(model.policy, eval_env, args.episodes))
+                )
                 for rate, ema in emas.items():
                     point[f"ema{rate}"] = norm(evaluate(ema, eval_env, args.episodes))
                 point["t"] = round(time.time() - start)

@@ -18,7 +18,9 @@ def _weights(policy) -> list[th.Tensor]:
 
 
 def _student(**kwargs) -> PolicyDistill:
-    return PolicyDistill("MlpPolicy", "Pendulum-v1", teacher="sac/Pendulum-v1", policy_kwargs=NET, device="cpu", **TINY, **kwargs)
+    return PolicyDistill(
+        "MlpPolicy", "Pendulum-v1", teacher="sac/Pendulum-v1", policy_kwargs=NET, device="cpu", **TINY, **kwargs
+    )
 
 
 def test_the_average_is_the_exponential_moving_average_of_every_gradient_step():
@@ -41,7 +43,9 @@ def test_the_average_is_the_exponential_moving_average_of_every_gradient_step():
     # Outside train() the average acts; θ waits in unaveraged_policy (and differs from it).
     for acting, average in zip(model.policy.parameters(), expected, strict=True):
         assert th.allclose(acting, average, atol=1e-6)
-    assert not all(th.equal(a, b) for a, b in zip(model.policy.parameters(), model.unaveraged_policy.parameters()))
+    assert not all(
+        th.equal(a, b) for a, b in zip(model.policy.parameters(), model.unaveraged_policy.parameters(), strict=True)
+    )
 
 
 def test_tau_one_trains_exactly_as_without_an_average():
