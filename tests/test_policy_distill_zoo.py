@@ -43,7 +43,10 @@ def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_
     model, saved = manager.setup_experiment()
     assert isinstance(model, PolicyDistill) and str(zoo_dir) in model.teachers[0].source
     assert model.distill_value_coef == 0.0 and model.lr_schedule(1.0) == 3e-3
-    assert model.ema_tau == 0.01 and model.policy_kwargs["activation_fn"] is th.nn.ReLU
+    # HalfCheetah's entry is the 10% student of the earlier settings; Hopper's the 5% one of the current settings.
+    current = env_id == "Hopper-v5"
+    assert model.ema_tau == (0.01 if current else None)
+    assert model.policy_kwargs.get("activation_fn", th.nn.Tanh) is (th.nn.ReLU if current else th.nn.Tanh)
     # lin_1.0: the teacher acts at the start and the student at the end, linearly in between
     assert isinstance(model.data_policy, LinearSchedule) and saved["data_policy"] == "lin_1.0"
     assert [model.teacher_share_fn(progress) for progress in (1.0, 0.5, 0.0)] == [1.0, 0.5, 0.0]
