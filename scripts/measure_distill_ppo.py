@@ -5,9 +5,9 @@ Both use rl-zoo3's PPO hyperparameters for the env (read by rl-zoo3's own Experi
 network; DistillPPO adds its teacher. Scores are deterministic evaluations (10 episodes on a separate env) every
 ``--eval-freq`` env steps, teacher-normalized: (G - G_random) / (G_teacher - G_random).
 
-    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo distill_ppo --seeds 0 1 --steps 50000
-    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo ppo --seeds 0 1 --steps 100000
-    python scripts/measure_distill_ppo.py --env CartPole-v1 --algo distill_ppo --teacher weak-dqn --seeds 0 1
+    python -m scripts.measure_distill_ppo --env CartPole-v1 --algo distill_ppo --seeds 0 1 --steps 50000
+    python -m scripts.measure_distill_ppo --env CartPole-v1 --algo ppo --seeds 0 1 --steps 100000
+    python -m scripts.measure_distill_ppo --env CartPole-v1 --algo distill_ppo --teacher weak-dqn --seeds 0 1
 
 ``--teacher weak-dqn`` trains a weak teacher first (SB3 DQN with rl-zoo3's CartPole hyperparameters, stopped after
 ``--weak-steps`` steps), as the learning tests do.
@@ -28,7 +28,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecNormalize
 
-from benchmark.zoo_config import zoo_config
+from scripts.benchmark.zoo_config import zoo_config
 
 from sb3_distill import DistillPPO, load_teacher
 from sb3_distill.teachers import Teacher, reference_returns

@@ -220,6 +220,36 @@ def test_mujoco_students_are_sized_from_the_teacher() -> None:
     assert hidden_width(17, 6, 0.10 * 73_484) == 74  # 7,332 parameters: 10.0%
     assert hidden_width(18, 6, 0.02 * 5_766) == 4  # PPO Walker2d's actor (TimeFeatureWrapper: 18 observations)
     assert hidden_width(18, 6, 0.05 * 5_766) == 8  # 278 parameters: 4.8%
+    # TQC Hopper's actor (70,406; 11 observations, 3 actions): the closest to 5% is [52, 52] (3,539: 5.03%), over the
+    # target's limit; the suite's 5% student is the widest within it.
+    assert hidden_width(11, 3, 0.05 * 70_406) == 52
+    assert hidden_width(11, 3, 0.05 * 70_406, at_most=True) == 51  # 3,420 parameters: 4.9%
+
+
+def test_mujoco_report_has_the_frontier_and_both_target_measures(tmp_path: Path) -> None:
+    # The 5-seed run kept in the docs (HalfCheetah and PPO Walker2d, 2/5/10% students), redrawn.
+    results = json.loads((Path(__file__).resolve().parents[1] / "docs" / "mujoco-results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert cli.main(["--suite", "mujoco", "--out", str(tmp_path), "--report-only"]) == 0
+    report = (tmp_path / "benchmarks.md").read_text()
+    # final (last evaluation) and the mean of the last three evaluations, over seeds 0-4
+    assert "| HalfCheetah-v5 | 3,632 (4.9%) | 0, 1, 2, 3, 4 | 20,000 | 0.85 ± 0.10 | 0.89 | no |" in report
+    assert "| HalfCheetah-v5 | 7,332 (10.0%) | 0, 1, 2, 3, 4 | 20,000 | 0.95 ± 0.01 | 0.94 | no |" in report
+    target = next(
+        line for line in report.splitlines() if line.startswith("| HalfCheetah-v5 | PolicyDistill, ~5%") and "≤ 5%)" in line
+    )
+    assert "| 0.85 | 0.89 | 0, 1, 2, 3, 4 | **missed** |" in target
+    assert (tmp_path / "mujoco-frontier.png").stat().st_size > 10_000
+
+
+def test_first_seed_adds_seeds_to_an_earlier_run() -> None:
+    args, suite = cli.parse_args(["--suite", "mujoco", "--out", "x", "--seeds", "2", "--first-seed", "3"])
+    teacher = dict(random_return=0.0, teacher_return=1.0, params=73_484)
+    teachers = dict.fromkeys(args.envs, teacher)
+    jobs = cli.training_jobs(suite, args, suite.plan(args), teachers, "zoo")
+    specs = [job.args[0] for job in jobs if job.args[0]["method"] == "policy_distill:5%" and job.args[0]["env"] == "Hopper-v5"]
+    assert [spec["seed"] for spec in specs] == [3, 4]
+    assert [spec["measure_latency"] for spec in specs] == [True, False]  # once per env × method, as for seed 0
 
 
 def test_mujoco_env_has_the_teachers_wrapper() -> None:

@@ -20,10 +20,12 @@ from sb3_distill import load_teacher
 from sb3_distill.errors import IncompatibleTeacherError
 
 # (run folder, today's env, minimum return of one deterministic episode): the zoo published 9,535 (SAC HalfCheetah)
-# and 3,479 ± 821 (PPO Walker2d) on -v3.
+# and 3,479 ± 821 (PPO Walker2d) on -v3; TQC Hopper (an sb3-contrib agent, no wrapper) plays 3,460 ± 416 on -v5
+# (10 episodes, docs/benchmarks.md "MuJoCo").
 MUJOCO_AGENTS = [
     ("sac/HalfCheetah-v3_1", "HalfCheetah-v5", 9_000.0),
     ("ppo/Walker2d-v3_1", "Walker2d-v5", 3_000.0),
+    ("tqc/Hopper-v3_1", "Hopper-v5", 3_000.0),
 ]
 
 

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import torch as th
 import yaml
 from sb3_contrib.common.wrappers import TimeFeatureWrapper
 from stable_baselines3.common.utils import LinearSchedule
@@ -14,9 +15,9 @@ from sb3_distill.zoo import HYPERPARAMS_DIR, ConfigError, DistillExperimentManag
 from sb3_distill.zoo.config import convert_teacher_share
 
 HYPERPARAMS = HYPERPARAMS_DIR / "policy_distill.yml"
-#: The MuJoCo entries and their zoo ids; tests/data/zoo holds the first two teachers.
-MUJOCO = {"HalfCheetah-v5": "sac/HalfCheetah-v3", "Walker2d-v5": "ppo/Walker2d-v3"}
-NOT_MEASURED = {"Hopper-v5": "sac/Hopper-v3", "Swimmer-v5": "sac/Swimmer-v3"}
+#: The MuJoCo entries and their zoo ids: tests/data/zoo holds the teachers of MUJOCO, not those of NOT_IN_TESTS.
+MUJOCO = {"HalfCheetah-v5": "sac/HalfCheetah-v3", "Hopper-v5": "tqc/Hopper-v3"}
+NOT_IN_TESTS = {"Walker2d-v5": "sac/Walker2d-v3", "Swimmer-v5": "sac/Swimmer-v3"}
 
 
 def _manager(env_id: str, log_folder: Path, **params) -> DistillExperimentManager:
@@ -43,12 +44,15 @@ def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_
     model, saved = manager.setup_experiment()
     assert isinstance(model, PolicyDistill) and str(zoo_dir) in model.teachers[0].source
     assert model.distill_value_coef == 0.0 and model.lr_schedule(1.0) == 3e-3
+    # HalfCheetah's entry is the 10% student of the earlier settings; Hopper's the 5% one of the current settings.
+    current = env_id == "Hopper-v5"
+    assert model.ema_tau == (0.01 if current else None)
+    assert model.policy_kwargs.get("activation_fn", th.nn.Tanh) is (th.nn.ReLU if current else th.nn.Tanh)
     # lin_1.0: the teacher acts at the start and the student at the end, linearly in between
     assert isinstance(model.data_policy, LinearSchedule) and saved["data_policy"] == "lin_1.0"
     assert [model.teacher_share_fn(progress) for progress in (1.0, 0.5, 0.0)] == [1.0, 0.5, 0.0]
-    wrapped = env_id == "Walker2d-v5"  # the PPO agent was trained with a TimeFeatureWrapper
-    assert model.env.env_is_wrapped(TimeFeatureWrapper) == [wrapped]
-    # The student trains under its own observation statistics; the teacher normalizes the raw observations itself.
+    assert model.env.env_is_wrapped(TimeFeatureWrapper) == [False]  # their config.yml has no env_wrapper
+    # The student learns under its own observation statistics; the teacher normalizes the raw observations itself.
     student_statistics = model.get_vec_normalize_env()
     assert student_statistics is not None and student_statistics.norm_obs and not student_statistics.norm_reward
     model.learn(150)
@@ -56,13 +60,13 @@ def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_
     model.env.close()
 
 
-@pytest.mark.parametrize("env_id", sorted(NOT_MEASURED))
-def test_unmeasured_mujoco_entries_parse_and_convert(env_id: str):
+@pytest.mark.parametrize("env_id", sorted(NOT_IN_TESTS))
+def test_other_mujoco_entries_parse_and_convert(env_id: str):
     entries = yaml.safe_load(HYPERPARAMS.read_text())
     entry = dict(entries[env_id])
-    assert entry["teacher"] == NOT_MEASURED[env_id]
+    assert entry["teacher"] == NOT_IN_TESTS[env_id]
     hyperparams = {key: value for key, value in entry.items() if key not in ("n_timesteps", "normalize")}  # rl-zoo3's keys
-    hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"])
+    hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"], {"nn": th.nn})  # as rl-zoo3 evaluates it
     convert_teacher_share(hyperparams, str(HYPERPARAMS))
     check_hyperparams_keys("policy_distill", PolicyDistill, hyperparams, str(HYPERPARAMS))
     schedule = hyperparams["data_policy"]
@@ -72,9 +76,9 @@ def test_unmeasured_mujoco_entries_parse_and_convert(env_id: str):
 
 def test_every_mujoco_entry_says_its_teacher_is_not_bundled():
     text = HYPERPARAMS.read_text()
-    assert "NOT BUNDLED" in text and "SB3_DISTILL_ZOO" in text and "NOT MEASURED" in text
+    assert "NOT BUNDLED" in text and "SB3_DISTILL_ZOO" in text
     entries = yaml.safe_load(text)
-    for env_id, spec in {**MUJOCO, **NOT_MEASURED}.items():
+    for env_id, spec in {**MUJOCO, **NOT_IN_TESTS}.items():
         assert entries[env_id]["teacher"] == spec
         assert entries[env_id]["data_policy"] == "lin_1.0" and entries[env_id]["n_timesteps"] == 20_000
 

@@ -1,4 +1,5 @@
 import dataclasses
+import copy
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.utils import ConstantSchedule, polyak_update
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -168,6 +169,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         changes, e.g. an online teacher's new snapshot), instead of a teacher forward pass per sampled batch: the
         same values, a gradient step that costs about a plain supervised step (``python -m scripts.benchmark``). ``False``:
         the teachers label each sampled batch
+    :param ema_tau: τ in (0, 1] of an exponential moving average of the student's weights, θ̄ ← (1 - τ) θ̄ + τ θ after
+        every gradient step (``None``, the default: no average). With an average, ``policy`` holds θ̄ outside of
+        :meth:`train`: it acts (in the env and in ``predict()``), is saved, exported and copied by :meth:`to_ppo`;
+        the gradient steps update θ, kept in ``unaveraged_policy`` (saved too, so that training resumes exactly).
+        It evens out the swings of a student trained at a high learning rate between evaluations.
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -213,6 +219,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         dataset: str | pathlib.Path | ReplayBuffer | None = None,
         max_grad_norm: float | None = None,
         cache_teacher_outputs: bool = True,
+        ema_tau: float | None = None,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
@@ -222,6 +229,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None (got {max_grad_norm}).")
+        if ema_tau is not None and not 0 < ema_tau <= 1:
+            raise ValueError(
+                f"ema_tau must be in (0, 1] or None (got {ema_tau}): e.g. 0.01 averages about the last 100 gradient steps."
+            )
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 
@@ -232,6 +243,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.dataset = dataset
         self.max_grad_norm = max_grad_norm
         self.cache_teacher_outputs = cache_teacher_outputs
+        self.ema_tau = ema_tau
+        self.unaveraged_policy: ActorCriticPolicy | None = None
 
         super().__init__(
             policy,
@@ -266,6 +279,19 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self._setup_terms()
         self._choose_replay_buffer()
         super()._setup_model()
+        if self.ema_tau is not None:
+            # θ (trained) and θ̄ (averaged) start equal; only the weights are used from this copy
+            self.unaveraged_policy = copy.deepcopy(self.policy)
+            self.unaveraged_policy.requires_grad_(False)
+
+    def _swap_averaged_weights(self) -> None:
+        """Exchange the weights of ``policy`` and ``unaveraged_policy`` in place (the optimizer keeps its tensors)."""
+        assert self.unaveraged_policy is not None
+        with th.no_grad():
+            for acting, other in zip(self.policy.parameters(), self.unaveraged_policy.parameters(), strict=True):
+                held = acting.detach().clone()
+                acting.copy_(other)
+                other.copy_(held)
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -401,6 +427,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         if not self.policy.training:  # predict() leaves it in eval mode; switching every module costs a little
             self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        if self.unaveraged_policy is not None:
+            self._swap_averaged_weights()  # train θ; unaveraged_policy holds θ̄ meanwhile
 
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[th.Tensor] = []
@@ -443,9 +471,13 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
+            if self.unaveraged_policy is not None:
+                polyak_update(self.policy.parameters(), self.unaveraged_policy.parameters(), self.ema_tau)  # type: ignore[arg-type]
 
             logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
+        if self.unaveraged_policy is not None:
+            self._swap_averaged_weights()  # θ̄ acts, θ waits for the next gradient step
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
@@ -650,7 +682,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         return [*super()._excluded_save_params(), "dataset"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "policy.optimizer"], []
+        averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []
+        return ["policy", "policy.optimizer", *averaged], []
 
 
 def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:

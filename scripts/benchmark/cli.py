@@ -43,6 +43,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
     parser.add_argument("--envs", nargs="+", default=list(suite.envs), choices=suite.envs, metavar="ENV")
     parser.add_argument("--methods", nargs="+", default=list(suite.methods), choices=list(suite.methods), metavar="METHOD")
     parser.add_argument("--seeds", type=int, default=None, help=f"seeds per method (default {suite.seeds[0]}; --quick 1)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST+SEEDS-1 (to add seeds to an earlier run's)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs at once, each in its own process (default 2)")
     parser.add_argument("--eval-episodes", type=int, default=None, help="episodes per evaluation")
     parser.add_argument("--grad-steps", type=int, default=None, help="timed gradient steps per run (0: none)")
@@ -87,6 +90,7 @@ def write_outputs(results: dict[str, Any], suite: Suite, out: Path, plot: bool =
     (out / "benchmarks.md").write_text(markdown_report(results, suite))
     if plot and results["summary"]:
         plot_curves(results, suite, out / suite.plot_file)
+        suite.extra_plots(results, out)
 
 
 def measure_teachers(suite: Suite, envs: list[str], zoo_dir: str, n_workers: int, progress: Any) -> dict[str, dict[str, Any]]:
@@ -127,7 +131,7 @@ def training_jobs(
             if not suite.trains(env_id, method):
                 continue
             budget = settings["budgets"][env_id][method]
-            for seed in range(settings["seeds"][method]):
+            for seed in range(args.first_seed, args.first_seed + settings["seeds"][method]):
                 spec = dict(
                     suite=suite.name,
                     env=env_id,
@@ -140,7 +144,7 @@ def training_jobs(
                     teacher_params=teacher["params"],
                     eval_episodes=settings["eval_episodes"],
                     grad_steps=settings["grad_steps"],
-                    measure_latency=seed == 0,
+                    measure_latency=seed == args.first_seed,
                     zoo_dir=zoo_dir,
                     settings=settings,
                 )

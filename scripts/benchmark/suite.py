@@ -307,6 +307,14 @@ class Suite:
         """
         return []
 
+    def extra_plots(self, results: dict[str, Any], out: Path) -> None:
+        """
+        Draw the suite's own plots next to the learning curves (none by default).
+
+        :param results: the content of ``results.json``
+        :param out: the output folder
+        """
+
 
 def available_suites() -> list[str]:
     """
