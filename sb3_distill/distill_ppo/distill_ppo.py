@@ -25,8 +25,16 @@ from sb3_distill.teachers.loading import TeacherSpec
 
 DistillCoef = float | str | Callable[[float], float]
 
-#: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another).
+#: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another) until ``learn()`` chooses from :data:`AUTO_COEF_CHOICES`.
 DEFAULT_AUTO_COEF = 1.0
+#: What ``distill_coef="auto"`` (the default) takes as λ_0 at each ``learn()``: the first for a teacher whose measured
+#: return reaches its env's reward threshold (gymnasium's ``spec.reward_threshold``; an env without one counts as
+#: solved), the second for a teacher below it. Measured (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode
+#: deterministic evaluations every 10k steps; docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher
+#: (an SB3 DQN stopped at 6k steps, 112) holds the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1,
+#: where PPO from scratch is at 500 from 30k on), even after λ_t has faded to 0; a student never pulled hard towards
+#: the teacher keeps PPO's own pace.
+AUTO_COEF_CHOICES = (1.0, 0.1)
 #: Episodes of the student's rollouts averaged by ``distill_coef="auto"``.
 AUTO_EPISODES = 10
 #: Teacher outputs computed per forward pass when a rollout is labelled (bounds the memory of large rollouts).
@@ -203,6 +211,8 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
         self._measured_returns: tuple[float, float] | None = None
+        #: What ``distill_coef="auto"`` chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
+        self.distill_coef_choice: str | None = None
 
         super().__init__(
             policy,
@@ -291,7 +301,37 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         assert raw is not None, "the raw observation is recorded when learn() resets the env"
         return raw
 
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        self._choose_auto_coef()
+        return super()._setup_learn(*args, **kwargs)
+
     # ------------------------------------------------------------------ λ_t
+    def _choose_auto_coef(self) -> None:
+        """
+        ``distill_coef="auto"``: λ_0 from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`): a teacher whose
+        reference return reaches the env's reward threshold (or an env without one) gets the first, a weaker one the
+        second. Sets ``distill_coef_choice`` (said at ``verbose >= 1``). An explicit ``"auto_<λ_0>"`` is kept.
+        """
+        if not (isinstance(self.distill_coef, str) and self.distill_coef == "auto") or not self.teachers:
+            return
+        teacher_return = self.teacher_reference_returns()[1]
+        threshold = self._env_reward_threshold()
+        env_name = self._env_id() or "the env"
+        if threshold is None:
+            coef = AUTO_COEF_CHOICES[0]
+            reason = f"{env_name} has no reward threshold (gymnasium's spec.reward_threshold) to judge the teacher by"
+        else:
+            solved = teacher_return >= threshold
+            coef = AUTO_COEF_CHOICES[0] if solved else AUTO_COEF_CHOICES[1]
+            relation = "reaches" if solved else "is below"
+            reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
+        self._coef_value = coef
+        self.distill_coef_choice = (
+            f"distill_coef='auto' chose λ_0 = {coef:g}: {reason} (pass distill_coef='auto_<λ0>' to choose yourself)."
+        )
+        if self.verbose >= 1:
+            print(self.distill_coef_choice)
+
     def current_distill_coef(self) -> float:
         """
         :return: λ_t at the current progress (constant, schedule, or the performance rule on the latest episodes)
@@ -522,7 +562,7 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
 
     # ------------------------------------------------------------------ save / load
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_measured_returns", "_coef_mode", "_coef_value"]
+        return [*super()._excluded_save_params(), "_measured_returns", "_coef_mode", "_coef_value", "distill_coef_choice"]
 
 
 def _rows(obs: Obs, rows: slice) -> Obs:
@@ -531,4 +571,4 @@ def _rows(obs: Obs, rows: slice) -> Obs:
     return obs[rows]
 
 
-__all__ = ["DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]
+__all__ = ["AUTO_COEF_CHOICES", "DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]
