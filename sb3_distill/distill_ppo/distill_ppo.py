@@ -125,7 +125,10 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     ``"auto"`` / ``"auto_<λ_0>"``: λ_t = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0), with G_S the mean
     return of the student's last 10 rollout episodes and G_T the best teacher's (QDagger's rule). It fades out as the
     student reaches its teacher's level, so PPO alone carries it beyond a weak teacher; if the student falls back,
-    the teacher's pull returns. It is computed once per rollout; a λ_t of 0 costs nothing (plain PPO).
+    the teacher's pull returns. It is computed once per rollout; a λ_t of 0 costs nothing (plain PPO). The default,
+    ``"auto"``, takes λ_0 = 1 for a teacher that solves the env (its measured return reaches gymnasium's
+    ``reward_threshold``, or the env has none) and λ_0 = 0.1 for a weaker one, whose pull must never hold the student
+    below PPO from scratch (:data:`AUTO_COEF_CHOICES`); what it chose and why: ``distill_coef_choice``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
     VecNormalize-wrapped: the rollout buffer keeps the raw observations for them. Their outputs on a rollout are
@@ -137,8 +140,8 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
         folder, ``"hub:..."``, a loaded model), or a list of them
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
-    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1) or
-        ``"auto_<λ_0>"``
+    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1 for a teacher at
+        its env's reward threshold, 0.1 below it, chosen at each ``learn()``) or ``"auto_<λ_0>"``
     :param distill_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher (formerly ``policy_loss``,
         still accepted with a warning)
     :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), Kickstarting's cross-entropy) or ``"student_teacher"``
