@@ -437,27 +437,20 @@ SCRATCH_NOISE = 100.0
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("settings", ["defaults", "zoo"])
-def test_student_of_a_weak_teacher_keeps_up_with_ppo_from_scratch(weak_teacher, settings):
+def test_student_of_a_weak_teacher_keeps_up_with_ppo_from_scratch(weak_teacher):
     """
-    Issue 20: from a weak teacher, DistillPPO's default λ rule never holds the student below PPO from scratch (same
-    settings, seed and budget) and takes it above its teacher: with nothing but ``teacher=`` and ``seed=`` (SB3's PPO
-    defaults) and with rl-zoo3's CartPole settings. The former default (λ_0 = 1 for every teacher) ended at 90 where
-    PPO from scratch reached 468 (SB3 defaults, 10k steps, seed 0).
+    Issue 20: from a weak teacher, with nothing but ``teacher=`` and ``seed=`` (SB3's PPO defaults), DistillPPO's
+    default λ rule does not hold the student below PPO from scratch (same seed and budget) and takes it above its
+    teacher. The former default (λ_0 = 1 for every teacher) was at 90 where PPO from scratch was at 468 (10k steps,
+    seed 0). Ten of PPO's default rollouts: at five (10,240 steps) the student was still 100-170 below PPO from scratch
+    (402 vs 468 and 262 vs 436, seed 0, two evaluation seeds): the teacher's pull costs PPO's first updates.
+    (rl-zoo3's CartPole settings passed the same assertions at 20,000 steps; not kept, for the suite's time budget.)
     """
     teacher_score = _score(weak_teacher)
     assert 30 < teacher_score < 250, "the weak teacher must be weak, but not random"
-    zoo = settings == "zoo"
-    kwargs = dict(ZOO_CARTPOLE) if zoo else {}
-    # SB3's defaults: ten of PPO's rollouts. At five (10,240 steps) the student was still 100-170 below PPO from scratch
-    # (402 vs 468 and 262 vs 436, seed 0, two evaluation seeds): the teacher's pull costs PPO's first updates.
-    budget = 20_000 if zoo else 10 * 2048
-
-    def env():
-        return make_vec_env("CartPole-v1", n_envs=8, seed=0) if zoo else "CartPole-v1"
-
-    scratch = PPO("MlpPolicy", env(), seed=0, **kwargs).learn(budget)
-    student = DistillPPO("MlpPolicy", env(), teacher=weak_teacher, seed=0, **kwargs).learn(budget)
+    budget = 10 * 2048
+    scratch = PPO("MlpPolicy", "CartPole-v1", seed=0).learn(budget)
+    student = DistillPPO("MlpPolicy", "CartPole-v1", teacher=weak_teacher, seed=0).learn(budget)
     assert student.distill_coef_choice is not None and "is below CartPole-v1's reward threshold" in student.distill_coef_choice
     student_score, scratch_score = _score(student), _score(scratch)
     assert student_score >= scratch_score - SCRATCH_NOISE, f"student {student_score} vs PPO from scratch {scratch_score}"
