@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # (for --pdb); PYTEST_ARGS come last, so they may override any of these options.
 PYTEST_WORKERS ?= logical
 
-.PHONY: install postgres demo test docs lint type format clean
+.PHONY: install postgres arm-toolchain demo test docs lint type format clean
 
 # torch==2.13.0 first: its CPU wheel is what we want; a bare `torch` requirement would pull a CUDA build.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -37,9 +37,23 @@ postgres:
 			|| { echo "Could not install PostgreSQL with apt-get. $(PG_HELP)" >&2; exit 1; }; \
 	else echo "No PostgreSQL and no apt-get. $(PG_HELP)" >&2; exit 1; fi
 
+# tests/test_device.py cross-compiles exported students for a Cortex-M4 (flash and RAM in bytes) with the Arm GNU
+# toolchain, and compiles them for this machine with its C compiler. Installed like PostgreSQL; where that is
+# impossible, make test fails here with what to do (tests never skip).
+ARM_HELP := The Arm GNU toolchain (arm-none-eabi-gcc) and a C compiler are needed by tests/test_device.py. Install them and\
+ run make test again: Debian/Ubuntu: sudo apt-get install gcc gcc-arm-none-eabi; Fedora: sudo dnf install gcc\
+ arm-none-eabi-gcc-cs arm-none-eabi-newlib; macOS: brew install --cask gcc-arm-embedded.
+arm-toolchain:
+	@if command -v arm-none-eabi-gcc >/dev/null 2>&1 && { command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; }; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc gcc-arm-none-eabi; } \
+			|| { echo "Could not install the Arm toolchain with apt-get. $(ARM_HELP)" >&2; exit 1; }; \
+	else echo "No arm-none-eabi-gcc and no apt-get. $(ARM_HELP)" >&2; exit 1; fi
+
 # --dist loadgroup: the tests marked xdist_group("processes") (several busy processes at once, timed against each
 # other, or a set-up started once per module: PostgreSQL, the journal study) run in turn on one worker.
-test: install postgres
+test: install postgres arm-toolchain
 	$(PY) -m pytest tests -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup $(PYTEST_ARGS)
 
 # The docs site (Sphinx, offline): warnings are errors, so a broken reference or docstring fails.

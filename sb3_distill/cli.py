@@ -8,6 +8,7 @@
     sb3-distill enjoy --algo distill_dqn --env CartPole-v1 -f logs/         # the student plays, no teacher needed
     sb3-distill plot_train --algo distill_dqn --env CartPole-v1 -f logs/    # rl-zoo3's plot scripts
     sb3-distill demo                                                        # the guided demo
+    sb3-distill robustness student.zip dqn/CartPole-v1 --env CartPole-v1 --perturbation obs_noise --levels 0 0.1 0.3
 
 ``train`` and ``enjoy`` also take every stock rl-zoo3 algorithm. Without ``-conf``, ``train`` reads our packaged
 ``hyperparams/{algo}.yml`` (rl-zoo3's own file for its algorithms).
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 
 from sb3_distill.errors import TeacherError
 
-USAGE = """usage: sb3-distill {train,enjoy,plot_train,plot_from_file,all_plots,demo,export} [ARGS...]
+USAGE = """usage: sb3-distill {train,enjoy,plot_train,plot_from_file,all_plots,demo,export,robustness} [ARGS...]
 
 Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
 
@@ -35,7 +36,9 @@ Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
   plot_from_file  rl-zoo3's plots from a results file
   all_plots       rl-zoo3's evaluation plots
   demo            a short guided demo: teacher, student, comparison
-  export          write a student as ONNX or TorchScript (observation -> greedy action, Q-values / logits)
+  export          write a student as ONNX, TorchScript or C (int8 too): observation -> greedy action, Q-values
+  robustness      agents' returns under a perturbation, level by level (observation noise, delays, action
+                  noise, sticky actions, dynamics shifts, FGSM / PGD attacks)
 
 Run 'sb3-distill COMMAND --help' for the flags of a command."""
 
@@ -139,6 +142,12 @@ def _export(args: list[str]) -> int:
     return export_main(args)
 
 
+def _robustness(args: list[str]) -> int:
+    from sb3_distill.robustness.cli import main as robustness_main
+
+    return robustness_main(args)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "train": _train,
     "enjoy": _enjoy,
@@ -147,6 +156,7 @@ COMMANDS: dict[str, Callable[[list[str]], int | None]] = {
     "all_plots": _plot("all_plots"),
     "demo": _demo,
     "export": _export,
+    "robustness": _robustness,
 }
 
 

@@ -23,3 +23,7 @@ class IncompatibleTeacherError(TeacherError):
 
 class NonFiniteError(FloatingPointError):
     """A NaN or inf reached the loss; the message names the input it came from and the env step."""
+
+
+class ExportError(ValueError):
+    """An agent or option that cannot be exported (ONNX, TorchScript, C); the message says what to do."""

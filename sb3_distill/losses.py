@@ -79,7 +79,9 @@ def distillation_loss(
     temperature_scaling: bool = False,
 ) -> th.Tensor:
     """
-    The distillation term D of DistillDQN (and of PolicyDistill's discrete policies).
+    The distillation term D of DistillDQN, between Q-values (or logits) softened on both sides. PolicyDistill and
+    DistillPPO compare a policy with its teacher through :func:`policy_kl_loss` and the Gaussian losses below
+    (:mod:`sb3_distill.common.policy_terms`).
 
     :param name: ``"kl"``, ``"mse"`` or ``"nll"``
     :param student_logits: shape (batch, n_actions)
@@ -128,9 +130,8 @@ def agreement(student_logits: th.Tensor, teacher_logits: th.Tensor) -> th.Tensor
 
 
 # ---------------------------------------------------------------------------------------------- PolicyDistill
-# The student of PolicyDistill is a policy (it acts with softmax(z_S), or its Gaussian), so only the teacher is softened.
-PolicyLossName = Literal["kl", "mse", "nll"]
-POLICY_LOSSES: tuple[str, ...] = ("kl", "mse", "nll")
+# The student of PolicyDistill and DistillPPO is a policy (it acts with softmax(z_S), or its Gaussian), so only the
+# teacher is softened. Their distill_loss names are DISTILL_LOSSES, as DistillDQN's.
 
 
 def policy_kl_loss(

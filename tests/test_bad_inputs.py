@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import pytest
+from sb3_contrib import ARS
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
@@ -27,6 +29,7 @@ from sb3_distill.common.datasets import DatasetError, DatasetNotFoundError, coll
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError, TeacherLoadError, TeacherNotFoundError
 from sb3_distill.export import ExportError, export
 from sb3_distill.export import main as export_main
+from sb3_distill.robustness import RobustnessError, evaluate_robustness
 from sb3_distill.teachers import BUNDLED_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +78,23 @@ def _zip_without_model(tmp: Path) -> Path:
     return tmp / "other.zip"
 
 
+def _zip_naming_code(tmp: Path) -> Path:
+    """The bundled teacher with an observation space pickle that names os.system (a reference only: nothing runs)."""
+    import base64
+    import json
+    import os
+
+    with zipfile.ZipFile(CARTPOLE_TEACHER / "CartPole-v1.zip") as original, zipfile.ZipFile(tmp / "t.zip", "w") as copy:
+        for name in original.namelist():
+            content = original.read(name)
+            if name == "data":
+                data = json.loads(content)
+                data["observation_space"][":serialized:"] = base64.b64encode(pickle.dumps(os.system)).decode()
+                content = json.dumps(data).encode()
+            copy.writestr(name, content)
+    return tmp / "t.zip"
+
+
 def _save_over_teacher(tmp: Path) -> None:
     import shutil
 
@@ -84,8 +104,8 @@ def _save_over_teacher(tmp: Path) -> None:
 
 
 def _dataset(tmp: Path, env_id: str = "CartPole-v1", teacher: str = "dqn/CartPole-v1") -> Path:
-    collect_teacher_dataset(teacher, env_id, 20, path=tmp / f"{env_id}.pkl", seed=0)
-    return tmp / f"{env_id}.pkl"
+    collect_teacher_dataset(teacher, env_id, 20, path=tmp / f"{env_id}.npz", seed=0)
+    return tmp / f"{env_id}.npz"
 
 
 def _export_existing(tmp: Path) -> None:
@@ -129,6 +149,12 @@ CASES = [
         r"model\.save\(\)",
     ),
     BadInput("truncated teacher zip", lambda tmp: load_teacher(_truncated_zip(tmp)), TeacherLoadError, "truncated"),
+    BadInput(
+        "teacher zip whose pickles name code (without trust_remote_code)",
+        lambda tmp: load_teacher(_zip_naming_code(tmp)),
+        TeacherLoadError,
+        "trust_remote_code=True",
+    ),
     BadInput(
         "zip that holds no SB3 model", lambda tmp: load_teacher(_zip_without_model(tmp)), TeacherLoadError, "not an SB3 model"
     ),
@@ -214,7 +240,7 @@ CASES = [
     BadInput("unknown td_loss", _dqn(td_loss="l1"), ValueError, "Unknown td_loss"),
     BadInput("unknown kl_direction", _dqn(kl_direction="both"), ValueError, "Unknown kl_direction"),
     BadInput("temperature <= 0", _dqn(temperature=0.0), ValueError, "temperature must be > 0"),
-    BadInput("negative distill_coef", _dqn(distill_coef=-0.1), ValueError, "distill_coef must be >= 0"),
+    BadInput("negative distill_coef", _dqn(distill_coef=-0.1), ValueError, "distill_coef must be finite and >= 0"),
     BadInput("unknown distill_coef name", _dqn(distill_coef="sometimes"), ValueError, "Unknown distill_coef"),
     BadInput("negative teacher_rollout_steps", _dqn(teacher_rollout_steps=-1), ValueError, "must be >= 0"),
     # ---------------------------------------------------------------- PolicyDistill keywords
@@ -286,18 +312,18 @@ CASES = [
         "does not exist",
     ),
     BadInput(
-        "dataset file that is not a pickle",
-        lambda tmp: PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.pkl", b"garbage")(tmp)),
+        "dataset file that is not a dataset",
+        lambda tmp: PolicyDistill("MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.npz", b"garbage")(tmp)),
         DatasetError,
         "truncated or not a",
     ),
     BadInput(
-        "dataset that holds something else",
+        "pickled (old-format) dataset without trust_remote_code",
         lambda tmp: PolicyDistill(
             "MlpPolicy", None, teacher="dqn/CartPole-v1", dataset=_file("d.pkl", pickle.dumps({"a": 1}))(tmp)
         ),
         DatasetError,
-        "not an SB3 ReplayBuffer",
+        "trust_remote_code=True",
     ),
     BadInput(
         "dataset recorded on another env",
@@ -339,6 +365,39 @@ CASES = [
         "does not exist",
     ),
     BadInput("export over an existing file without --force", _export_existing, ExportError, "--force"),
+    # ---------------------------------------------------------------- robustness
+    BadInput(
+        "unknown perturbation",
+        lambda tmp: evaluate_robustness("dqn/CartPole-v1", "CartPole-v1", "obs_nosie", [0.1]),
+        RobustnessError,
+        "Did you mean 'obs_noise'",
+    ),
+    BadInput(
+        "perturbation level out of range",
+        lambda tmp: evaluate_robustness("dqn/CartPole-v1", "CartPole-v1", "sticky_actions", [0.0, 1.5]),
+        RobustnessError,
+        r"out of range: .*\[0, 1\]",
+    ),
+    BadInput(
+        "gradient attack on ARS",
+        lambda tmp: evaluate_robustness(ARS("LinearPolicy", "CartPole-v1"), "CartPole-v1", "pgd", [0.1]),
+        RobustnessError,
+        "ARS is trained without gradients",
+    ),
+    BadInput(
+        "gradient attack on an exported file",
+        lambda tmp: evaluate_robustness(
+            str(export(load_teacher("dqn/CartPole-v1").policy, tmp / "t.pt", "torchscript")), "CartPole-v1", "fgsm", [0.1]
+        ),
+        RobustnessError,
+        "has no gradients: attack the model it comes from",
+    ),
+    BadInput(
+        "Box2D constant on a built env (not its id)",
+        lambda tmp: evaluate_robustness("dqn/LunarLander-v3", gym.make("LunarLander-v3"), "wind_power", [5.0]),
+        RobustnessError,
+        "give the env id",
+    ),
 ]
 
 

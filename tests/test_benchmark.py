@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))  # spawned benchmark workers inherit sys.path and import the package by name
+from scripts.benchmark import cli, measure, probes, stats
+from scripts.benchmark.suite import available_suites, get_suite
+from scripts.benchmark.suites import classic
+from scripts.benchmark.zoo_config import zoo_config
 
-from benchmark import cli, measure, probes, stats  # noqa: E402
-from benchmark.suite import available_suites, get_suite  # noqa: E402
-from benchmark.suites import classic  # noqa: E402
-from benchmark.zoo_config import zoo_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_zoo_hyperparameters_come_from_rl_zoo3() -> None:
@@ -93,7 +92,7 @@ def test_summary_uses_the_mean_curve_and_the_reference_method() -> None:
 
 
 def test_reference_that_never_gets_there_gives_an_upper_bound() -> None:
-    from benchmark.report import bounded
+    from scripts.benchmark.report import bounded
 
     rows = [_row("dqn", 0, [0.1, 0.2, 0.5], 10_000), _row("distill_dqn:policy_distillation", 0, [0.5, 1.0, 1.0])]
     summary = {s["method"]: s for s in stats.summarize(rows, TEACHERS, reference_method="dqn")}
@@ -105,12 +104,22 @@ def test_reference_that_never_gets_there_gives_an_upper_bound() -> None:
     assert bounded(student, "steps_ratio_vs_reference", "{:.1%}") == "<66.7%"
 
 
-def test_timing_is_one_function_for_the_demo_and_the_benchmark() -> None:
-    import time
-
+def test_timing_is_one_function_for_the_demo_and_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     from sb3_distill.common import timing
 
-    assert 0.002 <= timing.median_seconds(lambda: time.sleep(0.002), repeats=5, warmup=1) < 0.05
+    # A clock that advances by the call's number in milliseconds: timed calls take 1, 2, ... ms after the warm-up
+    ticks = iter(range(1000))
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def call() -> None:
+        now[0] += next(ticks) / 1000
+
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    # Warm-up calls take 0 and 1 ms (not timed); the five timed ones 2, 3, 4, 5, 6 ms: their median is 4 ms
+    assert timing.median_seconds(call, repeats=5, warmup=2) == pytest.approx(0.004)
 
     class Model:
         calls = 0
@@ -120,18 +129,28 @@ def test_timing_is_one_function_for_the_demo_and_the_benchmark() -> None:
             Model.calls += 1
             return observation, None
 
-    assert timing.predict_latency(Model(), np.zeros(3), repeats=10) >= 0 and Model.calls == 30  # 20 warm-up calls
+    assert timing.predict_latency(Model(), np.zeros(3), repeats=10) == 0.0 and Model.calls == 30  # 20 warm-up calls
 
 
-def test_latencies_of_several_agents_are_timed_in_turns() -> None:
-    import time
+def test_latencies_of_several_agents_are_timed_in_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turns alternate their order (a load that comes and goes hits every agent alike); each agent's time is the
+    median over the turns. Speed itself is the benchmark's to measure, not this test's."""
+    from sb3_distill.common import timing
 
-    calls = {
-        "teacher": {"forward": (lambda: time.sleep(0.002), 40)},
-        "student": {"forward": (lambda: None, 40)},
-    }
-    times = measure.interleaved_latencies(calls, rounds=2)
-    assert times["teacher"]["forward"] >= 0.002 > 10 * times["student"]["forward"]
+    order: list[str] = []
+    seconds = {"teacher": iter([3.0, 1.0, 2.0]), "student": iter([0.5, 0.1, 0.2])}
+
+    def fake_median_seconds(function, repeats: int, warmup: int) -> float:
+        name = function()
+        order.append(name)
+        assert (repeats, warmup) == (20, 5)  # 40 calls over 3 turns: at least 20 a turn
+        return next(seconds[name])
+
+    monkeypatch.setattr(timing, "median_seconds", fake_median_seconds)
+    calls = {"teacher": {"forward": (lambda: "teacher", 40)}, "student": {"forward": (lambda: "student", 40)}}
+    times = measure.interleaved_latencies(calls, rounds=3)
+    assert order == ["teacher", "student", "student", "teacher", "teacher", "student"]
+    assert times == {"teacher": {"forward": 2.0}, "student": {"forward": 0.2}}
 
 
 def test_gradient_step_times_same_process() -> None:
@@ -183,18 +202,17 @@ def test_cli_tiny_run(tmp_path: Path) -> None:
     assert cli.main(args) == 2  # refuses to overwrite without --force
 
 
-def test_entry_script_runs_the_package(tmp_path: Path) -> None:
-    script = SCRIPTS / "benchmark.py"
-    done = subprocess.run([sys.executable, str(script), "--suite", "mujoco", "--help"], capture_output=True, text=True)
+def test_python_m_scripts_benchmark_runs_the_package(tmp_path: Path) -> None:
+    """The documented command, ``python -m scripts.benchmark`` from the repository's root."""
+    command = [sys.executable, "-m", "scripts.benchmark"]
+    done = subprocess.run([*command, "--suite", "mujoco", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and "--zoo-dir" in done.stdout and "HalfCheetah" in done.stdout
-    done = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path), "--envs", "Pong-v5"], capture_output=True, text=True
-    )
+    done = subprocess.run([*command, "--out", str(tmp_path), "--envs", "Pong-v5"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "invalid choice: 'Pong-v5'" in done.stderr and not any(tmp_path.iterdir())
 
 
 def test_mujoco_students_are_sized_from_the_teacher() -> None:
-    from benchmark.suites.mujoco import hidden_width
+    from scripts.benchmark.suites.mujoco import hidden_width
 
     # SAC HalfCheetah's actor: 73,484 parameters (17 observations, 6 actions).
     assert hidden_width(17, 6, 0.02 * 73_484) == 28  # 1,490 parameters: 2.0%
@@ -205,7 +223,7 @@ def test_mujoco_students_are_sized_from_the_teacher() -> None:
 
 
 def test_mujoco_env_has_the_teachers_wrapper() -> None:
-    from benchmark.suites.mujoco import teacher_env
+    from scripts.benchmark.suites.mujoco import teacher_env
 
     from sb3_distill import load_teacher
 
@@ -219,7 +237,7 @@ def test_mujoco_env_has_the_teachers_wrapper() -> None:
     assert train_env.norm_obs and not train_env.norm_reward and train_env.training
     assert not eval_env.training and not eval_env.norm_reward
     # The teacher's reference is measured on the raw env: fresh statistics would clip its inputs at ±10.
-    from benchmark.suites.mujoco import SUITE
+    from scripts.benchmark.suites.mujoco import SUITE
     from stable_baselines3.common.vec_env import VecNormalize
 
     assert not isinstance(SUITE.make_reference_env("Pendulum-v1", teacher, 0), VecNormalize)
@@ -254,3 +272,39 @@ def test_reincarnation_tiny_run(tmp_path: Path) -> None:
         low, high = summary["final_score_iqm_ci"]
         assert low <= summary["final_score_iqm"] <= high
     assert "steps to the weak teacher's level" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
+    import gymnasium as gym
+    from scripts.benchmark.suites.robustness import GRIDS, SUITE, probe_name
+
+    from sb3_distill.robustness import check_dynamics, get_perturbation
+    from sb3_distill.teachers import BUNDLED_DIR
+
+    assert set(GRIDS) == set(SUITE.envs) and "robustness" in available_suites()
+    for env_id, grids in GRIDS.items():
+        env = gym.make(env_id)
+        for grid in grids.values():
+            for perturbation, levels, _ in grid:
+                chosen = get_perturbation(perturbation)
+                assert [chosen.check_level(level) for level in levels]  # every level in range
+                if chosen.parameter is not None:
+                    check_dynamics(env, chosen.parameter)  # every shifted constant exists in its env
+    assert SUITE.trains("CartPole-v1", "student") and not SUITE.trains("HalfCheetah-v5", "student")  # its teacher only
+    # The classic teachers are always the bundled ones; HalfCheetah's comes from --zoo-dir or the repository's copy
+    assert SUITE.teacher_runs("CartPole-v1", str(tmp_path))[0].is_relative_to(BUNDLED_DIR)
+    assert SUITE.teacher_runs("HalfCheetah-v5", None)[0].parts[-4:] == ("data", "zoo", "sac", "HalfCheetah-v3_1")
+    # The report: each grid's mean normalized score, teacher against the mean of the students' seeds
+    rows = [
+        dict(grid="noise", probe=probe_name("obs_noise", {}), level=0.0, mean=500.0, std=0.0),
+        dict(grid="noise", probe=probe_name("obs_noise", {"scale": 1.0}), level=0.1, mean=20.0, std=1.0),
+    ]
+    student = [dict(rows[0]), dict(rows[1], mean=260.0)]
+    results = dict(
+        teachers={"CartPole-v1": dict(random_return=20.0, teacher_return=500.0)},
+        robustness=[dict(env="CartPole-v1", agent="teacher", rows=rows)],
+        rows=[dict(env="CartPole-v1", robustness=student), dict(env="CartPole-v1", robustness=student)],
+    )
+    report = "\n".join(SUITE.report_sections(results))
+    assert "| CartPole-v1 | noise | 2 | 0.50 | 0.75 (seeds: 0.75, 0.75) | yes |" in report
+    assert "| obs_noise (absolute) | 0.1 | 20.0 ± 1.0 (0.00) | 260.0 (0.50) |" in report

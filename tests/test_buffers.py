@@ -1,7 +1,8 @@
-"""The replay buffers that keep raw observations and cache teacher logits: SB3's samples, the teacher's values."""
+"""The replay buffers that keep what the teacher sees and cache its outputs: SB3's samples, the teacher's values."""
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_distill import DistillDQN, Teacher, load_teacher
+from sb3_distill import DistillDQN, PolicyDistill, Teacher, load_teacher
 from sb3_distill.common.buffers import TeacherCacheMixin, TeacherNStepReplayBuffer, TeacherReplayBuffer
 
 TINY = dict(learning_starts=50, buffer_size=500, batch_size=32, policy_kwargs=dict(net_arch=[16]), seed=0)
@@ -71,9 +72,10 @@ def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:
     model = DistillDQN("MlpPolicy", "CartPole-v1", teacher=teacher, cache_teacher_outputs=False, **TINY)
     model.learn(200)
     buffer = model.replay_buffer
-    assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_logits is None
+    assert isinstance(buffer, TeacherCacheMixin) and buffer.teacher_outputs is None
     samples = buffer.sample(16)
     th.testing.assert_close(model._teacher_logits(samples), teacher.action_logits(samples.observations))
+    assert samples.teacher_outputs is None
 
 
 def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
@@ -102,10 +104,44 @@ def test_buffer_choice_and_save_load(teacher: Teacher, tmp_path: Path) -> None:
     loaded.load_replay_buffer(tmp_path / "buffer")
     buffer = loaded.replay_buffer
     # The cache is saved with the buffer and stays valid for the same teacher: nothing to recompute.
-    assert buffer.teacher_logits is not None and buffer.size() == 200
+    assert buffer.teacher_outputs is not None and buffer.size() == 200
     assert buffer.update_teacher_outputs(loaded.teacher) == 0
     # Another teacher invalidates it.
     other = load_teacher("dqn/CartPole-v1@weak")
     assert buffer.update_teacher_outputs(other) == buffer.size()
     loaded.learn(100, reset_num_timesteps=False)
     assert buffer.n_pending == 0
+
+
+# ---------------------------------------------------------------------------------------------- PolicyDistill's cache
+def _policy_distill(teacher: Any, env: Any, cache: bool, **kwargs: Any) -> PolicyDistill:
+    small = dict(learning_starts=50, buffer_size=1_000, batch_size=32, gradient_steps=2, seed=0)
+    return PolicyDistill("MlpPolicy", env, teacher=teacher, cache_teacher_outputs=cache, **small, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["dqn, VecNormalize, 2 envs", "sac, squashed KL and values"])
+def test_policy_distill_cache_gives_the_weights_of_labelling_each_batch(kind: str, zoo_dir: Path) -> None:
+    """For a frozen teacher, caching its outputs per transition changes nothing but the cost."""
+    if kind.startswith("dqn"):
+        teacher, make_env, extra = "dqn/CartPole-v1", lambda: VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0)), {}
+    else:
+        teacher, make_env = str(zoo_dir / "sac" / "Pendulum-v1_1"), lambda: make_vec_env("Pendulum-v1", seed=0)
+        extra = dict(distill_value_coef=0.5)
+    cached, labelled = (_policy_distill(teacher, make_env(), cache, **extra).learn(150) for cache in (True, False))
+    assert cached.replay_buffer.teacher_outputs is not None and labelled.replay_buffer.teacher_outputs is None
+    assert cached._n_updates == labelled._n_updates >= 100
+    for (name, a), b in zip(cached.policy.state_dict().items(), labelled.policy.state_dict().values(), strict=True):
+        th.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_policy_distill_cache_follows_a_new_teacher() -> None:
+    """A new teacher (e.g. an online teacher's new snapshot) recomputes the cache for the whole buffer."""
+    model = _policy_distill("dqn/CartPole-v1", "CartPole-v1", True).learn(100)
+    buffer = model.replay_buffer
+    assert isinstance(buffer, TeacherCacheMixin) and buffer.n_pending == 0
+    weak = load_teacher("dqn/CartPole-v1@weak")
+    model.set_teacher(weak)
+    model.train(gradient_steps=1, batch_size=32)
+    assert buffer.n_pending == 0
+    stored = th.as_tensor(buffer.observations[: buffer.size(), 0])
+    th.testing.assert_close(th.as_tensor(buffer.teacher_outputs["0/logits"][: buffer.size(), 0]), weak.action_logits(stored))

@@ -296,13 +296,13 @@ def test_collect_and_learn_offline_without_env(teachers, tmp_path):
     teacher = teachers["ppo_mountaincar"]  # a VecNormalize teacher: the dataset must hold raw observations
     env = VecNormalize(make_vec_env("MountainCar-v0", n_envs=2, seed=0))
     buffer = collect_teacher_dataset(teacher, env, 300, tmp_path / "data", seed=0)
-    assert (tmp_path / "data.pkl").is_file() and buffer.size() == 150  # 2 envs x 150 steps
-    dataset = load_teacher_dataset(tmp_path / "data.pkl", env.observation_space, env.action_space)
+    assert (tmp_path / "data.npz").is_file() and buffer.size() == 150  # 2 envs x 150 steps
+    dataset = load_teacher_dataset(tmp_path / "data.npz", env.observation_space, env.action_space)
     stored = dataset.observations[: dataset.size()]
     assert np.all((stored[..., 0] >= -1.2) & (stored[..., 0] <= 0.6)) and np.all(np.abs(stored[..., 1]) <= 0.07)
     assert np.array_equal(dataset.actions[: dataset.size(), :, 0].ravel() >= 0, np.ones(300, dtype=bool))
 
-    model = PolicyDistill("MlpPolicy", None, teacher=teacher, dataset=tmp_path / "data.pkl", **TINY)
+    model = PolicyDistill("MlpPolicy", None, teacher=teacher, dataset=tmp_path / "data", **TINY)
     model.learn_offline(100)
     assert model.num_timesteps == 0 and model._n_updates == 100
     with pytest.raises(ValueError, match="has none"):

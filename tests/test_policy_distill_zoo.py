@@ -36,7 +36,8 @@ def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("env_id", sorted(MUJOCO))
 def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_folder: Path, monkeypatch):
-    """The packaged entry (no -conf) finds its teacher in $SB3_DISTILL_ZOO, its teacher's wrappers, and learns."""
+    """The packaged entry (no -conf) finds its teacher in $SB3_DISTILL_ZOO and its teacher's wrappers, and trains (a
+    smoke run of 150 steps: the entries' learning is measured by the benchmark's mujoco suite)."""
     monkeypatch.setenv("SB3_DISTILL_ZOO", str(zoo_dir))
     manager = _manager(env_id, in_empty_folder / "logs")
     model, saved = manager.setup_experiment()
@@ -47,7 +48,7 @@ def test_mujoco_entries_build_with_rl_zoo3(env_id: str, zoo_dir: Path, in_empty_
     assert [model.teacher_share_fn(progress) for progress in (1.0, 0.5, 0.0)] == [1.0, 0.5, 0.0]
     wrapped = env_id == "Walker2d-v5"  # the PPO agent was trained with a TimeFeatureWrapper
     assert model.env.env_is_wrapped(TimeFeatureWrapper) == [wrapped]
-    # The student learns under its own observation statistics; the teacher normalizes the raw observations itself.
+    # The student trains under its own observation statistics; the teacher normalizes the raw observations itself.
     student_statistics = model.get_vec_normalize_env()
     assert student_statistics is not None and student_statistics.norm_obs and not student_statistics.norm_reward
     model.learn(150)

@@ -145,10 +145,13 @@ def test_resume_restores_every_schedule_and_the_cache(name: str, tmp_path: Path)
     assert buffer.pos == state["buffer_pos"]
     rows = slice(0, buffer.pos)
     assert np.array_equal(buffer.observations[rows], saved.observations[rows])
-    if getattr(saved, "teacher_logits", None) is not None:
-        # The teacher-output cache is saved with the buffer and kept for the same teacher (by its fingerprint).
-        assert buffer.update_teacher_outputs(resumed.teacher) == 0
-        assert np.array_equal(buffer.teacher_logits[rows], saved.teacher_logits[rows])
+    assert (saved.teacher_outputs is not None) == model.cache_teacher_outputs
+    if model.cache_teacher_outputs:
+        # The teacher-output cache is saved with the buffer, under the key of the teacher it was computed with (its
+        # fingerprint), so the resumed run recomputes nothing for the same teacher.
+        assert buffer._outputs_key == saved._outputs_key and buffer.n_pending == saved.n_pending
+        for name, outputs in saved.teacher_outputs.items():
+            assert np.array_equal(buffer.teacher_outputs[name][rows], outputs[rows])
     resumed.learn(TOTAL - resumed.num_timesteps, reset_num_timesteps=False)
     assert resumed.num_timesteps == TOTAL
 

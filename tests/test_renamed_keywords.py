@@ -1,5 +1,6 @@
-"""Renamed keywords (``policy_loss`` -> ``distill_loss``, ``value_coef`` -> ``distill_value_coef``): the old names keep
-working everywhere a user may have written them (code, load(), saved models, YAML, Optuna trials), with a warning."""
+"""Renamed keywords (``policy_loss`` -> ``distill_loss``, ``value_coef`` -> ``distill_value_coef``) and values
+(``distill_coef="auto"`` -> ``"qdagger"``): the old spellings keep working everywhere a user may have written them
+(code, load(), saved models, YAML, Optuna trials), with a warning."""
 
 import json
 import zipfile
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sb3_distill import DistillPPO, PolicyDistill
+from sb3_distill import DistillDQN, DistillPPO, PolicyDistill
 from sb3_distill.cli import main
 from sb3_distill.zoo import check_hyperparams_keys
-from sb3_distill.zoo.samplers import convert_policy_distill_params
+from sb3_distill.zoo.samplers import convert_distill_ppo_params, convert_policy_distill_params
 
 PD_TINY = dict(learning_starts=50, buffer_size=500, batch_size=32, seed=0)
 PPO_TINY = dict(n_steps=64, batch_size=32, n_epochs=1, distill_coef=1.0, seed=0)
@@ -119,3 +120,69 @@ def test_old_yaml_entry_trains_with_sb3_distill_train(tmp_path, monkeypatch):
     assert _renamed_in(warned) == {"policy_loss", "value_coef"}
     student = PolicyDistill.load(tmp_path / "logs" / "policy_distill" / "CartPole-v1_1" / "CartPole-v1.zip")
     assert student.distill_loss == "nll" and student.distill_value_coef == 0.0 and student.num_timesteps == 100
+
+
+# ---------------------------------------------------------------------------------------------- renamed values
+#: DistillPPO's distill_coef="auto" / "auto_<λ0>" is QDagger's rule, now spelled as DistillDQN spells it
+OLD_COEFS = {"auto": ("qdagger", 1.0), "auto_0.3": ("qdagger_0.3", 0.3)}
+
+
+@pytest.mark.parametrize("old", OLD_COEFS)
+def test_old_distill_coef_spelling_warns_and_means_qdagger(old):
+    new, initial = OLD_COEFS[old]
+    kwargs = dict(PPO_TINY, distill_coef=old, reference_returns=(20.0, 500.0))
+    with pytest.warns(FutureWarning, match=f"distill_coef={old!r} is now spelled distill_coef={new!r}") as warned:
+        model = DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **kwargs)
+    assert all(warning.filename == __file__ for warning in warned)  # the warning points at the user's line
+    assert (model.distill_coef, model._coef_mode, model._coef_value) == (new, "qdagger", initial)
+    # DistillDQN takes the same spellings (one distill_coef for both)
+    with pytest.warns(FutureWarning, match="is now spelled"):
+        dqn = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", distill_coef=old, learning_starts=10)
+    assert (dqn.distill_coef, dqn._coef_mode, dqn._coef_value) == (new, "qdagger", initial)
+
+
+def test_model_saved_with_distill_coef_auto_loads_as_qdagger(tmp_path):
+    kwargs = {**PPO_TINY, "distill_coef": "qdagger_0.5", "reference_returns": (20.0, 500.0)}
+    model = DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", **kwargs)
+    model.learn(64)
+    path = tmp_path / "old.zip"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+    data = json.loads(entries["data"])
+    assert data["distill_coef"] == "qdagger_0.5"
+    data["distill_coef"] = "auto_0.5"  # as a version before the rename saved it
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for filename, content in entries.items():
+            archive.writestr(filename, content)
+    with pytest.warns(FutureWarning, match="'auto_0.5' is now spelled distill_coef='qdagger_0.5'"):
+        loaded = DistillPPO.load(path, env=model.get_env())
+    assert (loaded.distill_coef, loaded._coef_mode, loaded._coef_value) == ("qdagger_0.5", "qdagger", 0.5)
+    loaded.learn(64, reset_num_timesteps=False)
+    # load(path, distill_coef=<old spelling>) is renamed too
+    with pytest.warns(FutureWarning, match="is now spelled"):
+        assert DistillPPO.load(path, env=model.get_env(), distill_coef="auto").distill_coef == "qdagger"
+
+
+def test_old_distill_ppo_trial_and_yaml_value_still_build_a_student(tmp_path, monkeypatch):
+    # An Optuna trial of a study started before the rename: distill_coef_mode="auto"
+    old_trial = dict(batch_size_pow=5, n_steps_pow=6, one_minus_gamma=0.02, one_minus_gae_lambda=0.05, learning_rate=1e-3)
+    old_trial.update(ent_coef=0.0, clip_range=0.2, n_epochs=1, max_grad_norm=0.5, net_arch="tiny", activation_fn="tanh")
+    old_trial.update(distill_coef_mode="auto", distill_coef_init=0.3)
+    with pytest.warns(FutureWarning) as warned:
+        kwargs = convert_distill_ppo_params(old_trial)
+    assert kwargs["distill_coef"] == "qdagger_0.3"
+    messages = " ".join(str(warning.message) for warning in warned)
+    assert "distill_coef_mode= is now called distill_coef_rule=" in messages and "'auto' is now spelled" in messages
+    # A YAML entry written before the rename trains with sb3-distill train (the value reaches DistillPPO's __init__)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SB3_DISTILL_ZOO", raising=False)
+    entry = dict(teacher="dqn/CartPole-v1", policy="MlpPolicy", n_timesteps=64, distill_coef="auto", n_steps=64)
+    entry.update(batch_size=32, n_epochs=1, reference_returns=[20.0, 500.0])  # nothing to measure
+    (tmp_path / "old.yml").write_text(yaml.safe_dump({"CartPole-v1": entry}))
+    args = ["train", "--algo", "distill_ppo", "--env", "CartPole-v1", "-conf", "old.yml", "--seed", "1"]
+    with pytest.warns(FutureWarning, match="distill_coef='auto' is now spelled distill_coef='qdagger'"):
+        assert main([*args, "--eval-freq", "-1", "--num-threads", "1", "--verbose", "0"]) == 0
+    student = DistillPPO.load(tmp_path / "logs" / "distill_ppo" / "CartPole-v1_1" / "CartPole-v1.zip")
+    assert student.distill_coef == "qdagger" and student.num_timesteps == 64

@@ -19,6 +19,8 @@ import socket
 import tempfile
 from collections.abc import Iterator
 
+from sb3_distill.common.workers import process_is_gone
+
 #: The suffix of a save in progress (see the module's docstring for the whole name)
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -26,19 +28,6 @@ TEMPORARY_SUFFIX = ".tmp"
 def _host() -> str:
     # Dots and dashes would blur where the host ends and the pid starts
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
-
-
-def _process_is_gone(pid: int) -> bool:
-    """Whether process ``pid`` of this host has ended (``False`` when it cannot be known)."""
-    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. another user's process: it runs
-        return False
-    return False
 
 
 def remove_leftover_temporaries(target: str | os.PathLike) -> list[pathlib.Path]:
@@ -58,7 +47,7 @@ def remove_leftover_temporaries(target: str | os.PathLike) -> list[pathlib.Path]
         return removed
     for leftover in target.parent.iterdir():
         match = pattern.fullmatch(leftover.name)
-        if match and int(match.group(1)) != os.getpid() and _process_is_gone(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and process_is_gone(int(match.group(1))):
             leftover.unlink(missing_ok=True)
             removed.append(leftover)
     return removed

@@ -18,11 +18,11 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import Distribution, TanhBijector
 
-from sb3_distill.common.sampling import Obs
+from sb3_distill.common.obs import Obs
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.losses import (
     KL_DIRECTIONS,
-    POLICY_LOSSES,
+    DISTILL_LOSSES,
     KLDirection,
     agreement,
     gaussian_kl_loss,
@@ -72,7 +72,8 @@ class TeacherTargets:
         :param indices: rows to keep
         :return: the targets of these states
         """
-        return TeacherTargets(**{f.name: _rows(getattr(self, f.name), indices) for f in fields(self)})
+        kept = {f.name: getattr(self, f.name) for f in fields(self)}
+        return TeacherTargets(**{name: None if value is None else value[indices] for name, value in kept.items()})
 
     @staticmethod
     def cat(parts: Sequence["TeacherTargets"]) -> "TeacherTargets":
@@ -85,10 +86,6 @@ class TeacherTargets:
             values = [getattr(part, f.name) for part in parts]
             joined[f.name] = None if values[0] is None else th.cat(values)
         return TeacherTargets(**joined)
-
-
-def _rows(value: th.Tensor | None, indices: th.Tensor | slice) -> th.Tensor | None:
-    return None if value is None else value[indices]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -156,7 +153,7 @@ def check_policy_term_arguments(
     :param temperature: T > 0 (or ``None`` for the default), or one per teacher
     """
     for loss in as_list(distill_loss):
-        if loss not in ("auto", *POLICY_LOSSES):
+        if loss not in ("auto", *DISTILL_LOSSES):
             raise ValueError(f"Unknown distill_loss {loss!r}: use 'auto', 'kl', 'mse' or 'nll'.")
     if kl_direction not in KL_DIRECTIONS:
         raise ValueError(f"Unknown kl_direction {kl_direction!r}: use one of {KL_DIRECTIONS}.")

@@ -1,10 +1,13 @@
 """
-Keywords renamed since a release: the old name keeps working, with a ``FutureWarning`` naming the new one.
+Keywords and keyword values renamed since a release: the old spelling keeps working, with a ``FutureWarning`` naming
+the new one.
 
-An algorithm lists its renames in ``renamed_keywords`` (old name -> new name, a class attribute of
-:class:`~sb3_distill.common.teacher_mixin.TeacherMixin`) and decorates its ``__init__`` with
-:func:`accepts_renamed_keywords`. The same table serves ``load(path, old_name=...)``, models saved before the rename
-(their zip holds the old attribute name), rl-zoo3 YAML entries and Optuna trials that use the old name.
+An algorithm lists its renames in ``renamed_keywords`` (old name -> new name) and ``renamed_values`` (keyword ->
+{old value -> new value}; a value ``"old_<x>"`` becomes ``"new_<x>"``), class attributes of
+:class:`~sb3_distill.common.teacher_mixin.TeacherMixin`, and decorates its ``__init__`` with
+:func:`accepts_renamed_keywords`. The same tables serve ``load(path, old_name=...)``, models saved before the rename
+(their zip holds the old attribute name or value), rl-zoo3 YAML entries (they reach ``__init__``) and Optuna trials
+(the converters call :func:`rename_value`).
 """
 
 import functools
@@ -40,9 +43,57 @@ def rename_keywords(owner: str, renamed: Mapping[str, str], kwargs: dict[str, An
     return kwargs
 
 
+def rename_value(owner: str, keyword: str, value: Any, renamed: Mapping[str, str], stacklevel: int = 3) -> Any:
+    """
+    ``value`` in its new spelling, with a ``FutureWarning`` if it was an old one.
+
+    :param owner: what takes the value, for the message (e.g. ``"DistillPPO"``)
+    :param keyword: the keyword the value is given to, for the message
+    :param value: the value given (only strings are renamed)
+    :param renamed: old value -> new value; ``"old_<x>"`` becomes ``"new_<x>"``
+    :param stacklevel: where the warning points
+    :return: the new spelling, or ``value`` unchanged
+    """
+    if not isinstance(value, str):
+        return value
+    name, separator, rest = value.partition("_")
+    if value in renamed:
+        new = renamed[value]
+    elif separator and name in renamed:
+        new = f"{renamed[name]}_{rest}"
+    else:
+        return value
+    warnings.warn(
+        f"{owner}: {keyword}={value!r} is now spelled {keyword}={new!r}; the old spelling will be removed.",
+        FutureWarning,
+        stacklevel,
+    )
+    return new
+
+
+def rename_values(
+    owner: str, renamed: Mapping[str, Mapping[str, str]], kwargs: dict[str, Any], stacklevel: int = 3
+) -> dict[str, Any]:
+    """
+    ``kwargs`` with every old spelling of a value replaced by its new one (:func:`rename_value`).
+
+    :param owner: what takes the keywords, for the messages
+    :param renamed: keyword -> {old value -> new value}
+    :param kwargs: the keyword arguments given
+    :param stacklevel: where the warnings point
+    :return: a new dict
+    """
+    kwargs = dict(kwargs)
+    for keyword, values in renamed.items():
+        if keyword in kwargs:
+            kwargs[keyword] = rename_value(owner, keyword, kwargs[keyword], values, stacklevel + 1)
+    return kwargs
+
+
 def accepts_renamed_keywords(init: Callable[Concatenate[Self, P], R]) -> Callable[Concatenate[Self, P], R]:
     """
-    Decorate an algorithm's ``__init__`` so that it also takes the old names of its ``renamed_keywords``.
+    Decorate an algorithm's ``__init__`` so that it also takes the old names of its ``renamed_keywords`` and the old
+    spellings of its ``renamed_values``.
 
     The signature (and what type checkers and rl-zoo3 see) stays the new one.
 
@@ -52,10 +103,12 @@ def accepts_renamed_keywords(init: Callable[Concatenate[Self, P], R]) -> Callabl
 
     @functools.wraps(init)
     def wrapper(self: Self, *args: P.args, **kwargs: P.kwargs) -> R:
-        renamed = getattr(type(self), "renamed_keywords", {})
-        return init(self, *args, **rename_keywords(type(self).__name__, renamed, kwargs))  # type: ignore[arg-type]
+        owner = type(self).__name__
+        kwargs = rename_keywords(owner, getattr(type(self), "renamed_keywords", {}), kwargs)  # type: ignore[assignment]
+        kwargs = rename_values(owner, getattr(type(self), "renamed_values", {}), kwargs)  # type: ignore[assignment]
+        return init(self, *args, **kwargs)
 
     return wrapper
 
 
-__all__ = ["accepts_renamed_keywords", "rename_keywords"]
+__all__ = ["accepts_renamed_keywords", "rename_keywords", "rename_value", "rename_values"]

@@ -6,6 +6,10 @@ check them against the student's spaces (plus the algorithm's own checks, :meth:
 keep them out of saves, refuse to save over a teacher's file, save atomically, and re-resolve the saved specs on
 ``load(path, env=env)`` so that SB3's ``Model.load(path, env).learn()`` pattern works. It also keeps renamed keywords
 working (:mod:`sb3_distill.common.renamed`): their old names in ``load()`` and in models saved before the rename.
+And it measures the reference returns (a random policy's and the teacher's) that QDagger's rule and DistillDQN's
+``recipe="auto"`` need, one way for every algorithm: ``reference_returns`` is what the user gave (saved with the
+model, like any keyword); returns measured because it was ``None`` are kept apart and not saved, since they belong to
+the teacher, which is not saved either (a student loaded with another teacher measures that one).
 """
 
 import io
@@ -20,19 +24,16 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_distill.common.files import atomic_path, resolve_save_path
-from sb3_distill.common.renamed import rename_keywords
+from sb3_distill.common.policy_terms import as_list
+from sb3_distill.common.renamed import rename_keywords, rename_value, rename_values
+from sb3_distill.common.obs import NumpyObs
+from sb3_distill.common.teacher_observations import TeacherObservations, teacher_observation_space
 from sb3_distill.common.workers import explaining_dead_workers
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.teachers import Teacher, load_teacher
 from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces, same_space
 
 SelfTeacherMixin = TypeVar("SelfTeacherMixin", bound="TeacherMixin")
-
-
-def _as_list(teacher: Any) -> list[Any]:
-    if teacher is None:
-        return []
-    return list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
 
 
 def _spec_name(spec: Any, teacher: Teacher) -> str | None:
@@ -51,20 +52,31 @@ class TeacherMixin:
     It may extend :meth:`_check_teacher` with what its loss needs. Its ``learn`` needs no override: the mixin's checks
     the teachers first and names the tensorboard run after the class.
 
+    What the teachers see (:mod:`sb3_distill.common.teacher_observations`): the mixin follows the env's teacher
+    observations through ``learn()`` (after SB3's ``_setup_learn`` resets the env, and in SB3's
+    ``_update_info_buffer`` after each env step) and hands them to the algorithm's buffer
+    (:mod:`sb3_distill.common.buffers`); :meth:`_teacher_current_observations` is what a teacher acts on.
+
     Attributes after set-up: ``teachers`` (a list of :class:`~sb3_distill.teachers.Teacher`), ``teacher`` (the
-    teacher, or the list when there are several) and ``teacher_specs`` (strings, saved with the student).
+    teacher, or the list when there are several; before set-up, the spec(s) given to ``__init__``) and
+    ``teacher_specs`` (strings, saved with the student).
     """
 
     #: Keywords renamed since a release, old name -> new name: the old name is still accepted by ``__init__``
     #: (decorated with :func:`~sb3_distill.common.renamed.accepts_renamed_keywords`) and ``load()``, with a
     #: ``FutureWarning``, and a model saved under the old name loads with its value.
     renamed_keywords: ClassVar[dict[str, str]] = {}
+    #: Values renamed since a release, keyword -> {old value -> new value}, accepted the same way.
+    renamed_values: ClassVar[dict[str, dict[str, str]]] = {}
+    #: The spec(s) given to ``__init__`` until :meth:`_setup_teachers`, then the Teacher (or the list of them).
     teacher: Any
     teachers: list[Teacher]
     teacher_specs: list[str | None]
+    _teacher_view: TeacherObservations | None = None
     # Provided by SB3's BaseAlgorithm.
     device: Any
     env: VecEnv | None
+    _last_obs: Any
     observation_space: spaces.Space
     action_space: spaces.Space
 
@@ -76,7 +88,7 @@ class TeacherMixin:
         :param init_setup_model: SB3's ``_init_setup_model``; ``load()`` builds models without a teacher
         """
         name = type(self).__name__
-        if not _as_list(teacher) and init_setup_model:
+        if not as_list(teacher) and init_setup_model:
             raise TeacherError(
                 f"{name} needs a teacher: {name}('MlpPolicy', env, teacher='dqn/CartPole-v1') "
                 "(a Teacher, a loaded model, a zip, an rl-zoo3 folder or a zoo id)."
@@ -84,12 +96,13 @@ class TeacherMixin:
         self.teacher = teacher
         self.teachers = []
         self.teacher_specs = []
+        self._measured_reference_returns: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ resolution
     def _setup_teachers(self) -> None:
         """Resolve and check the teacher spec(s); after ``load(path, env=env)`` without ``teacher=``, the saved ones."""
         self._restore_renamed_attributes()
-        specs = _as_list(self.teacher)
+        specs = as_list(self.teacher)
         names: list[Any] = specs
         if not specs and self.env is not None and any(getattr(self, "teacher_specs", None) or []):
             specs, names = self._reload_saved_specs(), list(self.teacher_specs)
@@ -113,10 +126,13 @@ class TeacherMixin:
             return []
 
     def _restore_renamed_attributes(self) -> None:
-        """A model saved before a keyword was renamed holds the old attribute: move its value to the new name."""
+        """A model saved before a rename holds the old attribute name or value: move it to the new one (warned)."""
         for old, new in self.renamed_keywords.items():
             if old in self.__dict__:
                 setattr(self, new, self.__dict__.pop(old))
+        for keyword, values in self.renamed_values.items():
+            if keyword in self.__dict__:
+                setattr(self, keyword, rename_value(type(self).__name__, keyword, self.__dict__[keyword], values, 5))
 
     @staticmethod
     def _unsaved_teacher() -> Teacher:
@@ -152,10 +168,13 @@ class TeacherMixin:
                 f"the student's env in {self.action_space}. Pick a teacher trained on this env."
             )
         if self.observation_space is not None and self.action_space is not None:
-            check_teacher_spaces(teacher, self.observation_space, self.action_space)
+            # The env's teacher_observation_space when it supplies teacher observations, else the student's
+            observation_space = teacher_observation_space(getattr(self, "env", None), self.observation_space)
+            check_teacher_spaces(teacher, observation_space, self.action_space)
 
     def _set_teachers(self, teachers: list[Teacher], specs: Sequence[Any]) -> None:
         self.teachers = teachers
+        self._measured_reference_returns = None  # they were the previous teachers'
         self.teacher = teachers[0] if len(teachers) == 1 else (teachers or None)
         if teachers:
             # Saved with the student, so that load(path, env=env) can find them again.
@@ -175,6 +194,36 @@ class TeacherMixin:
             )
         return self.teachers
 
+    # ------------------------------------------------------------------ what the teachers see
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        last_obs = getattr(self, "_last_obs", None)
+        result = super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
+        view = self._teacher_view
+        if view is None or view.env is not self.env:
+            assert self.env is not None
+            view = self._teacher_view = TeacherObservations(self.env)
+            view.reset(self._last_obs)
+        elif self._last_obs is not last_obs:  # SB3 reset the env
+            view.reset(self._last_obs)
+        for name in ("replay_buffer", "rollout_buffer"):
+            buffer = getattr(self, name, None)
+            if hasattr(buffer, "attach_teacher_observations"):
+                buffer.attach_teacher_observations(view)  # type: ignore[union-attr]
+        return result
+
+    def _update_info_buffer(self, infos: list[dict[str, Any]], dones: Any = None) -> None:
+        # SB3's hook right after each env step of collect_rollouts, before the transition is stored.
+        super()._update_info_buffer(infos, dones)  # type: ignore[misc]
+        if self._teacher_view is not None and dones is not None:
+            self._teacher_view.step(dones, infos)
+
+    def _teacher_current_observations(self) -> NumpyObs:
+        """What the teachers see of the student's last observation (``_last_obs``): what a teacher acts on."""
+        view = self._teacher_view
+        if view is not None and view.current is not None:
+            return view.current
+        return self._last_obs
+
     # ------------------------------------------------------------------ reference returns
     def _env_id(self) -> str | None:
         """The id of the student's env (else the teachers'), where reference returns are measured."""
@@ -184,11 +233,23 @@ class TeacherMixin:
                 return spec.id
         return next((teacher.env_id for teacher in self.teachers if teacher.env_id), None)
 
-    def _measure_reference_returns(self) -> tuple[float, float]:
-        """``(G_random, G_T)`` measured on :meth:`_env_id` (10 episodes each; G_T: the best of the teachers)."""
-        env_id = self._env_id()
-        measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
-        return measured[0][0], max(teacher_return for _, teacher_return in measured)
+    def teacher_reference_returns(self) -> tuple[float, float]:
+        """
+        ``(G_random, G_T)``, against which QDagger's rule and DistillDQN's ``recipe="auto"`` judge returns.
+
+        :return: ``reference_returns`` if given; else measured once per teacher set on the student's env id
+            (:meth:`Teacher.reference_returns <sb3_distill.teachers.Teacher.reference_returns>`: 10 episodes each, on
+            a separate env, not counted as training steps; G_T: the best of the teachers), kept until the teachers
+            change and not saved
+        """
+        given = getattr(self, "reference_returns", None)
+        if given is not None:
+            return float(given[0]), float(given[1])
+        if getattr(self, "_measured_reference_returns", None) is None:
+            env_id = self._env_id()
+            measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
+            self._measured_reference_returns = (measured[0][0], max(teacher_return for _, teacher_return in measured))
+        return self._measured_reference_returns  # type: ignore[return-value]
 
     def _env_reward_threshold(self) -> float | None:
         """The return at which gymnasium counts the student's env solved (``spec.reward_threshold``); ``None`` if none."""
@@ -260,6 +321,7 @@ class TeacherMixin:
         :return: the loaded model
         """
         kwargs = rename_keywords(cls.__name__, cls.renamed_keywords, kwargs)
+        kwargs = rename_values(cls.__name__, cls.renamed_values, kwargs)
         for old, new in cls.renamed_keywords.items():
             if new in kwargs:
                 # A zip saved before the rename holds the old attribute, moved to the new name by _setup_model: the
@@ -276,7 +338,7 @@ class TeacherMixin:
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers"]  # type: ignore[misc]
+        return [*super()._excluded_save_params(), "teacher", "teachers", "_measured_reference_returns", "_teacher_view"]  # type: ignore[misc]
 
     def save(
         self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None

@@ -10,6 +10,7 @@ package learns, the env's ``step_wait`` first waits for every worker's answer *o
 """
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
@@ -115,4 +116,24 @@ def explaining_dead_workers(env: VecEnv | None) -> Iterator[None]:
         subproc.__dict__.pop("step_wait", None)  # the class's own method again
 
 
-__all__ = ["WorkerDiedError", "explaining_dead_workers", "find_subproc_env", "worker_died_error"]
+def process_is_gone(pid: int) -> bool:
+    """
+    Whether process ``pid`` of this host has ended: the one "is this process alive" check of the package (killed
+    saves' leftovers, dead tuning workers).
+
+    :param pid: a process id of this host
+    :return: ``True`` if no such process runs; ``False`` if it runs or cannot be known (another user's process, or
+        Windows, where ``os.kill(pid, 0)`` would terminate it)
+    """
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: another user's process, which runs
+        return False
+    return False
+
+
+__all__ = ["WorkerDiedError", "explaining_dead_workers", "find_subproc_env", "process_is_gone", "worker_died_error"]

@@ -1,49 +1,35 @@
 import warnings
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, RolloutReturn, Schedule
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy
 
-from sb3_distill.common.buffers import (
-    TeacherCacheMixin,
-    TeacherDictReplayBuffer,
-    TeacherNStepReplayBuffer,
-    TeacherReplayBuffer,
-    TeacherReplayBufferSamples,
-)
+from sb3_distill.common.distill_coef import DistillCoef, DistillCoefMixin
+from sb3_distill.common.buffers import TeacherCacheMixin, TeacherReplayBufferSamples, teacher_replay_buffer_class
 from sb3_distill.common.guards import check_loss_is_finite
+from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.teacher_mixin import TeacherMixin
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_dqn.recipes import (
-    AUTO_CHOICES,
     AUTO_RECIPE,
-    AUTO_SETTINGS,
     DEFAULT_RECIPE,
-    RECIPES,
-    TD_TARGETS,
+    choose_auto_recipe,
+    recipe_settings,
     resolve_recipe,
 )
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES, agreement, distillation_loss, td_loss
+from sb3_distill.losses import agreement, distillation_loss, td_loss
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(repr(a) for a in allowed)}.")
-    return value
-
-
-class DistillDQN(TeacherMixin, DQN):
+class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
     """
     DQN whose student Q-network also learns from a teacher: L = TD + α_t · D.
 
@@ -91,18 +77,18 @@ class DistillDQN(TeacherMixin, DQN):
     :param recipe: ``"auto"`` (default: ``"policy_distillation"`` or ``"outgrow"``, chosen at the first ``learn()``
         by the teacher's return against the env's reward threshold), ``"policy_distillation"``, ``"outgrow"``,
         ``"reincarnate"``, ``"qdagger"`` or ``"teacher_td_reverse_kl"`` (formerly ``"seed"``)
-    :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (``"mse"`` for a teacher with Q-values, else
-        ``"kl"``)
+    :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (chosen from the teacher: ``"mse"`` for a
+        teacher with Q-values, else ``"kl"``)
     :param kl_direction: ``"teacher_student"`` (KL(p_T‖p_S)) or ``"student_teacher"`` (KL(p_S‖p_T))
     :param temperature: T > 0 of the softmax over Q-values / logits
     :param temperature_scaling: multiply D by T²
     :param td_target: ``"student"``, ``"teacher"`` or ``"none"``
     :param td_loss: ``"huber"`` or ``"mse"``
-    :param distill_coef: α_t ≥ 0: a float, an SB3 schedule (a callable of the remaining progress, 1 → 0), or
-        ``"qdagger"`` (α_t = max(1 − (Ĝ_S − G_random) / (G_teacher − G_random), 0), Ĝ_S over the student's last
-        10 training episodes, to the power ``anneal_exponent``)
-    :param anneal_exponent: p > 0 of ``distill_coef="qdagger"``: α_t = max(min(max(1 − s, 0), 1)^p, α_min)
-        (1: QDagger's linear rule; ``"outgrow"``: 3)
+    :param distill_coef: α_t ≥ 0, the same forms as DistillPPO's (:mod:`sb3_distill.common.distill_coef`): a float,
+        an SB3 schedule (a callable of the remaining progress, 1 → 0), ``"lin_<α_0>"``, or ``"qdagger"`` /
+        ``"qdagger_<α_0>"``: QDagger's rule, α_t = α_0 · max(clip(1 − s, 0, 1)^p, α_min), s = (Ĝ_S − G_random) /
+        (G_teacher − G_random) with Ĝ_S over the student's last 10 training episodes (teacher-phase episodes excluded)
+    :param anneal_exponent: p > 0 of ``distill_coef="qdagger"`` (1: QDagger's linear rule; ``"outgrow"``: 3)
     :param anneal_floor: α_min in [0, 1] of ``distill_coef="qdagger"`` (0 in every recipe: QDagger's rule). 0.01
         held an ``"outgrow"`` student of the strong Acrobot teacher at its level (0.96-1.0 where 0 fell to 0.0, seed
         0) but kept a student of the weak CartPole teacher near it (0.50 at 20,000 steps where 0 gave 0.89)
@@ -110,12 +96,13 @@ class DistillDQN(TeacherMixin, DQN):
         the replay buffer before the student acts; they count in ``num_timesteps``
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
     :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"`` and ``recipe="auto"``;
-        measured once per teacher on a separate env (10 episodes each) when not given
+        default ``None``: measured once per teacher on a separate env (10 episodes each), and not saved (see
+        :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
     :param cache_teacher_outputs: store the teacher's logits per transition in the replay buffer
         (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer` and its dict / n-step siblings, SB3's buffers with
         the raw observations kept for the teacher), computed once in a batched pass over the new transitions at each
         update, instead of a teacher forward pass per sampled batch. Used when ``replay_buffer_class`` is not given;
-        faster per gradient step, same values (``scripts/benchmark.py`` measures it)
+        faster per gradient step, same values (``python -m scripts.benchmark`` measures it)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -123,8 +110,8 @@ class DistillDQN(TeacherMixin, DQN):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    teacher: Teacher | None
 
+    @accepts_renamed_keywords
     def __init__(
         self,
         policy: str | type[DQNPolicy],
@@ -161,7 +148,7 @@ class DistillDQN(TeacherMixin, DQN):
         temperature_scaling: bool | None = None,
         td_target: str | None = None,
         td_loss: str | None = None,
-        distill_coef: float | str | Callable[[float], float] | None = None,
+        distill_coef: DistillCoef | None = None,
         teacher_rollout_steps: int | None = None,
         pretrain_gradient_steps: int | None = None,
         anneal_exponent: float | None = None,
@@ -248,30 +235,20 @@ class DistillDQN(TeacherMixin, DQN):
             :meth:`_choose_recipe` decides)
         :return: the settings applied
         """
-        settings = {**(AUTO_SETTINGS if recipe == AUTO_RECIPE else RECIPES[recipe]), **self.explicit_settings}
-        self.distill_loss = _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
-        self.kl_direction = _choice("kl_direction", settings["kl_direction"], KL_DIRECTIONS)
-        self.td_target = _choice("td_target", settings["td_target"], TD_TARGETS)
-        self.td_loss = _choice("td_loss", settings["td_loss"], TD_LOSSES)
-        self.temperature = float(settings["temperature"])
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0 (got {self.temperature}); small T sharpens p = softmax(Q / T).")
-        self.temperature_scaling = bool(settings["temperature_scaling"])
+        settings = recipe_settings(recipe, self.explicit_settings)
+        self.distill_loss: str = settings["distill_loss"]
+        self.kl_direction: str = settings["kl_direction"]
+        self.td_target: str = settings["td_target"]
+        self.td_loss: str = settings["td_loss"]
+        self.temperature: float = settings["temperature"]
+        self.temperature_scaling: bool = settings["temperature_scaling"]
         self.distill_coef = settings["distill_coef"]
-        if isinstance(self.distill_coef, str):
-            _choice("distill_coef", self.distill_coef, ("qdagger",))
-        elif not callable(self.distill_coef) and not float(self.distill_coef) >= 0:
-            raise ValueError(f"distill_coef must be >= 0, an SB3 schedule or 'qdagger' (got {self.distill_coef}).")
-        self.anneal_exponent = float(settings["anneal_exponent"])
-        if not self.anneal_exponent > 0:
-            raise ValueError(f"anneal_exponent must be > 0 (got {self.anneal_exponent}); 1 is QDagger's linear rule.")
-        self.anneal_floor = float(settings["anneal_floor"])
-        if not 0 <= self.anneal_floor <= 1:
-            raise ValueError(f"anneal_floor must be in [0, 1] (got {self.anneal_floor}); 0 is QDagger's rule.")
-        self.teacher_rollout_steps = int(settings["teacher_rollout_steps"])
-        self.pretrain_gradient_steps = int(settings["pretrain_gradient_steps"])
-        if self.teacher_rollout_steps < 0 or self.pretrain_gradient_steps < 0:
-            raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
+        self._parse_distill_coef()
+        self.anneal_exponent = settings["anneal_exponent"]
+        self.anneal_floor = settings["anneal_floor"]
+        self.teacher_rollout_steps: int = settings["teacher_rollout_steps"]
+        self.pretrain_gradient_steps: int = settings["pretrain_gradient_steps"]
+        # n_steps is DQN's own attribute, set by DQN.__init__ from the value __init__ passes on
         return settings
 
     def _choose_recipe(self) -> None:
@@ -283,22 +260,7 @@ class DistillDQN(TeacherMixin, DQN):
         """
         if self.recipe != AUTO_RECIPE:
             return
-        env_id = self._env_id()
-        threshold = None
-        if env_id is not None:
-            try:
-                threshold = gym.spec(env_id).reward_threshold
-            except gym.error.Error:  # an env that is not registered has no threshold
-                threshold = None
-        if threshold is None:
-            chosen = AUTO_CHOICES[0]
-            reason = f"{env_id or 'the env'} has no reward threshold (gymnasium's spec.reward_threshold) to judge it by"
-        else:
-            teacher_return = self._reference_returns()[1]
-            solved = teacher_return >= threshold
-            chosen = AUTO_CHOICES[0] if solved else AUTO_CHOICES[1]
-            relation = "reaches" if solved else "is below"
-            reason = f"the teacher's return {teacher_return:.1f} {relation} {env_id}'s reward threshold {threshold:g}"
+        chosen, reason = choose_auto_recipe(self._env_id(), lambda: self.teacher_reference_returns()[1])
         self.recipe = chosen
         self._apply_recipe(chosen)
         self._resolve_auto_loss()
@@ -311,12 +273,6 @@ class DistillDQN(TeacherMixin, DQN):
             # Q-values when the teacher has them (a value-calibrated start for the TD term), else its policy.
             self.distill_loss = "mse" if self.teachers[0].has_q_values else "kl"
 
-    def _reference_returns(self) -> tuple[float, float]:
-        """``(G_random, G_teacher)``: given, or measured once on the env's id (10 episodes each)."""
-        if self.reference_returns is None:
-            self.reference_returns = self._measure_reference_returns()
-        return self.reference_returns
-
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         self._choose_recipe()
         return super()._setup_learn(*args, **kwargs)
@@ -325,15 +281,20 @@ class DistillDQN(TeacherMixin, DQN):
     def _setup_model(self) -> None:
         # The teacher first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_teachers()
+        # load(path, distill_coef=...) sets the attribute without __init__ (and a saved zip may hold an old spelling)
+        self._parse_distill_coef()
         self._resolve_auto_loss()
         if self.replay_buffer_class is None:
             self.replay_buffer_class, extra_kwargs = self._teacher_buffer_class()
             self.replay_buffer_kwargs.update(extra_kwargs)
-        elif not issubclass(self.replay_buffer_class, TeacherCacheMixin) and self._vec_normalize_env is not None:
+        elif not issubclass(self.replay_buffer_class, TeacherCacheMixin) and (
+            self._vec_normalize_env is not None or env_teacher_observation_space(self.env) is not None
+        ):
             raise ValueError(
-                f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the normalized observations of a "
-                "VecNormalize env, and the teacher needs the raw ones: leave replay_buffer_class=None (DistillDQN then "
-                "uses SB3's buffer with the raw observations kept) or drop VecNormalize."
+                f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the student's observations, and "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher "
+                "observations): leave replay_buffer_class=None (DistillDQN then uses SB3's buffer with the teacher's "
+                "observations kept) or derive it from sb3_distill.common.buffers.TeacherCacheMixin."
             )
         with warnings.catch_warnings():
             # SB3 warns that n_steps is ignored whenever a replay_buffer_class is set (off_policy_algorithm.py,
@@ -342,12 +303,10 @@ class DistillDQN(TeacherMixin, DQN):
             super()._setup_model()
 
     def _teacher_buffer_class(self) -> tuple[type[ReplayBuffer], dict[str, Any]]:
-        """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), each with the raw-observation/cache mixin."""
-        if isinstance(self.observation_space, spaces.Dict):
-            return TeacherDictReplayBuffer, {}
-        if self.n_steps > 1:
-            return TeacherNStepReplayBuffer, {"n_steps": self.n_steps, "gamma": self.gamma}
-        return TeacherReplayBuffer, {}
+        """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), keeping what the teacher sees and says."""
+        buffer_class = teacher_replay_buffer_class(self.observation_space, self.n_steps)
+        n_step = issubclass(buffer_class, NStepReplayBuffer)
+        return buffer_class, ({"n_steps": self.n_steps, "gamma": self.gamma} if n_step else {})
 
     def _check_teacher(self, teacher: Teacher) -> None:
         if not teacher.is_discrete:
@@ -389,9 +348,8 @@ class DistillDQN(TeacherMixin, DQN):
         if not self._in_teacher_phase():
             return super()._sample_action(learning_starts, action_noise, n_envs)
         teacher = self._require_teacher()
-        # The teacher must see raw observations, not the student's normalized ones.
-        raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-        actions, _ = teacher.predict(raw_obs, deterministic=True)  # type: ignore[arg-type]
+        # The teacher acts on what it sees (raw observations, not the student's normalized ones).
+        actions, _ = teacher.predict(self._teacher_current_observations(), deterministic=True)  # type: ignore[arg-type]
         explore = np.random.rand(n_envs) < self.exploration_final_eps
         actions = np.where(explore, [self.action_space.sample() for _ in range(n_envs)], actions)
         return actions, actions
@@ -411,47 +369,16 @@ class DistillDQN(TeacherMixin, DQN):
         return rollout
 
     # ------------------------------------------------------------------ the distillation weight
-    def current_distill_coef(self) -> float:
-        """
-        :return: α_t for the current progress (float, schedule, or the QDagger rule)
-        """
-        if self.distill_coef == "qdagger":
-            return self._qdagger_coef()
-        if callable(self.distill_coef):
-            return float(self.distill_coef(self._current_progress_remaining))
-        return float(self.distill_coef)
-
-    def _qdagger_coef(self) -> float:
-        """
-        QDagger's rule: 1 − the student's score s (:meth:`student_score`), clipped to [0, 1], to the power
-        ``anneal_exponent`` (1: QDagger's linear rule), never below ``anneal_floor`` (0: QDagger's).
-        """
-        student_score = self.student_score()
-        if student_score is None:
-            return 1.0
-        # Clipped to [0, 1]: a student below the random policy (s < 0) gets the full weight, not more
-        return max(min(max(1.0 - student_score, 0.0), 1.0) ** self.anneal_exponent, self.anneal_floor)
-
-    def student_score(self) -> float | None:
-        """
-        QDagger's score of the student: its mean return over its last 10 training episodes, normalized by the
-        teacher's, s = (Ĝ_S − G_random) / (G_teacher − G_random) (1: the teacher's level; not clipped).
-
-        :return: s, or ``None`` while there is nothing to score (teacher phase, no student episode yet, a teacher no
-            better than random)
-        """
+    def _student_returns(self) -> list[float]:
+        """The student's own latest training episodes (QDagger's score): none during and from the teacher phase."""
         student_episodes = self._episode_num - self.teacher_phase_episodes
         if self._in_teacher_phase() or student_episodes <= 0:
-            return None
-        random_return, teacher_return = self._reference_returns()
-        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-min(student_episodes, 10) :]]
-        if not recent or teacher_return <= random_return:
-            return None
-        return (float(np.mean(recent)) - random_return) / (teacher_return - random_return)
+            return []
+        return super()._student_returns()[-student_episodes:]
 
     # ------------------------------------------------------------------ the loss
     def _teacher_logits(self, replay_data: ReplayBufferSamples | TeacherReplayBufferSamples) -> th.Tensor:
-        """The teacher's logits on s: cached in the replay buffer, else one forward pass on the raw observations."""
+        """The teacher's logits on s: cached in the replay buffer, else one forward pass on what the teacher sees."""
         cached = getattr(replay_data, "teacher_logits", None)
         if cached is not None:
             return cached
@@ -480,7 +407,7 @@ class DistillDQN(TeacherMixin, DQN):
 
         logged = []
         for _ in range(gradient_steps):
-            # Sample replay buffer (normalized for the student; the teacher's raw observations and logits ride along)
+            # Sample replay buffer (normalized for the student; what the teacher sees and its logits ride along)
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             # For n-step replay, discount factor is gamma**n_steps (when no early termination)
             discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
@@ -536,7 +463,8 @@ class DistillDQN(TeacherMixin, DQN):
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
-            # One device sync per train() call rather than four per gradient step
+            # The four logged values of all gradient steps copied to the CPU together (the finite check above
+            # already syncs once per step)
             mean_loss, mean_td, mean_distill, mean_agreement = th.stack(logged).mean(dim=0).tolist()
             self.logger.record("train/loss", mean_loss)
             self.logger.record("train/td_loss", mean_td)
@@ -546,6 +474,6 @@ class DistillDQN(TeacherMixin, DQN):
 
 
 def _raw(replay_data: ReplayBufferSamples | TeacherReplayBufferSamples, field: str) -> Any:
-    """The raw observations the teacher needs: kept by DistillDQN's buffers, else the samples (no VecNormalize)."""
+    """What the teacher sees of the samples: kept by DistillDQN's buffers, else the samples (no VecNormalize)."""
     raw = getattr(replay_data, f"teacher_{field}", None)
     return raw if raw is not None else getattr(replay_data, field)

@@ -1,5 +1,7 @@
 """
-Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them.
+Named DistillDQN recipes: each is a set of keyword values; explicit keywords override them. The recipe logic lives
+here beside its data: :func:`resolve_recipe` (names and old names), :func:`recipe_settings` (a recipe under the
+explicit keywords, checked) and :func:`choose_auto_recipe` (what ``"auto"`` becomes); DistillDQN only applies them.
 
 * ``"auto"`` (the default, :data:`AUTO_RECIPE`): ``"policy_distillation"`` for a teacher whose return reaches the env's
   reward threshold (or an env without one), ``"outgrow"`` for a teacher below it, chosen at the first ``learn()``.
@@ -41,7 +43,13 @@ Named DistillDQN recipes: each is a set of keyword values; explicit keywords ove
 """
 
 import warnings
+from collections.abc import Callable
 from typing import Any
+
+import gymnasium as gym
+
+from sb3_distill.common.distill_coef import parse_distill_coef
+from sb3_distill.losses import DISTILL_LOSSES, KL_DIRECTIONS, TD_LOSSES
 
 #: What every recipe shares unless it says otherwise: policy distillation (Rusu et al.: forward KL to a sharp teacher,
 #: no TD term, constant α = 1, no teacher phase).
@@ -98,6 +106,75 @@ TD_TARGETS: tuple[str, ...] = ("student", "teacher", "none")
 
 #: Old recipe names, still accepted (with a ``FutureWarning``): old name -> new name.
 RECIPE_ALIASES: dict[str, str] = {"seed": "teacher_td_reverse_kl"}
+
+
+#: The keywords a recipe sets (all of them).
+RECIPE_KEYWORDS: tuple[str, ...] = tuple(_BASE)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"Unknown {name} {value!r}: use one of {', '.join(repr(a) for a in allowed)}.")
+    return value
+
+
+def recipe_settings(recipe: str, explicit: dict[str, Any]) -> dict[str, Any]:
+    """
+    A recipe's settings under the explicit keywords (which win), checked and converted.
+
+    :param recipe: a name in :data:`RECIPES`, or :data:`AUTO_RECIPE` (its settings until it has chosen:
+        :data:`AUTO_SETTINGS`)
+    :param explicit: the keywords given explicitly (not ``None``)
+    :return: a value for every name in :data:`RECIPE_KEYWORDS`; raises ``ValueError`` naming the keyword and what it
+        accepts
+    """
+    settings = {**(AUTO_SETTINGS if recipe == AUTO_RECIPE else RECIPES[recipe]), **explicit}
+    _choice("distill_loss", settings["distill_loss"], (*DISTILL_LOSSES, "auto"))
+    _choice("kl_direction", settings["kl_direction"], KL_DIRECTIONS)
+    _choice("td_target", settings["td_target"], TD_TARGETS)
+    _choice("td_loss", settings["td_loss"], TD_LOSSES)
+    settings["temperature"] = float(settings["temperature"])
+    if not settings["temperature"] > 0:
+        raise ValueError(f"temperature must be > 0 (got {settings['temperature']}); small T sharpens p = softmax(Q / T).")
+    settings["temperature_scaling"] = bool(settings["temperature_scaling"])
+    parse_distill_coef(settings["distill_coef"])
+    settings["anneal_exponent"] = float(settings["anneal_exponent"])
+    if not settings["anneal_exponent"] > 0:
+        raise ValueError(f"anneal_exponent must be > 0 (got {settings['anneal_exponent']}); 1 is QDagger's linear rule.")
+    settings["anneal_floor"] = float(settings["anneal_floor"])
+    if not 0 <= settings["anneal_floor"] <= 1:
+        raise ValueError(f"anneal_floor must be in [0, 1] (got {settings['anneal_floor']}); 0 is QDagger's rule.")
+    for key in ("teacher_rollout_steps", "pretrain_gradient_steps", "n_steps"):
+        settings[key] = int(settings[key])
+    if settings["teacher_rollout_steps"] < 0 or settings["pretrain_gradient_steps"] < 0:
+        raise ValueError("teacher_rollout_steps and pretrain_gradient_steps must be >= 0.")
+    return settings
+
+
+def choose_auto_recipe(env_id: str | None, teacher_return: Callable[[], float]) -> tuple[str, str]:
+    """
+    What ``recipe="auto"`` becomes: copy a teacher that solves the env (:data:`AUTO_CHOICES` [0]), outgrow one that
+    does not ([1]). Solved = the teacher's return reaches the env's ``spec.reward_threshold``; an env without a
+    threshold (or not registered) counts as solved, and the teacher's return is then not needed.
+
+    :param env_id: the student's env id
+    :param teacher_return: gives the teacher's mean return (called only when there is a threshold to compare with)
+    :return: the recipe chosen, and why (a sentence for ``recipe_choice``)
+    """
+    threshold = None
+    if env_id is not None:
+        try:
+            threshold = gym.spec(env_id).reward_threshold
+        except gym.error.Error:  # an env that is not registered has no threshold
+            threshold = None
+    if threshold is None:
+        reason = f"{env_id or 'the env'} has no reward threshold (gymnasium's spec.reward_threshold) to judge it by"
+        return AUTO_CHOICES[0], reason
+    measured = teacher_return()
+    solved = measured >= threshold
+    relation = "reaches" if solved else "is below"
+    reason = f"the teacher's return {measured:.1f} {relation} {env_id}'s reward threshold {threshold:g}"
+    return AUTO_CHOICES[0] if solved else AUTO_CHOICES[1], reason
 
 
 def resolve_recipe(name: str) -> str:

@@ -4,8 +4,9 @@ from sb3_distill.distill_ppo.buffers import (
     TeacherRolloutBufferSamples,
     TeacherRolloutMixin,
 )
-from sb3_distill.distill_ppo.distill_ppo import DistillPPO, parse_distill_coef, performance_coef
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.distill_coef import parse_distill_coef
+from sb3_distill.distill_ppo.distill_ppo import DistillPPO
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 __all__ = [
     "CnnPolicy",
@@ -17,5 +18,4 @@ __all__ = [
     "TeacherRolloutBufferSamples",
     "TeacherRolloutMixin",
     "parse_distill_coef",
-    "performance_coef",
 ]

@@ -1,5 +1,5 @@
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,100 +15,29 @@ from torch.nn import functional as F
 from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.policy_terms import DistillTerm, TeacherTargets, policy_term, teacher_targets, value_term
 from sb3_distill.common.renamed import accepts_renamed_keywords
-from sb3_distill.common.sampling import Obs
+from sb3_distill.common.distill_coef import QDAGGER, DistillCoef, DistillCoefMixin
+from sb3_distill.common.obs import Obs, obs_rows
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_distill.policy_distill.student import ActorCriticStudentMixin
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
-DistillCoef = float | str | Callable[[float], float]
-
-#: λ_0 of ``distill_coef="auto"`` (``"auto_<λ_0>"`` sets another) until ``learn()`` chooses from :data:`AUTO_COEF_CHOICES`.
-DEFAULT_AUTO_COEF = 1.0
-#: What ``distill_coef="auto"`` (the default) takes as λ_0 at each ``learn()``: the first for a teacher whose measured
-#: return reaches its env's reward threshold (gymnasium's ``spec.reward_threshold``; an env without one counts as
-#: solved), the second for a teacher below it. Measured (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode
-#: deterministic evaluations every 10k steps; docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher
-#: (an SB3 DQN stopped at 6k steps, 112) holds the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1,
-#: where PPO from scratch is at 500 from 30k on), even after λ_t has faded to 0; a student never pulled hard towards
-#: the teacher keeps PPO's own pace.
-AUTO_COEF_CHOICES = (1.0, 0.1)
-#: Episodes of the student's rollouts averaged by ``distill_coef="auto"``.
-AUTO_EPISODES = 10
 #: Teacher outputs computed per forward pass when a rollout is labelled (bounds the memory of large rollouts).
 TEACHER_CHUNK = 4096
+#: What the default ``distill_coef="qdagger"`` (QDagger's rule without an explicit λ_0) takes as λ_0 at each
+#: ``learn()``: the first for a teacher whose measured return reaches its env's reward threshold (gymnasium's
+#: ``spec.reward_threshold``; an env without one counts as solved), the second for a teacher below it. Measured (issue
+#: 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic evaluations every 10k steps; docs/guide/distill_ppo.md
+#: "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN stopped at 6k steps, 112) holds the student near itself
+#: for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO from scratch is at 500 from 30k on), even after λ_t has
+#: faded to 0; with λ_0 = 0.1 the student keeps PPO's pace from 20k on.
+AUTO_COEF_CHOICES = (1.0, 0.1)
 
 
-def parse_distill_coef(distill_coef: DistillCoef) -> tuple[str, float | Callable[[float], float]]:
-    """
-    Check ``distill_coef`` and say how λ_t is computed.
-
-    :param distill_coef: a float >= 0; an SB3 schedule (a callable of the remaining progress, 1 → 0, giving λ >= 0);
-        ``"lin_<λ_0>"`` (λ_t = λ_0 · progress remaining, rl-zoo3's spelling); ``"auto"`` or ``"auto_<λ_0>"``
-        (performance-annealed: λ_t = λ_0 · max(1 − normalized student return, 0))
-    :return: ``("constant", λ)``, ``("schedule", schedule)`` or ``("auto", λ_0)``
-    """
-    fix = (
-        "use a float >= 0, an SB3 schedule (a callable of the remaining progress, e.g. LinearSchedule(1.0, 0.0, 1.0)), "
-        "'lin_<λ0>', 'auto' or 'auto_<λ0>'"
-    )
-    if isinstance(distill_coef, str):
-        name, _, value = distill_coef.partition("_")
-        if name in ("auto", "lin") and (value or name == "auto"):
-            try:
-                coef = float(value) if value else DEFAULT_AUTO_COEF
-            except ValueError:
-                coef = math.nan
-            if math.isfinite(coef) and coef >= 0:
-                if name == "auto":
-                    return "auto", coef
-                return "schedule", _LinearCoef(coef)
-        raise ValueError(f"Unknown distill_coef {distill_coef!r}: {fix}.")
-    if callable(distill_coef):
-        for progress in (1.0, 0.0):
-            coef_at = float(distill_coef(progress))
-            if not (math.isfinite(coef_at) and coef_at >= 0):
-                raise ValueError(
-                    f"The distill_coef schedule gives {coef_at} at progress_remaining={progress}: λ must be finite and >= 0."
-                )
-        return "schedule", distill_coef
-    if isinstance(distill_coef, bool) or not isinstance(distill_coef, (int, float, np.floating, np.integer)):
-        raise TypeError(f"distill_coef={distill_coef!r} is neither a number nor callable: {fix}.")
-    if not (math.isfinite(distill_coef) and distill_coef >= 0):
-        raise ValueError(f"distill_coef must be finite and >= 0 (got {distill_coef}): {fix}.")
-    return "constant", float(distill_coef)
-
-
-class _LinearCoef:
-    """λ_t = λ_0 · progress_remaining (a class rather than a lambda, so that it pickles with the model)."""
-
-    def __init__(self, initial: float) -> None:
-        self.initial = initial
-
-    def __call__(self, progress_remaining: float) -> float:
-        return self.initial * progress_remaining
-
-
-def performance_coef(recent_returns: Sequence[float], random_return: float, teacher_return: float, initial: float) -> float:
-    """
-    QDagger's performance-annealed weight (Agarwal et al. 2022), as used by Kickstarting's automatic schedules:
-    λ = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0).
-
-    :param recent_returns: the student's latest episode returns (none yet: λ_0)
-    :param random_return: G_random, a uniformly random policy's mean return
-    :param teacher_return: G_T, the teacher's mean return
-    :param initial: λ_0
-    :return: λ, which reaches 0 once the student plays as well as its teacher
-    """
-    if len(recent_returns) == 0 or teacher_return <= random_return:
-        return initial
-    score = (float(np.mean(recent_returns)) - random_return) / (teacher_return - random_return)
-    return initial * max(1.0 - score, 0.0)
-
-
-class DistillPPO(ActorCriticStudentMixin, PPO):
+class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     """
     PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
     learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
@@ -121,17 +50,20 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     with a tanh-squashed student); ``"mse"`` — the deterministic actions, scaled to [-1, 1] (TD3 / DDPG); ``"nll"`` —
     -log π_S(a_T); ``"auto"`` — ``"kl"`` where the teacher has a distribution of the student's kind, else ``"mse"``.
 
-    λ_t (``distill_coef``) is a float, an SB3 schedule of the remaining progress, ``"lin_<λ_0>"``, or
-    ``"auto"`` / ``"auto_<λ_0>"``: λ_t = λ_0 · max(1 − (G_S − G_random) / (G_T − G_random), 0), with G_S the mean
-    return of the student's last 10 rollout episodes and G_T the best teacher's (QDagger's rule). It fades out as the
-    student reaches its teacher's level, so PPO alone carries it beyond a weak teacher; if the student falls back,
-    the teacher's pull returns. It is computed once per rollout; a λ_t of 0 costs nothing (plain PPO). The default,
-    ``"auto"``, takes λ_0 = 1 for a teacher that solves the env (its measured return reaches gymnasium's
-    ``reward_threshold``, or the env has none) and λ_0 = 0.1 for a weaker one, whose pull must never hold the student
-    below PPO from scratch (:data:`AUTO_COEF_CHOICES`); what it chose and why: ``distill_coef_choice``.
+    λ_t (``distill_coef``, the same forms as DistillDQN's, :mod:`sb3_distill.common.distill_coef`) is a float, an SB3
+    schedule of the remaining progress, ``"lin_<λ_0>"``, or ``"qdagger"`` / ``"qdagger_<λ_0>"`` (QDagger's rule):
+    λ_t = λ_0 · clip(1 − (G_S − G_random) / (G_T − G_random), 0, 1), with G_S the mean return of the student's last
+    10 rollout episodes and G_T the best teacher's. It fades out as the student reaches its teacher's level, so PPO
+    alone carries it beyond a weak teacher; if the student falls back, the teacher's pull returns. It is computed
+    once per rollout; a λ_t of 0 costs nothing (plain PPO). ``"auto"`` / ``"auto_<λ_0>"``, the rule's old names,
+    still work with a ``FutureWarning``. The default, ``"qdagger"`` without λ_0, takes λ_0 = 1 for a teacher that
+    solves the env (its measured return reaches gymnasium's ``reward_threshold``, or the env has none) and λ_0 = 0.1
+    for a weaker one, whose pull must never hold the student below PPO from scratch (:data:`AUTO_COEF_CHOICES`); what
+    it chose and why: ``distill_coef_choice``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
-    VecNormalize-wrapped: the rollout buffer keeps the raw observations for them. Their outputs on a rollout are
+    VecNormalize-wrapped, or the env's teacher observations when it supplies them
+    (:mod:`sb3_distill.common.teacher_observations`): the rollout buffer keeps them. Their outputs on a rollout are
     computed once and reused over PPO's ``n_epochs``. They are never saved: ``load(path)`` predicts without a
     teacher, ``load(path, env=env)`` reloads the saved teacher spec, ``load(path, env=env, teacher=...)`` another.
 
@@ -140,10 +72,11 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
         folder, ``"hub:..."``, a loaded model), or a list of them
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
-    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"auto"`` (λ_0 = 1 for a teacher at
-        its env's reward threshold, 0.1 below it, chosen at each ``learn()``) or ``"auto_<λ_0>"``
-    :param distill_loss: ``"auto"``, ``"kl"``, ``"mse"`` or ``"nll"``, or one per teacher (formerly ``policy_loss``,
-        still accepted with a warning)
+    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"qdagger"`` (QDagger's rule, λ_0 = 1)
+        or ``"qdagger_<λ_0>"`` (formerly ``"auto"`` / ``"auto_<λ_0>"``, still accepted with a warning)
+    :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (chosen from the teacher: ``"kl"`` where it has
+        a distribution of the student's kind, else ``"mse"``), or one per teacher (formerly ``policy_loss``, still
+        accepted with a warning)
     :param kl_direction: ``"teacher_student"`` (KL(π_T‖π_S), Kickstarting's cross-entropy) or ``"student_teacher"``
     :param temperature: T > 0 of a discrete teacher's softmax(z_T / T), or one per teacher; default 1 for policy
         teachers, 0.01 for Q-value teachers (DQN, QR-DQN)
@@ -151,8 +84,9 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         discount: use it when the student's ``gamma`` and rewards are the teacher's.
     :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
         TD3...), so that the Gaussian KL is exact
-    :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="auto"``; default: measured once, 10 episodes
-        each, on a separate env (not counted as training steps)
+    :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="qdagger"``; default ``None``: measured once per
+        teacher, 10 episodes each, on a separate env (not counted as training steps), and not saved (see
+        :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -194,7 +128,7 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         _init_setup_model: bool = True,
         teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
         teacher_weights: Sequence[float] | None = None,
-        distill_coef: DistillCoef = "auto",
+        distill_coef: DistillCoef = QDAGGER,
         distill_loss: str | Sequence[str] = "auto",
         kl_direction: str = "teacher_student",
         temperature: float | Sequence[float] | None = None,
@@ -204,17 +138,16 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
-        self._coef_mode, self._coef_value = parse_distill_coef(distill_coef)
+        self.distill_coef = distill_coef
+        self._parse_distill_coef()
         if not (math.isfinite(distill_value_coef) and distill_value_coef >= 0):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
 
-        self.distill_coef = distill_coef
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
-        self._measured_returns: tuple[float, float] | None = None
-        #: What ``distill_coef="auto"`` chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
+        #: What the default distill_coef chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
         self.distill_coef_choice: str | None = None
 
         super().__init__(
@@ -254,68 +187,33 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
-        # load(path, env, distill_coef=...) sets the attribute without __init__: parse it here.
-        self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
+        # load(path, env, distill_coef=...) sets the attribute without __init__ (a model saved with an old spelling
+        # holds it too): parse it here.
+        self._restore_renamed_attributes()
+        self._parse_distill_coef()
         # The teachers first: a wrong teacher must fail before buffers and networks are allocated.
         self._setup_terms()
-        if self._coef_mode == "auto" and self.teachers and self.reference_returns is None and self._env_id() is None:
+        if self._coef_mode == QDAGGER and self.teachers and self.reference_returns is None and self._env_id() is None:
             raise ValueError(
-                "distill_coef='auto' compares the student's returns with its teacher's, measured on the env, and neither "
+                "distill_coef='qdagger' compares the student's returns with its teacher's, measured on the env, and neither "
                 "the env nor the teacher has a registered env id: give reference_returns=(random_return, teacher_return) "
                 "or a float / schedule distill_coef."
             )
         self._choose_rollout_buffer()
         super()._setup_model()
-        if isinstance(self.rollout_buffer, TeacherRolloutMixin):
-            self.rollout_buffer.raw_obs_source = self._raw_obs_for_buffer
-
-    def _choose_rollout_buffer(self) -> None:
-        if self.rollout_buffer_class is None:
-            dict_obs = isinstance(self.observation_space, spaces.Dict)
-            self.rollout_buffer_class = TeacherDictRolloutBuffer if dict_obs else TeacherRolloutBuffer
-            return
-        vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
-        keeps_raw = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
-        if vec_normalize is not None and vec_normalize.norm_obs and not keeps_raw:
-            raise ValueError(
-                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the normalized observations of "
-                "the VecNormalize env, and the teacher needs the raw ones: derive it from "
-                "sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
-            )
-
-    def _check_teacher(self, teacher: Teacher) -> None:
-        super()._check_teacher(teacher)
-        if self.distill_value_coef > 0:
-            vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
-            if vec_normalize is not None and vec_normalize.norm_reward:
-                raise IncompatibleTeacherError(
-                    "Value distillation regresses the student's values on the teacher's, which are in the raw reward "
-                    "scale, and VecNormalize(norm_reward=True) scales the student's rewards: use norm_reward=False or "
-                    "distill_value_coef=0."
-                )
-
-    def _raw_obs_for_buffer(self) -> np.ndarray | dict[str, np.ndarray] | None:
-        """The raw version of the observation the rollout buffer is adding (``self._last_obs``), for the teacher."""
-        vec_normalize = self._vec_normalize_env
-        if vec_normalize is None:
-            return None
-        # The buffer adds `_last_obs` after the env has stepped: the env's original obs is already the next one.
-        raw, self._last_original_obs = self._last_original_obs, vec_normalize.get_original_obs()
-        assert raw is not None, "the raw observation is recorded when learn() resets the env"
-        return raw
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        self._choose_auto_coef()
+        self._choose_coef()
         return super()._setup_learn(*args, **kwargs)
 
-    # ------------------------------------------------------------------ λ_t
-    def _choose_auto_coef(self) -> None:
+    def _choose_coef(self) -> None:
         """
-        ``distill_coef="auto"``: λ_0 from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`): a teacher whose
-        reference return reaches the env's reward threshold (or an env without one) gets the first, a weaker one the
-        second. Sets ``distill_coef_choice`` (said at ``verbose >= 1``). An explicit ``"auto_<λ_0>"`` is kept.
+        ``distill_coef="qdagger"`` (the default): λ_0 from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`):
+        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first, a
+        weaker one the second. Sets ``distill_coef_choice`` (said at ``verbose >= 1``). An explicit
+        ``"qdagger_<λ_0>"`` is kept.
         """
-        if not (isinstance(self.distill_coef, str) and self.distill_coef == "auto") or not self.teachers:
+        if not (isinstance(self.distill_coef, str) and self.distill_coef == QDAGGER) or not self.teachers:
             return
         teacher_return = self.teacher_reference_returns()[1]
         threshold = self._env_reward_threshold()
@@ -330,46 +228,47 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
             reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
         self._coef_value = coef
         self.distill_coef_choice = (
-            f"distill_coef='auto' chose λ_0 = {coef:g}: {reason} (pass distill_coef='auto_<λ0>' to choose yourself)."
+            f"distill_coef='{QDAGGER}' chose λ_0 = {coef:g}: {reason} (pass distill_coef='{QDAGGER}_<λ0>' to choose yourself)."
         )
         if self.verbose >= 1:
             print(self.distill_coef_choice)
 
-    def current_distill_coef(self) -> float:
-        """
-        :return: λ_t at the current progress (constant, schedule, or the performance rule on the latest episodes)
-        """
-        if self._coef_mode == "constant":
-            return float(self._coef_value)  # type: ignore[arg-type]
-        if self._coef_mode == "schedule":
-            return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
-        recent = [info["r"] for info in list(self.ep_info_buffer or [])[-AUTO_EPISODES:]]
-        if not recent:
-            return float(self._coef_value)  # type: ignore[arg-type]
-        random_return, teacher_return = self.teacher_reference_returns()
-        return performance_coef(recent, random_return, teacher_return, float(self._coef_value))  # type: ignore[arg-type]
+    def _choose_rollout_buffer(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = TeacherDictRolloutBuffer if dict_obs else TeacherRolloutBuffer
+            return
+        vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
+        keeps_teacher_obs = issubclass(self.rollout_buffer_class, TeacherRolloutMixin)
+        normalized = vec_normalize is not None and vec_normalize.norm_obs
+        if (normalized or env_teacher_observation_space(self.env) is not None) and not keeps_teacher_obs:
+            raise ValueError(
+                f"rollout_buffer_class={self.rollout_buffer_class.__name__} stores only the student's observations, and "
+                "the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher observations): "
+                "derive it from sb3_distill.distill_ppo.TeacherRolloutMixin, or leave rollout_buffer_class unset."
+            )
 
-    def teacher_reference_returns(self) -> tuple[float, float]:
-        """
-        :return: ``(G_random, G_T)`` of ``distill_coef="auto"``: ``reference_returns`` if given, else measured once
-            on the student's env id (G_T: the best of the teachers)
-        """
-        if self.reference_returns is not None:
-            return float(self.reference_returns[0]), float(self.reference_returns[1])
-        if self._measured_returns is None:
-            self._measured_returns = self._measure_reference_returns()
-        return self._measured_returns
+    def _check_teacher(self, teacher: Teacher) -> None:
+        super()._check_teacher(teacher)
+        if self.distill_value_coef > 0:
+            vec_normalize = self.get_vec_normalize_env() if self.env is not None else None
+            if vec_normalize is not None and vec_normalize.norm_reward:
+                raise IncompatibleTeacherError(
+                    "Value distillation regresses the student's values on the teacher's, which are in the raw reward "
+                    "scale, and VecNormalize(norm_reward=True) scales the student's rewards: use norm_reward=False or "
+                    "distill_value_coef=0."
+                )
 
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
         """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
         if not isinstance(self.rollout_buffer, TeacherRolloutMixin):
             return None
-        obs = self.rollout_buffer.teacher_observations()
+        obs = self.rollout_buffer.rollout_teacher_observations()
         n_samples = self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs
         chunks = [slice(start, start + TEACHER_CHUNK) for start in range(0, n_samples, TEACHER_CHUNK)]
         return [
-            TeacherTargets.cat([self._teacher_targets(term, _rows(obs, chunk)) for chunk in chunks]) for term in self._terms
+            TeacherTargets.cat([self._teacher_targets(term, obs_rows(obs, chunk)) for chunk in chunks]) for term in self._terms
         ]
 
     def _teacher_targets(self, term: DistillTerm, obs: Obs) -> TeacherTargets:
@@ -563,15 +462,5 @@ class DistillPPO(ActorCriticStudentMixin, PPO):
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
-    # ------------------------------------------------------------------ save / load
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_measured_returns", "_coef_mode", "_coef_value", "distill_coef_choice"]
 
-
-def _rows(obs: Obs, rows: slice) -> Obs:
-    if isinstance(obs, dict):
-        return {key: value[rows] for key, value in obs.items()}
-    return obs[rows]
-
-
-__all__ = ["AUTO_COEF_CHOICES", "DEFAULT_AUTO_COEF", "DistillPPO", "parse_distill_coef", "performance_coef"]
+__all__ = ["AUTO_COEF_CHOICES", "DistillPPO"]

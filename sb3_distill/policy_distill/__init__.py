@@ -1,6 +1,6 @@
 from sb3_distill.common.datasets import DatasetError, DatasetNotFoundError, collect_teacher_dataset, load_teacher_dataset
 from sb3_distill.policy_distill.online import OnlineDistillCallback
-from sb3_distill.policy_distill.policies import (
+from sb3_distill.common.actor_critic import (
     CnnPolicy,
     MlpPolicy,
     MultiInputPolicy,

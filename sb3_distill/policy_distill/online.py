@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_distill.common.datasets import TransitionRecorder
+from sb3_distill.common.teacher_observations import TEACHER_OBSERVATION_KEY, env_teacher_observation_space
 from sb3_distill.errors import IncompatibleTeacherError
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ class OnlineDistillCallback(BaseCallback):
 
     Every transition the teacher plays goes into the student's replay buffer (raw observations); every ``train_freq``
     teacher env steps, the student's teacher is refreshed with a frozen snapshot of the teacher as it is now, and the
-    student takes ``gradient_steps`` gradient steps. The student's ``num_timesteps`` counts the teacher's env steps.
+    student takes ``gradient_steps`` gradient steps (the teacher outputs the student caches per transition are then
+    recomputed for the whole buffer, for the new snapshot). The student's ``num_timesteps`` counts the teacher's env
+    steps.
 
     .. code-block:: python
 
@@ -58,6 +61,13 @@ class OnlineDistillCallback(BaseCallback):
             raise IncompatibleTeacherError(
                 "OnlineDistillCallback goes on the teacher's learn(), not on the student's: teacher.learn(n, callback=...)."
             )
+        for env in (self.training_env, self.student.env):
+            if env_teacher_observation_space(env) is not None:
+                raise IncompatibleTeacherError(
+                    f"The env supplies teacher observations ({TEACHER_OBSERVATION_KEY!r}), which online distillation "
+                    "does not record: the learning model and its student see the same observations here. Use an env "
+                    "without them, or distill from the trained model with PolicyDistill.learn()."
+                )
         # Validates the model as a teacher of the student (spaces, losses) before any step is taken.
         self.student.set_teacher(self.model, self.teacher_index)
         assert self.student.replay_buffer is not None

@@ -1,6 +1,6 @@
+import dataclasses
 import pathlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -8,21 +8,21 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, configure_logger
+from stable_baselines3.common.utils import ConstantSchedule
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
 from sb3_distill.common.policy_terms import (
     DEFAULT_TEMPERATURES,
     DistillTerm,
+    TeacherTargets,
     check_teacher_weights,
     per_teacher,
     policy_term,
@@ -30,9 +30,15 @@ from sb3_distill.common.policy_terms import (
     value_term,
 )
 from sb3_distill.common.renamed import accepts_renamed_keywords
-from sb3_distill.common.sampling import Obs, StudentTeacherBatch, sample_student_teacher
-from sb3_distill.policy_distill.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
-from sb3_distill.policy_distill.student import ActorCriticStudentMixin
+from sb3_distill.common.buffers import (
+    TeacherCacheMixin,
+    as_teacher_replay_buffer,
+    teacher_replay_buffer_class,
+)
+from sb3_distill.common.obs import Obs
+from sb3_distill.common.teacher_observations import env_teacher_observation_space
+from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
 from sb3_distill.teachers.loading import TeacherSpec
 
@@ -86,7 +92,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     Data (``data_policy``): at every env step a teacher acts with probability β (a teacher drawn with probability
     ∝ w_i, sampling its own policy), else the student (sampling its policy): ``"student"`` (β = 0: DAgger-like, the
     teachers label the student's states), ``"teacher"`` (β = 1), a float, or an SB3 schedule of β. Labels are
-    computed when a batch is sampled, so every state gets the teachers' current answer. Offline: give
+    computed once per stored transition (``cache_teacher_outputs``, in one batched pass before each update) and
+    recomputed for the whole buffer when a teacher changes, so every state gets the teachers' current answer. Offline: give
     ``dataset=`` (see :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`,
     which never touches an env. Online while the teacher learns: see
     :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
@@ -122,7 +129,9 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     :param train_freq: update the student every ``train_freq`` steps (or ``(n, "episode")``)
     :param gradient_steps: gradient steps per update (``-1``: as many as env steps collected); default 4 (see above)
     :param action_noise: noise added to the student's continuous actions when it acts
-    :param replay_buffer_class: replay buffer class (default ``ReplayBuffer`` / ``DictReplayBuffer``)
+    :param replay_buffer_class: replay buffer class (default, and in place of SB3's ``ReplayBuffer`` /
+        ``DictReplayBuffer``: :class:`~sb3_distill.common.buffers.TeacherReplayBuffer` /
+        ``TeacherDictReplayBuffer``, SB3's buffers that also keep what the teacher sees and its cached outputs)
     :param replay_buffer_kwargs: keyword arguments of the replay buffer
     :param optimize_memory_usage: SB3's memory-efficient replay buffer
     :param policy_kwargs: keyword arguments of the student policy (``net_arch``, ``activation_fn``...)
@@ -154,6 +163,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         replay buffer (for :meth:`learn_offline`)
     :param max_grad_norm: clip the gradient norm (``None``: no clipping, so that a large value loss cannot shrink
         the policy's gradient)
+    :param cache_teacher_outputs: keep the teachers' outputs per transition in the replay buffer, computed in one
+        batched pass over the transitions added since the last update (over the whole buffer when a teacher
+        changes, e.g. an online teacher's new snapshot), instead of a teacher forward pass per sampled batch: the
+        same values, a gradient step that costs about a plain supervised step (``python -m scripts.benchmark``). ``False``:
+        the teachers label each sampled batch
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -198,6 +212,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         squash_output: bool | None = None,
         dataset: str | pathlib.Path | ReplayBuffer | None = None,
         max_grad_norm: float | None = None,
+        cache_teacher_outputs: bool = True,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
@@ -216,6 +231,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.teacher_share_fn = teacher_share_schedule(data_policy)
         self.dataset = dataset
         self.max_grad_norm = max_grad_norm
+        self.cache_teacher_outputs = cache_teacher_outputs
 
         super().__init__(
             policy,
@@ -248,7 +264,22 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # Dataset and teachers first: bad input must fail before buffers and networks are allocated.
         self._load_dataset()
         self._setup_terms()
+        self._choose_replay_buffer()
         super()._setup_model()
+
+    def _choose_replay_buffer(self) -> None:
+        """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
+        plain = (None, ReplayBuffer, DictReplayBuffer)
+        if self.replay_buffer_class in plain and self.observation_space is not None:
+            self.replay_buffer_class = teacher_replay_buffer_class(self.observation_space)
+        elif self.replay_buffer_class is not None and not issubclass(self.replay_buffer_class, TeacherCacheMixin):
+            if self._vec_normalize_env is not None or env_teacher_observation_space(self.env) is not None:
+                raise ValueError(
+                    f"replay_buffer_class={self.replay_buffer_class.__name__} keeps only the student's observations, "
+                    "and the teacher needs its own (the raw ones of a VecNormalize env, or the env's teacher "
+                    "observations): leave replay_buffer_class=None or derive it from "
+                    "sb3_distill.common.buffers.TeacherCacheMixin."
+                )
 
     def _load_dataset(self) -> None:
         """Load and check the dataset, which becomes the replay buffer."""
@@ -266,7 +297,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         else:
             check_dataset_spaces(dataset, self.observation_space, self.action_space, "the env")
         dataset.device = self.device
-        self.replay_buffer = dataset
+        # Same data and format; the buffer also caches the teachers' outputs.
+        self.replay_buffer = as_teacher_replay_buffer(dataset)
 
     def _check_teacher(self, teacher: Teacher) -> None:
         if self.dataset is not None and self.replay_buffer is not None:
@@ -321,7 +353,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         terms = self._require_terms()
         weights = np.array([term.weight for term in terms])
         teacher = terms[np.random.choice(len(terms), p=weights / weights.sum())].teacher
-        raw_obs = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+        raw_obs = self._teacher_current_observations()  # what the teachers see (raw: not the student's normalization)
         try:
             teacher_actions, _ = teacher.predict(raw_obs, deterministic=False)  # type: ignore[arg-type]
         except ValueError:
@@ -333,43 +365,78 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         return actions, buffer_actions
 
     # ------------------------------------------------------------------ the loss
-    def _policy_term(self, term: DistillTerm, student: Distribution, obs: Obs) -> tuple[th.Tensor, th.Tensor | None]:
-        """One teacher's policy loss on a batch, and (discrete teachers) the share of states where both argmax agree."""
-        targets = teacher_targets(term, obs)
-        return policy_term(term, student, targets, self.kl_direction, self.policy.squash_output, self.action_space)  # type: ignore[arg-type]
+    def _teacher_targets(self, terms: list[DistillTerm], replay_data: Any) -> list[TeacherTargets]:
+        """Each teacher's targets on a batch: cached in the replay buffer, else one forward pass per teacher."""
+        cached = getattr(replay_data, "teacher_outputs", None)
+        if cached is not None:
+            return [_targets_from_outputs(cached, index) for index in range(len(terms))]
+        obs = _teacher_obs(replay_data)
+        value = self.distill_value_coef > 0
+        return [teacher_targets(term, obs, policy=self.policy_coef > 0, value=value) for term in terms]
 
-    def _value_term(self, term: DistillTerm, student_values: th.Tensor, obs: Obs) -> th.Tensor:
-        return value_term(student_values, teacher_targets(term, obs, policy=False, value=True))
+    def _update_teacher_outputs(self, terms: list[DistillTerm]) -> None:
+        """Fill the replay buffer's cache for the transitions added since the last update (all, for new teachers)."""
+        if not (self.cache_teacher_outputs and isinstance(self.replay_buffer, TeacherCacheMixin)):
+            return
+        policy, value = self.policy_coef > 0, self.distill_value_coef > 0
+
+        def outputs(obs: Obs) -> dict[str, th.Tensor]:
+            named = {}
+            for index, term in enumerate(terms):
+                targets = teacher_targets(term, obs, policy=policy, value=value)
+                for field in dataclasses.fields(TeacherTargets):
+                    tensor = getattr(targets, field.name)
+                    if tensor is not None:
+                        named[f"{index}/{field.name}"] = tensor
+            return named
+
+        # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
+        key = "|".join(f"{term.teacher.fingerprint}:{term.distill_loss}:{term.temperature}" for term in terms)
+        self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}")
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
         assert self.replay_buffer is not None
-        self.policy.set_training_mode(True)
+        self._update_teacher_outputs(terms)
+        if not self.policy.training:  # predict() leaves it in eval mode; switching every module costs a little
+            self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        losses, policy_losses, value_losses, agreements = [], [], [], []
+        # Logged values stay tensors until the end: no device sync per gradient step for them
+        logged: list[th.Tensor] = []
+        agreements: list[th.Tensor] = []
+        zero = th.zeros((), device=self.device)
         for _ in range(gradient_steps):
-            batch = sample_student_teacher(self.replay_buffer, batch_size, self._vec_normalize_env)
-            observations = batch.student.observations
-            policy_loss = value_loss = th.zeros((), device=self.device)
+            # Normalized for the student as SB3 normalizes; what the teachers see and said rides along
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            observations = replay_data.observations
+            policy_loss = value_loss = zero
             try:
+                targets = self._teacher_targets(terms, replay_data)
                 if self.policy_coef > 0:
                     distribution = self.policy.get_distribution(observations)
-                    for term in terms:
-                        term_loss, term_agreement = self._policy_term(term, distribution, batch.teacher_obs)
-                        policy_loss = policy_loss + term.weight * term_loss
+                    squashes = bool(self.policy.squash_output)
+                    weighted = []
+                    direction: Any = self.kl_direction  # checked at construction
+                    for term, term_targets in zip(terms, targets, strict=True):
+                        term_loss, term_agreement = policy_term(
+                            term, distribution, term_targets, direction, squashes, self.action_space
+                        )
+                        weighted.append((term.weight, term_loss))
                         if term_agreement is not None:
-                            agreements.append(term_agreement.item())
+                            agreements.append(term_agreement.detach())
+                    policy_loss = _weighted_sum(weighted, zero)
                 if self.distill_value_coef > 0:
                     student_values = self.policy.predict_values(observations).flatten()
-                    for term in terms:
-                        value_loss = value_loss + term.weight * self._value_term(term, student_values, batch.teacher_obs)
-                loss = self.policy_coef * policy_loss + self.distill_value_coef * value_loss
+                    value_loss = _weighted_sum(
+                        [(term.weight, value_term(student_values, t)) for term, t in zip(terms, targets, strict=True)], zero
+                    )
+                loss = _weighted_sum([(self.policy_coef, policy_loss), (self.distill_value_coef, value_loss)], zero)
             except ValueError:
                 # torch's distributions refuse NaN parameters before the loss exists: diagnose, else re-raise
-                self._check_finite(th.tensor(float("nan")), batch, terms)
+                self._check_finite(th.tensor(float("nan")), replay_data, terms)
                 raise
-            self._check_finite(loss, batch, terms)
+            self._check_finite(loss, replay_data, terms)
 
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -377,36 +444,35 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
 
-            losses.append(loss.item())
-            policy_losses.append(policy_loss.item())
-            value_losses.append(value_loss.item())
+            logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if gradient_steps > 0:
-            self.logger.record("train/loss", np.mean(losses))
-            self.logger.record("train/policy_loss", np.mean(policy_losses))
-            self.logger.record("train/value_loss", np.mean(value_losses))
+        if logged:
+            mean_loss, mean_policy, mean_value = th.stack(logged).mean(dim=0).tolist()
+            self.logger.record("train/loss", mean_loss)
+            self.logger.record("train/policy_loss", mean_policy)
+            self.logger.record("train/value_loss", mean_value)
         if agreements:
-            self.logger.record("train/teacher_agreement", np.mean(agreements))
+            self.logger.record("train/teacher_agreement", th.stack(agreements).mean().item())
         if isinstance(self.action_space, spaces.Box):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
 
-    def _check_finite(self, loss: th.Tensor, batch: StudentTeacherBatch, terms: list[DistillTerm]) -> None:
+    def _check_finite(self, loss: th.Tensor, batch: Any, terms: list[DistillTerm]) -> None:
         """Raise a NonFiniteError naming the culprit if the loss or the batch's rewards are NaN / inf (one check)."""
         # The loss does not use rewards, but a NaN reward is a broken env all the same; 0 · NaN = 0 · inf = NaN
         # folds them into the loss's single check.
-        probe = loss.detach() + (batch.student.rewards * 0).sum()
+        probe = loss.detach() + (batch.rewards * 0).sum()
         if bool(th.isfinite(probe)):
             return
         check_loss_is_finite(
             probe,
             self.num_timesteps,
             type(self).__name__,
-            observations=batch.student.observations,
-            rewards=batch.student.rewards,
-            **{"teacher outputs": self._teacher_outputs(batch.teacher_obs, terms)},
+            observations=batch.observations,
+            rewards=batch.rewards,
+            **{"teacher outputs": self._teacher_outputs(_teacher_obs(batch), terms)},
         )
 
     def _teacher_outputs(self, obs: Obs, terms: list[DistillTerm]) -> dict[str, th.Tensor]:
@@ -453,23 +519,23 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         What ``learn()`` sets up (counters, logger, callbacks), without resetting or stepping the env: for
         :meth:`learn_offline` and :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
 
+        It is SB3's own ``OffPolicyAlgorithm._setup_learn``, run with a stand-in for the env (which SB3 would reset)
+        that hands back the student's last observation; the callbacks are then initialized with the real env.
+
         :param total_timesteps: the budget the progress (and schedules) refer to
         :param callback: callback(s) of the student
         :param reset_num_timesteps: whether to restart the counters
         :param tb_log_name: name of the tensorboard run
         :return: the student's callback
         """
-        self.start_time = time.time_ns()
-        if self.ep_info_buffer is None or reset_num_timesteps:
-            self.ep_info_buffer = deque(maxlen=self._stats_window_size)
-            self.ep_success_buffer = deque(maxlen=self._stats_window_size)
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-            self._episode_num = 0
-        self._total_timesteps = total_timesteps
-        self._num_timesteps_at_start = self.num_timesteps
-        if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        env = self.env
+        last = (self._last_obs, self._last_episode_starts, getattr(self, "_last_original_obs", None))
+        self.env = _NotReset(self.n_envs, self._last_obs)  # type: ignore[assignment]
+        try:
+            OffPolicyAlgorithm._setup_learn(self, total_timesteps, None, reset_num_timesteps, tb_log_name)
+        finally:
+            self.env = env
+            self._last_obs, self._last_episode_starts, self._last_original_obs = last
         return self._init_callback(callback)
 
     def learn_offline(
@@ -496,8 +562,14 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self._require_teachers()
         if self.dataset is None:
             raise DatasetError(
-                "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.pkl'), recorded with "
+                "learn_offline() distills from a dataset: PolicyDistill(..., dataset='teacher_data.npz'), recorded with "
                 "collect_teacher_dataset(teacher, env, n_steps, path)."
+            )
+        if env_teacher_observation_space(self.env) is not None:
+            raise DatasetError(
+                "The student's env supplies teacher observations, and a dataset holds only the observations it was "
+                "recorded with: learn_offline() cannot give the teacher its own. Use learn() on the env, or a dataset "
+                "recorded on the env the teacher observes."
             )
         vec_normalize = self._vec_normalize_env
         if vec_normalize is not None and vec_normalize.training and vec_normalize.norm_obs:
@@ -562,11 +634,55 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         return self.to_on_policy(A2C, env, **kwargs)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ save / load
+    def load_replay_buffer(self, path: str | pathlib.Path | Any, truncate_last_traj: bool = True) -> None:
+        """
+        SB3's ``load_replay_buffer``; a plain SB3 buffer (a dataset, or one saved before the teacher buffers) becomes
+        the matching teacher buffer (same data), whose cache is then filled at the next update.
+
+        :param path: the pickled replay buffer
+        :param truncate_last_traj: SB3's meaning
+        """
+        super().load_replay_buffer(path, truncate_last_traj)
+        assert self.replay_buffer is not None
+        self.replay_buffer = as_teacher_replay_buffer(self.replay_buffer)
+
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "dataset"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:
+    """Σ w · x over the terms with w ≠ 0 (``zero`` if none), without the multiplications by 1 (the same value)."""
+    total = None
+    for weight, value in terms:
+        if weight != 0:
+            weighted = value if weight == 1 else weight * value
+            total = weighted if total is None else total + weighted
+    return zero if total is None else total
+
+
+class _NotReset:
+    """Stands in for the env in SB3's ``_setup_learn``: its ``reset()`` steps nothing and returns the last observation."""
+
+    def __init__(self, num_envs: int, last_obs: Any) -> None:
+        self.num_envs = num_envs
+        self._last_obs = last_obs
+
+    def reset(self) -> Any:
+        return self._last_obs
+
+
+def _teacher_obs(replay_data: Any) -> Obs:
+    """What the teachers see of a batch: kept by the teacher buffers, else the samples (no VecNormalize)."""
+    kept = getattr(replay_data, "teacher_observations", None)
+    return replay_data.observations if kept is None else kept
+
+
+def _targets_from_outputs(outputs: dict[str, th.Tensor], index: int) -> TeacherTargets:
+    """Teacher ``index``'s targets from the buffer's cached outputs (named ``"<index>/<field>"``)."""
+    return TeacherTargets(**{f.name: outputs.get(f"{index}/{f.name}") for f in dataclasses.fields(TeacherTargets)})
 
 
 __all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]

@@ -16,7 +16,7 @@ import re
 import socket
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -38,9 +38,21 @@ from sb3_distill.errors import (
 )
 from sb3_distill.teachers.envs import recorded_env_ids, resolve_env_id
 from sb3_distill.teachers.legacy import canonical_env_id, legacy_gym_modules
+from sb3_distill.teachers.safe_files import (
+    TRUST_ENV_VAR,
+    check_inside,
+    check_policy_size,
+    check_zip_members,
+    load_vec_normalize_safely,
+    load_yaml,
+    read_model_data,
+)
+from sb3_distill.teachers.safe_files import trust_remote_code as trust_remote_code  # re-exported
 from sb3_distill.teachers.spaces import same_space as same_space  # re-exported: callers import it from here
 from sb3_distill.teachers.spaces import space_mismatches
 from sb3_distill.teachers.teacher import Teacher
+
+trust_remote_code_allowed = trust_remote_code  # the name load_teacher's keyword does not shadow
 
 TeacherSpec = str | os.PathLike | Teacher | BaseAlgorithm | BasePolicy
 
@@ -49,7 +61,6 @@ BUNDLED_DIR = Path(__file__).parent / "bundled"
 #: ``"dqn/CartPole-v1@weak"``: the bundled weak teacher (0.2-0.5 of the strong one's normalized score)
 WEAK_SUFFIX = "@weak"
 ZOO_ENV_VAR = "SB3_DISTILL_ZOO"
-TRUST_ENV_VAR = "SB3_DISTILL_TRUST_REMOTE_CODE"
 HUB_ORGANIZATION = "sb3"
 _ZOO_ID = re.compile(r"^(?P<algo>[a-z0-9_]+)/(?P<env>[^/\\]+)$")
 _RUN_FOLDER = re.compile(r"^(?P<env>.+)_(?P<run>\d+)$")
@@ -70,12 +81,11 @@ def _check_sb3_zip(path: Path) -> list[str]:
         )
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            bad = archive.testzip()
+            # Member names and declared sizes only: nothing is extracted, and the members read are checked against
+            # their CRC as they are read (a damaged optimizer state the teacher does not need no longer matters).
+            names = check_zip_members(path, archive)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise TeacherLoadError(f"{path} is a damaged zip ({error}): re-download or re-save the teacher.") from error
-    if bad is not None:
-        raise TeacherLoadError(f"{path} is a damaged zip (entry {bad!r} fails its CRC): re-download or re-save the teacher.")
     if "data" not in names or "policy.pth" not in names:
         raise TeacherLoadError(
             f"{path} is a zip but not an SB3 model (no 'data' and 'policy.pth' entries; it has {names[:6]}): "
@@ -101,7 +111,8 @@ def _guess_algo(policy: BasePolicy, data: dict[str, Any]) -> str:
     return type(policy).__name__
 
 
-def _read_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_data_trusted(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str, th.Tensor]]:
+    """SB3's own reader (cloudpickle, ``legacy_gym_modules``): only with ``trust_remote_code``."""
     with zipfile.ZipFile(path) as archive:
         raw = json.loads(archive.read("data").decode())
     # Keep old pickled schedules and buffers unread: only what rebuilds the policy is unpickled.
@@ -119,21 +130,32 @@ def _read_data(path: Path, device: th.device) -> tuple[dict[str, Any], dict[str,
             f"{path}: could not deserialize {missing} (saved with an incompatible library version?). Load it "
             "yourself with ALGO.load(path, custom_objects=...) and pass the model as the teacher."
         )
-    return data, params
+    return data, params["policy"]  # type: ignore[return-value]
 
 
-def load_policy_file(path: str | os.PathLike, device: th.device | str = "auto") -> tuple[BasePolicy, dict[str, Any]]:
+def load_policy_file(
+    path: str | os.PathLike, device: th.device | str = "auto", trust_remote_code: bool | None = None
+) -> tuple[BasePolicy, dict[str, Any]]:
     """
     Rebuild the policy stored in an SB3 zip, ignoring optimizer state and training-only entries.
 
+    By default nothing is unpickled (:mod:`sb3_distill.teachers.safe_files`): the policy class must be one of SB3,
+    sb3-contrib or sb3-distill, the spaces and ``policy_kwargs`` hold only allowed classes, the weights only tensors.
+
     :param path: the ``.zip``
     :param device: torch device
-    :return: the policy (weights loaded) and the zip's deserialized ``data``
+    :param trust_remote_code: read the file as SB3 does (cloudpickle: it can run code); default
+        ``$SB3_DISTILL_TRUST_REMOTE_CODE``
+    :return: the policy (weights loaded) and the zip's ``data`` (the entries it needs decoded)
     """
     path = Path(path)
     _check_sb3_zip(path)
     device = get_device(device)
-    data, params = _read_data(path, device)
+    trusted = trust_remote_code_allowed(trust_remote_code)
+    if trusted:
+        data, weights = _read_data_trusted(path, device)
+    else:
+        data, weights = read_model_data(path, device)
     policy_class = data["policy_class"]
     if isinstance(policy_class, str):
         raise TeacherLoadError(f"{path}: policy_class is the alias {policy_class!r}; pass the loaded model instead.")
@@ -146,9 +168,11 @@ def load_policy_file(path: str | os.PathLike, device: th.device | str = "auto") 
         kwargs["use_sde"] = data["use_sde"]
     if "lr_schedule" in signature:
         kwargs["lr_schedule"] = ConstantSchedule(0.0)
+    if not trusted:
+        check_policy_size(policy_class, (data["observation_space"], data["action_space"]), kwargs, weights, str(path))
     try:
         policy = policy_class(data["observation_space"], data["action_space"], **kwargs).to(device)
-        policy.load_state_dict(upgrade_state_dict(policy, params["policy"]))
+        policy.load_state_dict(upgrade_state_dict(policy, weights))
     except Exception as error:
         raise TeacherLoadError(
             f"{path}: the weights do not fit {policy_class.__name__} as this version of SB3 builds it ({error}). "
@@ -184,71 +208,112 @@ def upgrade_state_dict(policy: BasePolicy, state_dict: dict[str, th.Tensor]) -> 
     return upgraded
 
 
-def load_vec_normalize(path: str | os.PathLike) -> VecNormalize:
+def load_vec_normalize(path: str | os.PathLike, trust_remote_code: bool | None = None) -> VecNormalize:
     """
     Read ``VecNormalize`` statistics (``vecnormalize.pkl``, old ``gym`` pickles too) without tying them to an env.
 
     SB3's ``VecNormalize.load`` needs the env to wrap; a teacher or an exported file only needs the statistics.
+    By default through a restricted unpickler (numpy arrays and scalars, spaces, ``VecNormalize`` and
+    ``RunningMeanStd`` state: nothing else is imported or called).
 
     :param path: the pickle
+    :param trust_remote_code: unpickle it fully (it can run code); default ``$SB3_DISTILL_TRUST_REMOTE_CODE``
     :return: the statistics
     """
-    try:
-        with legacy_gym_modules(), open(path, "rb") as file:
-            normalizer = pickle.load(file)
-    except Exception as error:
-        raise TeacherLoadError(f"Could not read the VecNormalize statistics {path}: {error}") from error
+    path = Path(path)
+    if not path.is_file():
+        raise TeacherNotFoundError(f"VecNormalize statistics {path} do not exist: check the path.")
+    if not trust_remote_code_allowed(trust_remote_code):
+        normalizer = load_vec_normalize_safely(path)
+    else:
+        try:
+            with legacy_gym_modules(), open(path, "rb") as file:
+                normalizer = pickle.load(file)
+        except Exception as error:
+            raise TeacherLoadError(f"Could not read the VecNormalize statistics {path}: {error}") from error
     if not isinstance(normalizer, VecNormalize):
         raise TeacherLoadError(f"{path} holds a {type(normalizer).__name__}, not VecNormalize statistics.")
     return normalizer
 
 
-def _load_yaml(file: Path) -> dict[str, Any]:
-    import yaml
-
-    if not file.is_file():
-        return {}
-    with open(file) as stream:
-        # rl-zoo3 writes an OrderedDict with python tags; it is a local file next to a pickle anyway.
-        return dict(yaml.load(stream, Loader=yaml.UnsafeLoader) or {})
-
-
 @dataclass
 class _Found:
-    """A located teacher: the zip and what lies beside it."""
+    """A located teacher: the zip and the files beside it (found, not yet read)."""
 
     zip_path: Path
     algo: str | None = None
     env_id: str | None = None
     vecnormalize: Path | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    config_file: Path | None = None
+    #: rl-zoo3's args.yml (env_kwargs is one of its entries) or the Hub's env_kwargs.yml (the mapping itself)
+    args_file: Path | None = None
+    env_kwargs_file: Path | None = None
     source: str = ""
+    #: the folder the zip was found in: its side files must not link out of it
+    root: Path | None = None
+    #: whether the zip itself was found in ``root`` (a run folder, the Hugging Face cache) rather than named
+    zip_in_root: bool = False
 
 
-def _from_zip(zip_path: Path, algo: str | None = None, source: str = "") -> _Found:
+def _side_file(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _from_zip(zip_path: Path, algo: str | None = None, source: str = "", root: Path | None = None) -> _Found:
     """Find the env id and stats next to a zip, in rl-zoo3's run layout or the Hub's."""
     run_dir = zip_path.parent
-    found = _Found(zip_path=zip_path, algo=algo, source=source or str(zip_path))
+    if root is None:
+        # the Hugging Face cache links a snapshot's files to the repo's blobs/ folder
+        root = run_dir.parent.parent if run_dir.parent.name == "snapshots" else run_dir
+    found = _Found(zip_path=zip_path, algo=algo, source=source or str(zip_path), root=root)
     match = _RUN_FOLDER.match(run_dir.name)
     env_name = match.group("env") if match else zip_path.stem
     config_dir = run_dir / env_name
     if config_dir.is_dir():
-        found.config = _load_yaml(config_dir / "config.yml")
+        found.config_file = _side_file(config_dir / "config.yml")
         # rl-zoo3 records the env's constructor arguments with the command line, not with the hyperparameters.
-        found.env_kwargs = dict(_load_yaml(config_dir / "args.yml").get("env_kwargs") or {})
+        found.args_file = _side_file(config_dir / "args.yml")
         found.env_id = env_name
-        if (config_dir / "vecnormalize.pkl").is_file():
-            found.vecnormalize = config_dir / "vecnormalize.pkl"
+        found.vecnormalize = _side_file(config_dir / "vecnormalize.pkl")
         if found.algo is None and match:
             found.algo = run_dir.parent.name
     # Hugging Face layout: {algo}-{env}.zip, config.yml and vec_normalize.pkl side by side.
-    if (run_dir / "vec_normalize.pkl").is_file() and found.vecnormalize is None:
-        found.vecnormalize = run_dir / "vec_normalize.pkl"
-    if not found.config and (run_dir / "config.yml").is_file():
-        found.config = _load_yaml(run_dir / "config.yml")
-        found.env_kwargs = _load_yaml(run_dir / "env_kwargs.yml")
+    if found.vecnormalize is None:
+        found.vecnormalize = _side_file(run_dir / "vec_normalize.pkl")
+    if found.config_file is None and (run_dir / "config.yml").is_file():
+        found.config_file = run_dir / "config.yml"
+        found.env_kwargs_file = _side_file(run_dir / "env_kwargs.yml")
     return found
+
+
+@dataclass
+class _Read:
+    """What a located teacher's files hold."""
+
+    policy: BasePolicy
+    data: dict[str, Any]
+    normalizer: VecNormalize | None
+    config: dict[str, Any]
+    env_kwargs: dict[str, Any]
+
+
+def _read_found(found: _Found, device: th.device | str, trust: bool | None) -> _Read:
+    """Read a located teacher's files: safely unless ``trust`` (see :mod:`sb3_distill.teachers.safe_files`)."""
+    trusted = trust_remote_code_allowed(trust)
+    root = None if trusted else found.root
+
+    def inside(path: Path) -> Path:
+        return check_inside(path, root)
+
+    config = load_yaml(inside(found.config_file), trusted) if found.config_file is not None else {}
+    env_kwargs: dict[str, Any] = {}
+    if found.args_file is not None:
+        env_kwargs = dict(load_yaml(inside(found.args_file), trusted).get("env_kwargs") or {})
+    elif found.env_kwargs_file is not None:
+        env_kwargs = load_yaml(inside(found.env_kwargs_file), trusted)
+    normalizer = load_vec_normalize(inside(found.vecnormalize), trusted) if found.vecnormalize is not None else None
+    policy, data = load_policy_file(inside(found.zip_path) if found.zip_in_root else found.zip_path, device, trusted)
+    return _Read(policy, data, normalizer, config, env_kwargs)
 
 
 def _from_run_folder(run_dir: Path, algo: str | None = None) -> _Found:
@@ -261,7 +326,9 @@ def _from_run_folder(run_dir: Path, algo: str | None = None) -> _Found:
             f"No model zip in the folder {run_dir} (looked for {env_name}.zip, best_model.zip, *.zip): "
             "give the run folder rl-zoo3 wrote (logs/ALGO/ENV_N) or the .zip itself."
         )
-    return _from_zip(zips[0], algo=algo or (run_dir.parent.name if match else None), source=str(run_dir))
+    found = _from_zip(zips[0], algo=algo or (run_dir.parent.name if match else None), source=str(run_dir), root=run_dir)
+    found.zip_in_root = True
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- zoo ids
@@ -295,18 +362,6 @@ def _find_in_zoo_root(root: Path, algo: str, env_id: str) -> _Found | None:
     return None
 
 
-def trust_remote_code(trust: bool | None = None) -> bool:
-    """
-    Whether pickled models may be downloaded from the Hub: ``trust`` if given, else ``$SB3_DISTILL_TRUST_REMOTE_CODE``.
-
-    :param trust: explicit choice of the caller
-    :return: the decision
-    """
-    if trust is not None:
-        return trust
-    return os.environ.get(TRUST_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
-
-
 def hub_filenames(repo_id: str) -> tuple[str, list[str]]:
     """
     :param repo_id: e.g. ``sb3/dqn-CartPole-v1``
@@ -326,7 +381,14 @@ def _from_hf_cache(repo_id: str) -> _Found | None:
     cached = try_to_load_from_cache(repo_id, model_file)
     if not isinstance(cached, str):
         return None
-    return _from_zip(Path(cached), source=f"hub:{repo_id} (local cache)")
+    found = _from_zip(Path(cached), source=f"hub:{repo_id} (local cache)", root=_hf_repo_folder(Path(cached)))
+    found.zip_in_root = True
+    return found
+
+
+def _hf_repo_folder(snapshot_file: Path) -> Path:
+    """``.../models--org--name/snapshots/REV/file`` → ``.../models--org--name`` (its files link into ``blobs/``)."""
+    return snapshot_file.parent.parent.parent
 
 
 def _check_hub_reachable(timeout: float = 3.0) -> None:
@@ -347,7 +409,7 @@ def _check_hub_reachable(timeout: float = 3.0) -> None:
 
 def _from_hub(repo_id: str, trust: bool | None) -> _Found:
     """Download (into the huggingface_hub cache) a model repo in the ``sb3/`` layout."""
-    if not trust_remote_code(trust):
+    if not trust_remote_code_allowed(trust):
         raise HubAccessError(
             f"Loading {repo_id} from the Hugging Face Hub means unpickling a downloaded file, which can run "
             f"arbitrary code. If you trust the repo, pass trust_remote_code=True or set {TRUST_ENV_VAR}=1."
@@ -369,7 +431,7 @@ def _from_hub(repo_id: str, trust: bool | None) -> _Found:
             hf_hub_download(repo_id, extra)
         except (EntryNotFoundError, HfHubHTTPError):
             pass  # optional files
-    return _from_zip(local, source=f"hub:{repo_id}")
+    return _from_zip(local, source=f"hub:{repo_id}", root=_hf_repo_folder(local))
 
 
 def _resolve_zoo_id(
@@ -387,7 +449,7 @@ def _resolve_zoo_id(
         if found is not None:
             return found
     looked.append(f"Hugging Face cache: {', '.join(repos)}")
-    if trust_remote_code(trust):
+    if trust_remote_code_allowed(trust):
         for repo in repos:
             try:
                 return _from_hub(repo, trust)
@@ -515,13 +577,19 @@ def load_teacher(
     ``-v5``); where none has them (``Ant-v3``), the error says so. ``teacher.make_env()`` builds that env with the
     teacher's rl-zoo3 wrappers.
 
+    Every source is read without unpickling (:mod:`sb3_distill.teachers.safe_files`): the policy class must be one of
+    SB3, sb3-contrib or sb3-distill, the spaces, ``policy_kwargs`` and ``vecnormalize.pkl`` hold only allowed
+    classes, the weights only tensors, the YAML files only plain values.
+
     :param spec: the teacher spec
     :param env: if given (env, VecEnv or env id), the teacher must act on its observation and action spaces
     :param device: torch device of the teacher
     :param algo: force the algorithm name of a zip
     :param zoo_dirs: extra rl-zoo3 log folders to search first for a zoo id
-    :param trust_remote_code: allow downloading pickled models from the Hub
-        (default: ``$SB3_DISTILL_TRUST_REMOTE_CODE``)
+    :param trust_remote_code: read the files as SB3 does, unpickling them (a file from someone you do not trust can
+        run any code that way), and allow downloads from the Hub; by default (``$SB3_DISTILL_TRUST_REMOTE_CODE``, else
+        ``False``) nothing is unpickled and a file that needs more fails with
+        :class:`~sb3_distill.teachers.safe_files.UntrustedFileError` naming what it needs
     :return: the frozen :class:`Teacher`
     """
     if isinstance(spec, Teacher):
@@ -575,21 +643,21 @@ def _load_spec_string(
             f"'{spec}' is neither an existing file or folder, nor a zoo id 'algo/env' (e.g. 'dqn/CartPole-v1'), "
             "nor 'hub:org/repo'."
         )
-    policy, data = load_policy_file(found.zip_path, device)
-    normalizer = load_vec_normalize(found.vecnormalize) if found.vecnormalize is not None else None
-    env_id = found.env_id or (found.config.get("env_id") if found.config else None)
+    read = _read_found(found, device, trust)
+    policy = read.policy
+    env_id = found.env_id or read.config.get("env_id")
     if env_id is None and "-" in found.zip_path.stem and found.zip_path.stem.split("-", 1)[0] in _zoo_algos():
         env_id = found.zip_path.stem.split("-", 1)[1]  # Hub naming: algo-Env-vN.zip
     if env_id is not None:
-        env_id = resolve_env_id(env_id, policy.observation_space, policy.action_space, found.config, found.env_kwargs)
+        env_id = resolve_env_id(env_id, policy.observation_space, policy.action_space, read.config, read.env_kwargs)
     return Teacher(
         policy,
-        algo=algo or found.algo or _guess_algo(policy, data),
+        algo=algo or found.algo or _guess_algo(policy, read.data),
         env_id=env_id,
-        obs_normalizer=normalizer,
+        obs_normalizer=read.normalizer,
         source=found.source,
         source_path=found.zip_path,
         device=device,
-        config=found.config,
-        env_kwargs=found.env_kwargs,
+        config=read.config,
+        env_kwargs=read.env_kwargs,
     )

@@ -2,7 +2,7 @@
 Our algorithms in rl-zoo3's registries: ``ALGOS``, ``HYPERPARAMS_SAMPLER`` and ``HYPERPARAMS_CONVERTER``.
 
 One :class:`ZooAlgorithm` per algorithm in :data:`ALGORITHMS`: adding one to rl-zoo3 is one line there and a
-sampler/converter pair (in :mod:`sb3_distill.zoo.samplers`, or beside the algorithm as DistillPPO's).
+sampler/converter pair (in :mod:`sb3_distill.zoo.samplers`).
 """
 
 import importlib
@@ -13,11 +13,12 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_distill.distill_ppo.tuning import convert_distill_ppo_params, sample_distill_ppo_params
 from sb3_distill.zoo.samplers import (
     convert_distill_dqn_params,
+    convert_distill_ppo_params,
     convert_policy_distill_params,
     sample_distill_dqn_params,
+    sample_distill_ppo_params,
     sample_policy_distill_params,
 )
 

@@ -1,6 +1,5 @@
 """
-Optuna samplers and converters of DistillDQN and PolicyDistill, with rl-zoo3's signatures (DistillPPO's pair lives
-beside it, in :mod:`sb3_distill.distill_ppo.tuning`).
+Optuna samplers and converters of DistillDQN, PolicyDistill and DistillPPO, with rl-zoo3's signatures.
 
 A sampler proposes a trial's hyperparameters and returns the algorithm's keyword arguments; its converter rebuilds
 those keyword arguments from ``trial.params`` alone, which is what ``--trial-id N`` and rl-zoo3's ``load_trial`` use.
@@ -17,6 +16,8 @@ from typing import Any
 
 import optuna
 
+from sb3_distill.common.distill_coef import QDAGGER, RENAMED_VALUES
+from sb3_distill.common.renamed import rename_keywords, rename_value
 from sb3_distill.distill_dqn.recipes import RECIPES
 from sb3_distill.losses import KL_DIRECTIONS
 from sb3_distill.teachers import Teacher
@@ -27,6 +28,12 @@ NET_WIDTHS: tuple[int, ...] = (16, 32, 64, 128, 256)
 TEACHER_PHASES: tuple[int, ...] = (0, 1000, 5000)
 #: Range of DistillDQN's distillation coefficient α (log-uniform).
 DISTILL_COEF_RANGE: tuple[float, float] = (0.01, 10.0)
+#: How DistillPPO's λ_t evolves (``distill_coef_rule``): QDagger's performance rule, linear decay to 0, or constant.
+DISTILL_PPO_COEF_RULES: tuple[str, ...] = (QDAGGER, "linear", "constant")
+#: Range of DistillPPO's λ_0 (log-uniform).
+DISTILL_PPO_COEF_RANGE: tuple[float, float] = (0.03, 10.0)
+#: Trial parameters renamed since a release (trials of older studies keep them): old name -> new name.
+RENAMED_TRIAL_PARAMS: dict[str, str] = {"distill_coef_mode": "distill_coef_rule"}
 
 
 @dataclass(frozen=True)
@@ -276,3 +283,50 @@ def convert_policy_distill_params(sampled_params: dict[str, Any]) -> dict[str, A
         params["data_policy"] = params.pop("teacher_share")
     hyperparams.update(params)
     return hyperparams
+
+
+# ---------------------------------------------------------------------------------------------- DistillPPO
+def sample_distill_ppo_params(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]
+) -> dict[str, Any]:
+    """
+    Optuna sampler for DistillPPO: rl-zoo3's PPO sampler (``rl_zoo3.hyperparams_opt.sample_ppo_params``), plus how
+    strongly and for how long the student is pulled towards its teacher: ``distill_coef_rule``
+    (:data:`DISTILL_PPO_COEF_RULES`, DistillDQN's trial parameter of the same name) and ``distill_coef_init`` (λ_0,
+    log-uniform in :data:`DISTILL_PPO_COEF_RANGE`).
+
+    :param trial: the Optuna trial
+    :param n_actions: number of actions (rl-zoo3's sampler signature)
+    :param n_envs: number of envs (rl-zoo3's sampler signature)
+    :param additional_args: rl-zoo3's extra sampler arguments
+    :return: DistillPPO keyword arguments, equal to ``convert_distill_ppo_params(trial.params)``
+    """
+    from rl_zoo3.hyperparams_opt import sample_ppo_params
+
+    sample_ppo_params(trial, n_actions, n_envs, additional_args)
+    trial.suggest_categorical("distill_coef_rule", DISTILL_PPO_COEF_RULES)
+    trial.suggest_float("distill_coef_init", *DISTILL_PPO_COEF_RANGE, log=True)
+    return convert_distill_ppo_params(trial.params)
+
+
+def convert_distill_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn a trial's parameters into DistillPPO keyword arguments (rl-zoo3's on-policy converter for PPO's part).
+    λ_t is expressed with the string forms of ``distill_coef`` (``"qdagger_<λ0>"``, ``"lin_<λ0>"``), which need no
+    callable in the trial. Trials of studies from before the renames (``distill_coef_mode``, whose ``"auto"`` is now
+    ``"qdagger"``) still convert, with a ``FutureWarning``.
+
+    :param sampled_params: ``trial.params`` of a trial of :func:`sample_distill_ppo_params`
+    :return: keyword arguments, with ``distill_coef`` as ``"qdagger_<λ0>"``, ``"lin_<λ0>"`` or a float
+    """
+    from rl_zoo3.hyperparams_opt import convert_onpolicy_params
+
+    params = rename_keywords("DistillPPO's Optuna trial", RENAMED_TRIAL_PARAMS, sampled_params)
+    rule = rename_value(
+        "DistillPPO's Optuna trial", "distill_coef_rule", params.pop("distill_coef_rule"), RENAMED_VALUES["distill_coef"]
+    )
+    initial = float(params.pop("distill_coef_init"))
+    if rule not in DISTILL_PPO_COEF_RULES:
+        raise ValueError(f"Unknown distill_coef_rule {rule!r} in the trial: expected one of {DISTILL_PPO_COEF_RULES}.")
+    forms: dict[str, float | str] = {QDAGGER: f"{QDAGGER}_{initial}", "linear": f"lin_{initial}", "constant": initial}
+    return {**convert_onpolicy_params(params), "distill_coef": forms[rule]}

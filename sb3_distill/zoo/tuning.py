@@ -34,6 +34,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from sb3_distill.common.workers import process_is_gone
 from sb3_distill.zoo.storage import WORKER_ATTRS, RetryDeadWorkerTrial, heartbeat_interval
 
 WORKER_ATTR, WORKER_START_ATTR = WORKER_ATTRS
@@ -80,12 +81,8 @@ def is_dead_worker(trial: FrozenTrial) -> bool | None:
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
     pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if process_is_gone(pid):
         return True
-    except PermissionError:
-        pass  # another user's process: alive
     stat = _process_stat(pid)
     if stat is None:
         return False  # no /proc: a live pid is all we know

@@ -4,9 +4,9 @@ machine in one run, every run in a fresh process.
 
 ::
 
-    python scripts/benchmark.py --out runs/bench --quick                                   # classic, < 10 min on 2 cores
-    python scripts/benchmark.py --out runs/bench-full --jobs 2                             # the classic suite's full run
-    python scripts/benchmark.py --suite mujoco --zoo-dir ../rl-trained-agents --out runs/mujoco --jobs 1
+    python -m scripts.benchmark --out runs/bench --quick                                   # classic, < 10 min on 2 cores
+    python -m scripts.benchmark --out runs/bench-full --jobs 2                             # the classic suite's full run
+    python -m scripts.benchmark --suite mujoco --zoo-dir ../rl-trained-agents --out runs/mujoco --jobs 1
 
 Writes ``results.json`` (one row per env × method × seed, a ``summary`` per env × method, the teachers, the suite's
 probes), ``benchmarks.md`` (tables) and the plot.

@@ -1,5 +1,5 @@
 """
-The command line: ``python scripts/benchmark.py --suite NAME --out DIR [...]``. Plans the suite's runs, measures the
+The command line: ``python -m scripts.benchmark --suite NAME --out DIR [...]``. Plans the suite's runs, measures the
 teachers, runs every job in its own process and rewrites ``results.json``, ``benchmarks.md`` and the plot after each,
 so that an interrupted benchmark keeps what it measured.
 """
@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.report import markdown_report, plot_curves
-from benchmark.runners import run_jobs, teacher_job, training_job
-from benchmark.stats import summarize
-from benchmark.suite import Job, Suite, available_suites, get_suite
+from .report import markdown_report, plot_curves
+from .runners import run_jobs, teacher_job, training_job
+from .stats import summarize
+from .suite import Job, Suite, available_suites, get_suite
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Suite]:
@@ -32,8 +32,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
     known, _ = first.parse_known_args(argv)
     suite = get_suite(known.suite)
     parser = argparse.ArgumentParser(
-        prog="benchmark.py",
-        description=f"{(sys.modules['benchmark'].__doc__ or '').strip()}\n\nSuite {suite.name}: {suite.description}",
+        prog="python -m scripts.benchmark",
+        description=f"{(sys.modules[__package__].__doc__ or '').strip()}\n\nSuite {suite.name}: {suite.description}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--suite", default="classic", choices=available_suites(), help="what to run (default: classic)")
@@ -124,6 +124,8 @@ def training_jobs(
     for env_id in args.envs:
         teacher = teachers[env_id]
         for method in args.methods:
+            if not suite.trains(env_id, method):
+                continue
             budget = settings["budgets"][env_id][method]
             for seed in range(settings["seeds"][method]):
                 spec = dict(
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace, suite: Suite, argv: Sequence[str] | None) -> d
     jobs.sort(key=lambda job: (job.seed, -job.weight))
     results: dict[str, Any] = dict(
         suite=suite.name,
-        command="python scripts/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        command="python -m scripts.benchmark " + " ".join(sys.argv[1:] if argv is None else argv),
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, "
         "1 torch thread per run, no GPU",
         settings=settings,

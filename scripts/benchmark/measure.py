@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.stats import normalized
+from .stats import normalized
 
 #: Batch sizes of the latency / throughput measurements: one observation (acting), and a large batch (serving many
 #: envs or robots at once, or labelling a dataset).
@@ -110,6 +110,26 @@ def latency_calls(
         for fmt, run in runners.items():
             calls[fmt + suffix] = (lambda run=run, batch=batch: run(batch), repeats)
     return calls
+
+
+def load_times(load: Callable[[bool], Any], repeats: int = 5) -> dict[str, float]:
+    """
+    Median seconds of a teacher's load by sb3-distill's safe reader and by SB3's (``trust_remote_code=True``), the
+    two alternating, after a warm-up load each.
+
+    :param load: ``load(trust)`` loads the teacher
+    :param repeats: timed loads each way
+    :return: ``{"safe": seconds, "trusted": seconds}``
+    """
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for trust in (False, True):
+        load(trust)
+    for index in range(repeats):
+        for trust in (False, True) if index % 2 == 0 else (True, False):
+            start = time.perf_counter()
+            load(trust)
+            times[trust].append(time.perf_counter() - start)
+    return {"safe": float(np.median(times[False])), "trusted": float(np.median(times[True]))}
 
 
 def time_calls(calls: dict[str, tuple[Callable[[], Any], int]]) -> dict[str, float]:
@@ -266,3 +286,68 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
         for name in names:
             totals[name].append(spent[name] / per_block)
     return {name: float(np.median(values[1:])) for name, values in totals.items()}
+
+
+class SupervisedStep:
+    """
+    A plain supervised gradient step of a copy of a PolicyDistill student: behaviour cloning of the stored actions
+    (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions), same
+    architecture, optimizer and batch size. What a gradient step of this student costs without any teacher: the
+    reference of PolicyDistill's gradient-step time.
+
+    :param model: a PolicyDistill holding its replay data
+    """
+
+    def __init__(self, model: Any) -> None:
+        import copy
+
+        from gymnasium import spaces
+
+        self.policy = copy.deepcopy(model.policy)
+        self.policy.optimizer = self.policy.optimizer_class(
+            self.policy.parameters(), lr=model.lr_schedule(1.0), **self.policy.optimizer_kwargs
+        )
+        self.batch_size = model.batch_size
+        self.discrete = isinstance(model.action_space, spaces.Discrete)
+        copy_replay_data(model.replay_buffer, self)
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """
+        :param gradient_steps: gradient steps to take
+        :param batch_size: minibatch size
+        """
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size)
+            distribution = self.policy.get_distribution(data.observations)
+            # Stored Box actions are in [-1, 1]: kept inside, where a tanh-squashed student has a density.
+            actions = data.actions.long().flatten() if self.discrete else data.actions.clamp(-0.999, 0.999)
+            loss = -distribution.log_prob(actions).mean()
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            self.policy.optimizer.step()
+
+
+def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_steps: int) -> dict[str, Any]:
+    """
+    Seconds per gradient step of PolicyDistill with its teacher-output cache, with its teachers labelling each batch,
+    and of a plain supervised step of the same student (:class:`SupervisedStep`), interleaved in one process, with
+    one new transition per step (``"+1 transition"``) and on a fixed buffer.
+
+    :param make_model: ``cache_teacher_outputs`` → an untrained PolicyDistill (same seed: both fill the same data)
+    :param fill: env steps played before timing (``learning_starts`` must exceed them: no training while filling)
+    :param n_steps: timed gradient steps per variant
+    :return: seconds per step and ratios to the supervised step, per set-up
+    """
+    from stable_baselines3.common.logger import configure
+
+    cached, live = make_model(True).learn(fill), make_model(False).learn(fill)
+    for model in (cached, live):
+        model.set_logger(configure(None, []))
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        getattr(live.replay_buffer, name)[:] = getattr(cached.replay_buffer, name)  # the same data, whatever the seed
+    variants = {"PolicyDistill, cache": cached, "PolicyDistill, per batch": live, "plain supervised": SupervisedStep(cached)}
+    result: dict[str, Any] = {}
+    for setup, new in (("+1 transition", True), ("fixed buffer", False)):
+        times = gradient_step_times(variants, n_steps, new_transitions=new)
+        result[setup] = {name: {"seconds": value, "ratio": value / times["plain supervised"]} for name, value in times.items()}
+    return result

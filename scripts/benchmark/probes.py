@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.measure import copy_replay_data, gradient_step_times, peak_rss_mb, replay_transition
-from benchmark.report import fmt, table
-from benchmark.runners import setup_worker
-from benchmark.suite import Job, get_suite
+from .measure import copy_replay_data, gradient_step_times, peak_rss_mb, replay_transition
+from .report import fmt, table
+from .runners import setup_worker
+from .suite import Job, get_suite
 
 MEMORY_VARIANTS = ("dqn", "distill_dqn", "distill_dqn (no cache)")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.suite import Suite
+from .suite import Suite
 
 
 def fmt(value: Any, pattern: str = "{:,.0f}", none: str = "never") -> str:
@@ -112,10 +112,12 @@ def teachers_table(results: dict[str, Any], suite: Suite) -> list[str]:
     """
     :param results: the content of ``results.json``
     :param suite: its suite
-    :return: the teachers' returns, sizes, training budgets and one-observation latencies
+    :return: the teachers' returns, sizes, training budgets, one-observation latencies and load times (the safe
+        reader, the default, and SB3's with ``trust_remote_code=True``)
     """
     kinds = ("predict", "forward", "torchscript", "onnx")
     header = ["env", "teacher", "return", "random return", "parameters", "trained for", "predict()", "forward", "TorchScript"]
+    header += ["ONNX", "load: safe / SB3's reader"]
     rows = []
     for env_id, t in results["teachers"].items():
         latency = t["latency_s"]
@@ -127,8 +129,15 @@ def teachers_table(results: dict[str, Any], suite: Suite) -> list[str]:
             ]
             + [f"{t['params']:,}", fmt(t.get("training_steps"), "{:,}", "–")]
             + [fmt(us(latency.get(kind)), "{:.0f} µs", "–") for kind in kinds]
+            + [_load_times(t.get("load_s"))]
         )
-    return table([*header, "ONNX"], rows)
+    return table(header, rows)
+
+
+def _load_times(load_s: dict[str, float] | None) -> str:
+    if not load_s:
+        return "–"  # results of a benchmark run before load times were measured
+    return f"{load_s['safe'] * 1e3:.0f} / {load_s['trusted'] * 1e3:.0f} ms"
 
 
 def learning_table(results: dict[str, Any], suite: Suite) -> list[str]:

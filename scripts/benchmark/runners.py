@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import sys
 import tempfile
 import time
 import warnings
@@ -19,16 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.measure import (
+from .measure import (
     acting_and_critic_parameters,
     eval_callback_class,
+    SupervisedStep,
     gradient_step_times,
     latency_calls,
+    load_times,
     peak_rss_mb,
     time_calls,
 )
-from benchmark.stats import first_reaching
-from benchmark.suite import Job, get_suite
+from .stats import first_reaching
+from .suite import Job, get_suite
 
 
 def setup_worker() -> None:
@@ -53,7 +54,9 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
     :return: the teacher's record
     """
     setup_worker()
+    from sb3_distill import load_teacher
     from sb3_distill.teachers import reference_returns
+    from sb3_distill.teachers.loading import BUNDLED_DIR
 
     suite = get_suite(suite_name, teachers)
     teacher = suite.load_teacher(env_id, zoo_dir)
@@ -81,6 +84,9 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
         )
     training_steps = teacher.config.get("n_timesteps")
     reference = returns.get("reference", returns["teacher"])
+    # The load alone, by the safe reader (the default) and by SB3's: what reading a teacher without unpickling costs.
+    spec, roots = suite.teachers[env_id], [zoo_dir or BUNDLED_DIR]
+    load_s = load_times(lambda trust: load_teacher(spec, device="cpu", zoo_dirs=roots, trust_remote_code=trust))
     return dict(
         env=env_id,
         teacher=suite.teachers[env_id],
@@ -95,6 +101,7 @@ def teacher_job(suite_name: str, teachers: dict[str, str], env_id: str, zoo_dir:
         params=teacher.num_parameters,
         training_steps=int(float(training_steps)) if training_steps is not None else None,
         latency_s=latency,
+        load_s=load_s,
     )
 
 
@@ -147,6 +154,7 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
                 suite.latency_batch_sizes,
             )
             row["latency_s"] = time_calls(calls)
+    row.update(suite.after_training(method, env_id, model, teacher, spec))
     reference = suite.gradient_step_reference(method, model, env, seed) if spec["grad_steps"] > 0 else None
     if reference is not None:
         name, plain = reference
@@ -154,13 +162,12 @@ def training_job(spec: dict[str, Any]) -> dict[str, Any]:
         row["grad_step_reference"] = name
         row["grad_step_s"], row["reference_grad_step_s"] = times["student"], times[name]
         row["grad_step_ratio"] = times["student"] / times[name]
+    if spec["grad_steps"] > 0 and hasattr(model, "cache_teacher_outputs") and hasattr(model.policy, "get_distribution"):
+        # PolicyDistill: against a plain supervised step of the same student (same data, no teacher)
+        times = gradient_step_times({"student": model, "plain supervised": SupervisedStep(model)}, spec["grad_steps"], seed)
+        row["supervised_grad_step_s"] = times["plain supervised"]
+        row["supervised_grad_step_ratio"] = times["student"] / times["plain supervised"]
     return row
-
-
-def _worker_init(scripts_dir: str) -> None:
-    # Spawned workers import the benchmark package by name to unpickle the jobs.
-    if scripts_dir not in sys.path:
-        sys.path.insert(0, scripts_dir)
 
 
 def run_jobs(jobs: Iterable[Job], n_workers: int, progress: Any) -> Iterable[tuple[Job, dict[str, Any] | BaseException]]:
@@ -172,11 +179,9 @@ def run_jobs(jobs: Iterable[Job], n_workers: int, progress: Any) -> Iterable[tup
     :param progress: a tqdm bar
     :return: ``(job, result or exception)`` as jobs finish
     """
+    # Spawned workers import the benchmark package by name to unpickle the jobs: spawn gives them the parent's sys.path
     context = multiprocessing.get_context("spawn")
-    scripts_dir = str(Path(__file__).resolve().parents[1])
-    with ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=context, initializer=_worker_init, initargs=(scripts_dir,), max_tasks_per_child=1
-    ) as pool:
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=context, max_tasks_per_child=1) as pool:
         futures: dict[Future, Job] = {pool.submit(job.function, *job.args): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]

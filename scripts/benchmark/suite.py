@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from benchmark.measure import eval_grid
+from .measure import eval_grid
 
 
 @dataclass
@@ -110,6 +110,14 @@ class Suite:
         :return: env steps of ``method`` on ``env_id``
         """
         return max(int(self.budgets["quick" if args.quick else "full"][env_id] * args.budget_scale), 200)
+
+    def trains(self, env_id: str, method: str) -> bool:
+        """
+        :param env_id: gymnasium id
+        :param method: a method name
+        :return: whether ``method`` is trained on ``env_id`` (a suite may measure only the teacher of some envs)
+        """
+        return True
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         """
@@ -259,6 +267,19 @@ class Suite:
         """
         raise NotImplementedError
 
+    def after_training(self, method: str, env_id: str, model: Any, teacher: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """
+        Measurements of the trained model in its worker (e.g. its robustness), merged into its row.
+
+        :param method: the method of ``model``
+        :param env_id: gymnasium id
+        :param model: the trained model
+        :param teacher: the teacher
+        :param spec: the run's spec
+        :return: entries added to the row
+        """
+        return {}
+
     def gradient_step_reference(self, method: str, model: Any, env: Any, seed: int) -> tuple[str, Any] | None:
         """
         A model whose gradient step ``model``'s is compared with, holding the same replay data.
@@ -291,7 +312,7 @@ def available_suites() -> list[str]:
     """
     :return: the names of the suite files in ``benchmark/suites``
     """
-    from benchmark import suites
+    from . import suites
 
     return sorted(module.name for module in pkgutil.iter_modules(suites.__path__) if not module.name.startswith("_"))
 
@@ -304,7 +325,7 @@ def get_suite(name: str, teachers: dict[str, str] | None = None) -> Suite:
     """
     if name not in available_suites():
         raise ValueError(f"Unknown suite {name!r}: use one of {', '.join(available_suites())}.")
-    suite = importlib.import_module(f"benchmark.suites.{name}").SUITE
+    suite = importlib.import_module(f"{__package__}.suites.{name}").SUITE
     if teachers:
         suite = copy.copy(suite)
         suite.teachers = {**suite.teachers, **teachers}

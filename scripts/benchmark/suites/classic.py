@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmark.probes import cost_probe_jobs, cost_probe_sections, plain_dqn_copy
-from benchmark.suite import Job, Suite
-from benchmark.zoo_config import zoo_config
+from ..probes import cost_probe_jobs, cost_probe_sections, plain_dqn_copy
+from ..suite import Job, Suite
+from ..zoo_config import zoo_config
 
 STUDENT_NET_ARCH = [32, 32]
 RECIPES = ("qdagger", "policy_distillation", "teacher_td_reverse_kl")

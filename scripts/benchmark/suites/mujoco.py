@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmark.measure import copy_replay_data, interleaved_latencies, latency_calls
-from benchmark.report import fmt, table, us
-from benchmark.runners import setup_worker
-from benchmark.suite import Job, Suite, get_suite
+from ..measure import copy_replay_data, interleaved_latencies, latency_calls
+from ..report import fmt, table, us
+from ..runners import setup_worker
+from ..suite import Job, Suite, get_suite
 
 #: Students as a share of the teacher's acting parameters (method name → share); 5% is the size the target allows.
 STUDENT_SHARES = {"policy_distill:2%": 0.02, "policy_distill:5%": 0.05, "policy_distill:10%": 0.10}
@@ -202,7 +202,7 @@ class MujocoSuite(Suite):
                 *self.latency_probe_table(results),
             ]
         else:
-            from benchmark.report import latency_table
+            from ..report import latency_table
 
             lines += ["Each agent timed in its own process (seed 0's run): ratios suffer from a changing load.", ""]
             lines += latency_table(results, self)

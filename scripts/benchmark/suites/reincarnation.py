@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from benchmark.stats import normalized
-from benchmark.suite import Suite
-from benchmark.zoo_config import zoo_config
+from ..stats import normalized
+from ..suite import Suite
+from ..zoo_config import zoo_config
 
 #: The students' network, and so that of the baselines from scratch: equal capacity on both sides.
 STUDENT_NET_ARCH = [64, 64]

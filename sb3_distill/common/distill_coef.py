@@ -1,0 +1,194 @@
+"""
+The weight of the distillation term (``distill_coef``) of DistillDQN (α_t) and DistillPPO (λ_t), and QDagger's
+performance rule, once for both.
+
+``distill_coef`` takes the same forms in both algorithms:
+
+* a float >= 0: a constant weight;
+* an SB3 schedule (a callable of the remaining progress, 1 → 0) or ``"lin_<λ_0>"`` (λ_0 · progress remaining,
+  rl-zoo3's spelling of a linear schedule, which YAML and Optuna trials can hold);
+* ``"qdagger"`` or ``"qdagger_<λ_0>"``: QDagger's performance rule (Agarwal et al., "Reincarnating Reinforcement
+  Learning", NeurIPS 2022), :func:`qdagger_coef`: the weight fades from λ_0 (default 1) to 0 as the student's
+  teacher-normalized return s = (G_S − G_random) / (G_T − G_random) goes from 0 to 1, and comes back if the
+  student falls back.
+
+QDagger's rule, clipped: λ = λ_0 · max(clip(1 − s, 0, 1)^p, α_min) (p = ``anneal_exponent``, α_min =
+``anneal_floor``; 1 and 0 in QDagger). The paper describes λ_t as a weight that decays from its full value to 0 as
+the student catches up; CleanRL's QDagger computes ``max(1 − G_S / G_T, 0)`` on raw returns, so its weight never
+passes 1 unless the student's return is negative. Normalizing by a random policy's return (as here, so that
+MountainCar's or Acrobot's negative returns work) would otherwise give more than λ_0 to a student that does worse
+than random (1.25 · λ_0 for s = −0.25), a weight nobody configured; the clip keeps λ_0 the largest weight.
+
+``"auto"`` was DistillPPO's name of the rule (``"auto_<λ_0>"``); it still works, with a ``FutureWarning``
+(:data:`RENAMED_VALUES`), because ``"auto"`` elsewhere means "chosen for you from the teacher", which this is not.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+DistillCoef = float | str | Callable[[float], float]
+
+#: The name of QDagger's performance rule in ``distill_coef`` (``"qdagger_<λ_0>"`` scales it).
+QDAGGER = "qdagger"
+#: The student's latest training episodes whose mean return is its score.
+SCORE_EPISODES = 10
+#: Old spellings of ``distill_coef`` values, old -> new (``"auto_0.5"`` -> ``"qdagger_0.5"``), accepted with a
+#: ``FutureWarning`` by ``__init__``, ``load()``, saved zips, rl-zoo3 YAML and Optuna trials.
+RENAMED_VALUES: dict[str, dict[str, str]] = {"distill_coef": {"auto": QDAGGER}}
+
+_FIX = (
+    "use a float >= 0, an SB3 schedule (a callable of the remaining progress, e.g. LinearSchedule(1.0, 0.0, 1.0)), "
+    "'lin_<λ0>', 'qdagger' or 'qdagger_<λ0>'"
+)
+
+
+class LinearCoef:
+    """λ_t = λ_0 · progress_remaining (a class rather than a lambda, so that it pickles with the model)."""
+
+    def __init__(self, initial: float) -> None:
+        """
+        :param initial: λ_0
+        """
+        self.initial = initial
+
+    def __call__(self, progress_remaining: float) -> float:
+        """
+        :param progress_remaining: SB3's remaining progress, 1 → 0
+        :return: λ_0 · progress_remaining
+        """
+        return self.initial * progress_remaining
+
+
+def parse_distill_coef(distill_coef: DistillCoef) -> tuple[str, float | Callable[[float], float]]:
+    """
+    Check ``distill_coef`` and say how the weight is computed.
+
+    :param distill_coef: a float >= 0; an SB3 schedule (giving values >= 0); ``"lin_<λ_0>"``; ``"qdagger"`` or
+        ``"qdagger_<λ_0>"``
+    :return: ``("constant", λ)``, ``("schedule", schedule)`` or ``("qdagger", λ_0)``; raises ``ValueError`` or
+        ``TypeError`` naming the accepted forms
+    """
+    if isinstance(distill_coef, str):
+        name, _, value = distill_coef.partition("_")
+        if name in (QDAGGER, "lin") and (value or name == QDAGGER):
+            try:
+                coef = float(value) if value else 1.0
+            except ValueError:
+                coef = math.nan
+            if math.isfinite(coef) and coef >= 0:
+                return (QDAGGER, coef) if name == QDAGGER else ("schedule", LinearCoef(coef))
+        raise ValueError(f"Unknown distill_coef {distill_coef!r}: {_FIX}.")
+    if callable(distill_coef):
+        for progress in (1.0, 0.0):
+            coef_at = float(distill_coef(progress))
+            if not (math.isfinite(coef_at) and coef_at >= 0):
+                raise ValueError(
+                    f"The distill_coef schedule gives {coef_at} at progress_remaining={progress}: it must be finite and >= 0."
+                )
+        return "schedule", distill_coef
+    if isinstance(distill_coef, bool) or not isinstance(distill_coef, (int, float, np.floating, np.integer)):
+        raise TypeError(f"distill_coef={distill_coef!r} is neither a number nor callable: {_FIX}.")
+    if not (math.isfinite(distill_coef) and distill_coef >= 0):
+        raise ValueError(f"distill_coef must be finite and >= 0 (got {distill_coef}): {_FIX}.")
+    return "constant", float(distill_coef)
+
+
+def student_score(recent_returns: Sequence[float], random_return: float, teacher_return: float) -> float | None:
+    """
+    QDagger's score of the student: its mean return, normalized by the teacher's, not clipped.
+
+    :param recent_returns: the student's latest episode returns
+    :param random_return: G_random, a uniformly random policy's mean return
+    :param teacher_return: G_T, the teacher's mean return
+    :return: s = (mean(recent_returns) − G_random) / (G_T − G_random) (1: the teacher's level), or ``None`` when
+        there is nothing to score (no episode, or a teacher no better than random)
+    """
+    if len(recent_returns) == 0 or teacher_return <= random_return:
+        return None
+    return (float(np.mean(recent_returns)) - random_return) / (teacher_return - random_return)
+
+
+def qdagger_coef(score: float | None, initial: float = 1.0, exponent: float = 1.0, floor: float = 0.0) -> float:
+    """
+    QDagger's performance rule: λ = λ_0 · max(clip(1 − s, 0, 1)^p, α_min) (see the module's docstring for the clip).
+
+    :param score: the student's score s (:func:`student_score`); ``None`` (nothing to score yet): λ_0
+    :param initial: λ_0, the largest weight
+    :param exponent: p > 0 (1: QDagger's linear rule)
+    :param floor: α_min in [0, 1] (0: QDagger's)
+    :return: λ, 0 once the student plays as well as its teacher (unless ``floor`` > 0)
+    """
+    if score is None:
+        return initial
+    return initial * max(min(max(1.0 - score, 0.0), 1.0) ** exponent, floor)
+
+
+class DistillCoefMixin:
+    """
+    ``distill_coef`` for an algorithm with an RL term beside the distillation term (DistillDQN, DistillPPO).
+
+    The algorithm calls :meth:`_parse_distill_coef` when ``distill_coef`` is set (``__init__``, and ``_setup_model``
+    for ``load(path, distill_coef=...)``); :meth:`current_distill_coef` gives the weight of the next update. An
+    algorithm whose first episodes are not the student's own (DistillDQN's teacher phase) overrides
+    :meth:`_student_returns`. Reference returns come from
+    :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`.
+    """
+
+    #: p of QDagger's rule (DistillDQN sets its own ``anneal_exponent``)
+    anneal_exponent: float = 1.0
+    #: α_min of QDagger's rule (DistillDQN sets its own ``anneal_floor``)
+    anneal_floor: float = 0.0
+    #: Old spellings of values, for :mod:`sb3_distill.common.renamed`.
+    renamed_values: ClassVar[dict[str, dict[str, str]]] = RENAMED_VALUES
+    distill_coef: DistillCoef
+    ep_info_buffer: Any
+    _current_progress_remaining: float
+
+    def _parse_distill_coef(self) -> None:
+        self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
+
+    def _excluded_save_params(self) -> list[str]:
+        # Parsed from distill_coef again on load (which may change it)
+        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value"]  # type: ignore[misc]
+
+    def current_distill_coef(self) -> float:
+        """
+        :return: the weight of the distillation term at the current progress: constant, scheduled, or QDagger's rule
+            on the student's latest training episodes
+        """
+        if self._coef_mode == "constant":
+            return float(self._coef_value)  # type: ignore[arg-type]
+        if self._coef_mode == "schedule":
+            return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
+        return qdagger_coef(self.student_score(), float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
+
+    def _student_returns(self) -> list[float]:
+        """The returns of the student's own latest training episodes (at most :data:`SCORE_EPISODES`)."""
+        return [info["r"] for info in list(self.ep_info_buffer or [])[-SCORE_EPISODES:]]
+
+    def student_score(self) -> float | None:
+        """
+        QDagger's score of the student (:func:`student_score`) over its latest :data:`SCORE_EPISODES` training
+        episodes, against :meth:`teacher_reference_returns`.
+
+        :return: s (1: the teacher's level; not clipped), or ``None`` while there is nothing to score
+        """
+        recent = self._student_returns()
+        if not recent:
+            return None
+        return student_score(recent, *self.teacher_reference_returns())  # type: ignore[attr-defined]
+
+
+__all__ = [
+    "QDAGGER",
+    "RENAMED_VALUES",
+    "SCORE_EPISODES",
+    "DistillCoefMixin",
+    "LinearCoef",
+    "parse_distill_coef",
+    "qdagger_coef",
+    "student_score",
+]
