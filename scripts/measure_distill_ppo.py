@@ -66,7 +66,7 @@ def run_defaults(args: argparse.Namespace, seed: int, teacher: Teacher) -> tuple
     if args.algo == "ppo":
         model: PPO = PPO("MlpPolicy", args.env, seed=seed)
     else:
-        coef = {} if args.distill_coef == "auto" else dict(distill_coef=args.distill_coef)
+        coef = {} if args.distill_coef in ("auto", "qdagger") else dict(distill_coef=args.distill_coef)
         model = DistillPPO("MlpPolicy", args.env, teacher=teacher, seed=seed, **coef)
     eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 10_000)
     log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
