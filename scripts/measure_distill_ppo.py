@@ -11,6 +11,13 @@ network; DistillPPO adds its teacher. Scores are deterministic evaluations (10 e
 
 ``--teacher weak-dqn`` trains a weak teacher first (SB3 DQN with rl-zoo3's CartPole hyperparameters, stopped after
 ``--weak-steps`` steps), as the learning tests do.
+
+``--settings defaults`` builds both as a new user would, with nothing but the env id, ``teacher=`` and ``seed=``
+(SB3's PPO defaults, DistillPPO's own ``distill_coef="auto"`` and reference returns, one env), which is how issue 20's
+"never below PPO from scratch" property is measured:
+
+    python scripts/measure_distill_ppo.py --settings defaults --teacher weak-dqn --algo distill_ppo --seeds 0 1 \
+        --steps 30000 --eval-freq 10000 --eval-episodes 20
 """
 
 import argparse
@@ -54,7 +61,26 @@ def reference(env_id: str, teacher: Teacher, episodes: int = 10) -> tuple[float,
     return float(np.mean(random_returns)), float(np.mean(teacher_returns))
 
 
+def run_defaults(args: argparse.Namespace, seed: int, teacher: Teacher) -> tuple[PPO, EvalCallback, float]:
+    """PPO or DistillPPO with their defaults (``distill_coef`` only if given), trained with a 20-episode EvalCallback."""
+    if args.algo == "ppo":
+        model: PPO = PPO("MlpPolicy", args.env, seed=seed)
+    else:
+        coef = {} if args.distill_coef in ("auto", "qdagger") else dict(distill_coef=args.distill_coef)
+        model = DistillPPO("MlpPolicy", args.env, teacher=teacher, seed=seed, **coef)
+    eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 10_000)
+    log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
+    callback = EvalCallback(eval_env, eval_freq=args.eval_freq, n_eval_episodes=args.eval_episodes, log_path=log_path)
+    start = time.time()
+    model.learn(args.steps, callback=callback)
+    return model, callback, time.time() - start
+
+
 def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tuple[float, float]) -> dict[str, Any]:
+    if args.settings == "defaults":
+        assert teacher is not None
+        model, callback, seconds = run_defaults(args, seed, teacher)
+        return summarize(args, seed, callback, refs, seconds, getattr(model, "distill_coef_choice", None))
     config = zoo_config("ppo", args.env)
     settings, normalize, n_envs = config.hyperparams, config.normalize, config.n_envs
     settings.pop("policy", None)
@@ -75,9 +101,22 @@ def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tupl
         )  # fmt: skip
     # EvalCallback records its evaluations only when it has a log_path.
     log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
-    callback = EvalCallback(eval_env, eval_freq=max(args.eval_freq // n_envs, 1), n_eval_episodes=10, log_path=log_path)
+    callback = EvalCallback(
+        eval_env, eval_freq=max(args.eval_freq // n_envs, 1), n_eval_episodes=args.eval_episodes, log_path=log_path
+    )
     start = time.time()
     model.learn(args.steps, callback=callback)
+    return summarize(args, seed, callback, refs, time.time() - start, None)
+
+
+def summarize(
+    args: argparse.Namespace,
+    seed: int,
+    callback: EvalCallback,
+    refs: tuple[float, float],
+    seconds: float,
+    choice: str | None,
+) -> dict[str, Any]:
     random_return, teacher_return = refs
     steps = [int(step) for step in callback.evaluations_timesteps]
     means = [float(np.mean(result)) for result in callback.evaluations_results]
@@ -86,7 +125,8 @@ def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tupl
     return dict(
         env=args.env, algo=args.algo, teacher=args.teacher, distill_coef=str(args.distill_coef), seed=seed,
         steps=steps, returns=means, scores=scores, steps_to_level=reached, level=args.level,
-        final_score=scores[-1] if scores else None, seconds=round(time.time() - start, 1),
+        final_score=scores[-1] if scores else None, seconds=round(seconds, 1), settings=args.settings,
+        distill_coef_choice=choice,
     )  # fmt: skip
 
 
@@ -102,6 +142,10 @@ def main() -> None:
     parser.add_argument("--level", type=float, default=0.95, help="normalized score counted as the teacher's level")
     parser.add_argument("--net-arch", type=int, nargs="*", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--settings", default="zoo", choices=["zoo", "defaults"], help="rl-zoo3's PPO settings, or SB3's defaults"
+    )
+    parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--output", default=None, help="append one JSON line per run")
     args = parser.parse_args()
     try:
@@ -119,7 +163,9 @@ def main() -> None:
         summary = " ".join(
             f"{step // 1000}k:{score:.2f}" for step, score in zip(result["steps"], result["scores"], strict=True)
         )
+        returns = " ".join(f"{ret:.0f}" for ret in result["returns"])
         print(f"{args.algo} seed {seed}: to {args.level} at {result['steps_to_level']} steps; {summary}", flush=True)
+        print(f"  returns: {returns}" + (f"; {result['distill_coef_choice']}" if result["distill_coef_choice"] else ""))
         if args.output:
             with open(args.output, "a") as file:
                 file.write(json.dumps(result) + "\n")

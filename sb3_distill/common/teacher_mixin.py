@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+import gymnasium as gym
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
@@ -249,6 +250,16 @@ class TeacherMixin:
             measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
             self._measured_reference_returns = (measured[0][0], max(teacher_return for _, teacher_return in measured))
         return self._measured_reference_returns  # type: ignore[return-value]
+
+    def _env_reward_threshold(self) -> float | None:
+        """The return at which gymnasium counts the student's env solved (``spec.reward_threshold``); ``None`` if none."""
+        env_id = self._env_id()
+        if env_id is None:
+            return None
+        try:
+            return gym.spec(env_id).reward_threshold
+        except gym.error.Error:  # an env that is not registered has no threshold
+            return None
 
     # ------------------------------------------------------------------ learn
     def learn(
