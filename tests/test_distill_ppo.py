@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillPPO, load_teacher
 from sb3_distill.common.distill_coef import qdagger_coef, student_score
-from sb3_distill.distill_ppo.distill_ppo import AUTO_COEF_CHOICES
+from sb3_distill.common.distill_coef import AUTO_COEF_CHOICES
 from sb3_distill.distill_ppo import TeacherRolloutBuffer, parse_distill_coef
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.policy_distill import SquashedActorCriticPolicy
@@ -491,22 +491,17 @@ def test_default_coef_chooses_from_the_teachers_return(teachers):
     assert weak.distill_coef_choice is None
     weak.learn(64)
     assert weak._coef_value == AUTO_COEF_CHOICES[1]
-    assert weak.distill_coef_choice.startswith(f"distill_coef='qdagger' chose λ_0 = {AUTO_COEF_CHOICES[1]:g}")
+    assert weak.distill_coef_choice.startswith(f"distill_coef='auto' chose QDagger's rule with λ_0 = {AUTO_COEF_CHOICES[1]:g}")
     assert "100.0 is below CartPole-v1's reward threshold 475" in weak.distill_coef_choice
     strong = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
     strong.learn(64)
     assert "500.0 reaches CartPole-v1's reward threshold 475" in strong.distill_coef_choice
     assert strong._coef_value == AUTO_COEF_CHOICES[0]
-    explicit = DistillPPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        teacher=teachers["dqn"],
-        distill_coef="qdagger_0.5",
-        reference_returns=(20.0, 100.0),
-        **TINY,
-    )
-    explicit.learn(64)
-    assert explicit.distill_coef_choice is None and explicit._coef_value == 0.5
+    for explicit_coef, initial in (("qdagger_0.5", 0.5), ("qdagger", 1.0)):  # an explicit rule keeps its λ_0
+        kwargs = dict(TINY, distill_coef=explicit_coef, reference_returns=(20.0, 100.0))
+        explicit = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], **kwargs)
+        explicit.learn(64)
+        assert explicit.distill_coef_choice is None and explicit._coef_value == initial
 
 
 # ---------------------------------------------------------------------------------------------- Optuna

@@ -155,7 +155,7 @@ def test_cartpole_offline_from_a_saved_dataset(zoo_dir: Path, tmp_path: Path):
         "MlpPolicy",
         None,
         teacher=teacher,
-        dataset=tmp_path / "cartpole_ppo.pkl",
+        dataset=tmp_path / "cartpole_ppo.npz",
         policy_kwargs=SMALL_NET,
         batch_size=64,
         learning_rate=3e-3,

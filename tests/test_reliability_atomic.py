@@ -10,6 +10,7 @@ behind is hidden from model listings and removed by the next save.
 """
 
 import builtins
+import contextlib
 import errno
 import io
 import multiprocessing
@@ -144,7 +145,13 @@ class ExportWriter(Writer):
             if self.zip_version != version:  # the command's input, saved once per version: the export is under test
                 self.model.save(self.zip)
                 self.zip_version = version
-            assert export_main([str(self.zip), "--format", self.format, "--out", str(path), "--force", "--check", "0"]) == 0
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                status = export_main([str(self.zip), "--format", self.format, "--out", str(path), "--force", "--check", "0"])
+            if status == 2 and "[Errno" in stderr.getvalue():
+                # The command reports a failed write as an exit status and a message naming the OS error.
+                raise OSError(stderr.getvalue().strip())
+            assert status == 0, stderr.getvalue()
         else:
             export(self.model, path, self.format)
 

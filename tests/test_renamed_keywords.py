@@ -1,5 +1,5 @@
 """Renamed keywords (``policy_loss`` -> ``distill_loss``, ``value_coef`` -> ``distill_value_coef``) and values
-(``distill_coef="auto"`` -> ``"qdagger"``): the old spellings keep working everywhere a user may have written them
+(``distill_coef="auto_<λ0>"`` -> ``"qdagger_<λ0>"``): the old spellings keep working everywhere a user may have written them
 (code, load(), saved models, YAML, Optuna trials), with a warning."""
 
 import json
@@ -123,8 +123,9 @@ def test_old_yaml_entry_trains_with_sb3_distill_train(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- renamed values
-#: DistillPPO's distill_coef="auto" / "auto_<λ0>" is QDagger's rule, now spelled as DistillDQN spells it
-OLD_COEFS = {"auto": ("qdagger", 1.0), "auto_0.3": ("qdagger_0.3", 0.3)}
+#: DistillPPO's distill_coef="auto_<λ0>" is QDagger's rule, now spelled as DistillDQN spells it (plain "auto" is the
+#: rule with λ0 chosen from the teacher: not renamed)
+OLD_COEFS = {"auto_1": ("qdagger_1", 1.0), "auto_0.3": ("qdagger_0.3", 0.3)}
 
 
 @pytest.mark.parametrize("old", OLD_COEFS)
@@ -162,7 +163,7 @@ def test_model_saved_with_distill_coef_auto_loads_as_qdagger(tmp_path):
     loaded.learn(64, reset_num_timesteps=False)
     # load(path, distill_coef=<old spelling>) is renamed too
     with pytest.warns(FutureWarning, match="is now spelled"):
-        assert DistillPPO.load(path, env=model.get_env(), distill_coef="auto").distill_coef == "qdagger"
+        assert DistillPPO.load(path, env=model.get_env(), distill_coef="auto_1").distill_coef == "qdagger_1"
 
 
 def test_old_distill_ppo_trial_and_yaml_value_still_build_a_student(tmp_path, monkeypatch):
@@ -178,11 +179,11 @@ def test_old_distill_ppo_trial_and_yaml_value_still_build_a_student(tmp_path, mo
     # A YAML entry written before the rename trains with sb3-distill train (the value reaches DistillPPO's __init__)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SB3_DISTILL_ZOO", raising=False)
-    entry = dict(teacher="dqn/CartPole-v1", policy="MlpPolicy", n_timesteps=64, distill_coef="auto", n_steps=64)
+    entry = dict(teacher="dqn/CartPole-v1", policy="MlpPolicy", n_timesteps=64, distill_coef="auto_1", n_steps=64)
     entry.update(batch_size=32, n_epochs=1, reference_returns=[20.0, 500.0])  # nothing to measure
     (tmp_path / "old.yml").write_text(yaml.safe_dump({"CartPole-v1": entry}))
     args = ["train", "--algo", "distill_ppo", "--env", "CartPole-v1", "-conf", "old.yml", "--seed", "1"]
-    with pytest.warns(FutureWarning, match="distill_coef='auto' is now spelled distill_coef='qdagger'"):
+    with pytest.warns(FutureWarning, match="distill_coef='auto_1' is now spelled distill_coef='qdagger_1'"):
         assert main([*args, "--eval-freq", "-1", "--num-threads", "1", "--verbose", "0"]) == 0
     student = DistillPPO.load(tmp_path / "logs" / "distill_ppo" / "CartPole-v1_1" / "CartPole-v1.zip")
-    assert student.distill_coef == "qdagger" and student.num_timesteps == 64
+    assert student.distill_coef == "qdagger_1" and student.num_timesteps == 64

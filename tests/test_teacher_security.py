@@ -405,7 +405,7 @@ def test_every_teacher_source_loads_safely(source: str, marker: Path, tmp_path: 
 def test_zoo_files_load_the_same_with_and_without_trust(zoo_dir: Path) -> None:
     """Old gym pickles, SB3 1.x files, QR-DQN, SAC, TimeFeature and MuJoCo -v3: the safe reader gives the same teacher."""
     runs = sorted(path.parent for path in zoo_dir.glob("*/*_1/*.zip"))
-    assert len(runs) == 8
+    assert runs == sorted(zoo_dir.glob("*/*_1")) and len(runs) >= 8  # every run folder of tests/data/zoo
     for run in runs:
         safe, trusted = load_teacher(run), load_teacher(run, trust_remote_code=True)
         assert safe.fingerprint == trusted.fingerprint, run

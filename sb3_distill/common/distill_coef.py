@@ -19,8 +19,13 @@ passes 1 unless the student's return is negative. Normalizing by a random policy
 MountainCar's or Acrobot's negative returns work) would otherwise give more than λ_0 to a student that does worse
 than random (1.25 · λ_0 for s = −0.25), a weight nobody configured; the clip keeps λ_0 the largest weight.
 
-``"auto"`` was DistillPPO's name of the rule (``"auto_<λ_0>"``); it still works, with a ``FutureWarning``
-(:data:`RENAMED_VALUES`), because ``"auto"`` elsewhere means "chosen for you from the teacher", which this is not.
+``"auto"`` (DistillPPO's default) is QDagger's rule with λ_0 chosen for you from the teacher, as ``"auto"`` means
+everywhere in the package: at each ``learn()`` the teacher's measured return is compared with the env's definition of
+solved (gymnasium's ``spec.reward_threshold``); a teacher that reaches it (or an env without one) gets λ_0 = 1, a
+weaker one λ_0 = 0.1 (:data:`AUTO_COEF_CHOICES`, measured in docs/guide/distill_ppo.md "Which default": a full pull
+towards a weak teacher holds a PPO student below PPO from scratch for tens of thousands of steps). What it chose and
+why is ``distill_coef_choice``. ``"auto_<λ_0>"``, DistillPPO's old name of the rule with a given λ_0, still works as
+``"qdagger_<λ_0>"``, with a ``FutureWarning`` (:data:`RENAMED_VALUES`).
 """
 
 import math
@@ -33,15 +38,24 @@ DistillCoef = float | str | Callable[[float], float]
 
 #: The name of QDagger's performance rule in ``distill_coef`` (``"qdagger_<λ_0>"`` scales it).
 QDAGGER = "qdagger"
+#: QDagger's rule with λ_0 chosen from the teacher at each ``learn()`` (:meth:`DistillCoefMixin._choose_auto_coef`).
+AUTO = "auto"
+#: λ_0 of ``distill_coef="auto"``: for a teacher whose measured return reaches its env's reward threshold (or an env
+#: without one), and for a weaker one. Measured (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic
+#: evaluations every 10k steps; docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN
+#: stopped at 6k steps, 112) holds the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO
+#: from scratch is at 500 from 30k on), even after λ_t has faded to 0; with λ_0 = 0.1 it keeps PPO's pace from 20k on.
+AUTO_COEF_CHOICES = (1.0, 0.1)
 #: The student's latest training episodes whose mean return is its score.
 SCORE_EPISODES = 10
-#: Old spellings of ``distill_coef`` values, old -> new (``"auto_0.5"`` -> ``"qdagger_0.5"``), accepted with a
-#: ``FutureWarning`` by ``__init__``, ``load()``, saved zips, rl-zoo3 YAML and Optuna trials.
-RENAMED_VALUES: dict[str, dict[str, str]] = {"distill_coef": {"auto": QDAGGER}}
+#: Old spellings of ``distill_coef`` values, old -> new (``"auto_0.5"`` -> ``"qdagger_0.5"``; plain ``"auto"`` is not
+#: renamed: it is the rule with a chosen λ_0), accepted with a ``FutureWarning`` by ``__init__``, ``load()``, saved zips,
+#: rl-zoo3 YAML and Optuna trials.
+RENAMED_VALUES: dict[str, dict[str, str]] = {"distill_coef": {f"{AUTO}_": f"{QDAGGER}_"}}
 
 _FIX = (
     "use a float >= 0, an SB3 schedule (a callable of the remaining progress, e.g. LinearSchedule(1.0, 0.0, 1.0)), "
-    "'lin_<λ0>', 'qdagger' or 'qdagger_<λ0>'"
+    "'lin_<λ0>', 'qdagger', 'qdagger_<λ0>' or 'auto' (QDagger's rule, λ0 chosen from the teacher)"
 )
 
 
@@ -67,10 +81,12 @@ def parse_distill_coef(distill_coef: DistillCoef) -> tuple[str, float | Callable
     Check ``distill_coef`` and say how the weight is computed.
 
     :param distill_coef: a float >= 0; an SB3 schedule (giving values >= 0); ``"lin_<λ_0>"``; ``"qdagger"`` or
-        ``"qdagger_<λ_0>"``
+        ``"qdagger_<λ_0>"``; ``"auto"`` (QDagger's rule; λ_0 = 1 until ``learn()`` chooses it from the teacher)
     :return: ``("constant", λ)``, ``("schedule", schedule)`` or ``("qdagger", λ_0)``; raises ``ValueError`` or
         ``TypeError`` naming the accepted forms
     """
+    if distill_coef == AUTO:
+        return QDAGGER, AUTO_COEF_CHOICES[0]
     if isinstance(distill_coef, str):
         name, _, value = distill_coef.partition("_")
         if name in (QDAGGER, "lin") and (value or name == QDAGGER):
@@ -143,16 +159,51 @@ class DistillCoefMixin:
     anneal_floor: float = 0.0
     #: Old spellings of values, for :mod:`sb3_distill.common.renamed`.
     renamed_values: ClassVar[dict[str, dict[str, str]]] = RENAMED_VALUES
+    #: What ``distill_coef="auto"`` chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
+    distill_coef_choice: str | None = None
     distill_coef: DistillCoef
     ep_info_buffer: Any
+    teachers: list[Any]
+    verbose: int
     _current_progress_remaining: float
 
     def _parse_distill_coef(self) -> None:
         self._coef_mode, self._coef_value = parse_distill_coef(self.distill_coef)
 
     def _excluded_save_params(self) -> list[str]:
-        # Parsed from distill_coef again on load (which may change it)
-        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value"]  # type: ignore[misc]
+        # Parsed from distill_coef again on load (which may change it); the choice is made again at each learn()
+        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value", "distill_coef_choice"]  # type: ignore[misc]
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        self._choose_auto_coef()
+        return super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
+
+    def _choose_auto_coef(self) -> None:
+        """
+        ``distill_coef="auto"``: λ_0 of QDagger's rule from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`):
+        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first, a
+        weaker one the second. Sets ``distill_coef_choice`` (printed at ``verbose >= 1``).
+        """
+        if self.distill_coef != AUTO or not self.teachers:
+            return
+        teacher_return = self.teacher_reference_returns()[1]  # type: ignore[attr-defined]
+        threshold = self._env_reward_threshold()  # type: ignore[attr-defined]
+        env_name = self._env_id() or "the env"  # type: ignore[attr-defined]
+        if threshold is None:
+            coef = AUTO_COEF_CHOICES[0]
+            reason = f"{env_name} has no reward threshold (gymnasium's spec.reward_threshold) to judge the teacher by"
+        else:
+            solved = teacher_return >= threshold
+            coef = AUTO_COEF_CHOICES[0] if solved else AUTO_COEF_CHOICES[1]
+            relation = "reaches" if solved else "is below"
+            reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
+        self._coef_value = coef
+        self.distill_coef_choice = (
+            f"distill_coef='{AUTO}' chose QDagger's rule with λ_0 = {coef:g}: {reason} "
+            f"(pass distill_coef='{QDAGGER}_<λ0>' to choose yourself)."
+        )
+        if self.verbose >= 1:
+            print(self.distill_coef_choice)
 
     def current_distill_coef(self) -> float:
         """
@@ -183,6 +234,8 @@ class DistillCoefMixin:
 
 
 __all__ = [
+    "AUTO",
+    "AUTO_COEF_CHOICES",
     "QDAGGER",
     "RENAMED_VALUES",
     "SCORE_EPISODES",

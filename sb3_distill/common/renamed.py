@@ -50,7 +50,8 @@ def rename_value(owner: str, keyword: str, value: Any, renamed: Mapping[str, str
     :param owner: what takes the value, for the message (e.g. ``"DistillPPO"``)
     :param keyword: the keyword the value is given to, for the message
     :param value: the value given (only strings are renamed)
-    :param renamed: old value -> new value; ``"old_<x>"`` becomes ``"new_<x>"``
+    :param renamed: old value -> new value; ``"old_<x>"`` becomes ``"new_<x>"`` (a key ``"old_"``, mapped to ``"new_"``,
+        renames only the values ``"old_<x>"``)
     :param stacklevel: where the warning points
     :return: the new spelling, or ``value`` unchanged
     """
@@ -61,6 +62,8 @@ def rename_value(owner: str, keyword: str, value: Any, renamed: Mapping[str, str
         new = renamed[value]
     elif separator and name in renamed:
         new = f"{renamed[name]}_{rest}"
+    elif separator and f"{name}_" in renamed:  # a key "old_" renames "old_<x>" only, not "old" itself
+        new = f"{renamed[f'{name}_']}{rest}"
     else:
         return value
     warnings.warn(

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.policy_terms import DistillTerm, TeacherTargets, policy_term, teacher_targets, value_term
 from sb3_distill.common.renamed import accepts_renamed_keywords
-from sb3_distill.common.distill_coef import QDAGGER, DistillCoef, DistillCoefMixin
+from sb3_distill.common.distill_coef import AUTO, QDAGGER, DistillCoef, DistillCoefMixin
 from sb3_distill.common.obs import Obs, obs_rows
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
@@ -27,14 +27,6 @@ from sb3_distill.teachers.loading import TeacherSpec
 
 #: Teacher outputs computed per forward pass when a rollout is labelled (bounds the memory of large rollouts).
 TEACHER_CHUNK = 4096
-#: What the default ``distill_coef="qdagger"`` (QDagger's rule without an explicit λ_0) takes as λ_0 at each
-#: ``learn()``: the first for a teacher whose measured return reaches its env's reward threshold (gymnasium's
-#: ``spec.reward_threshold``; an env without one counts as solved), the second for a teacher below it. Measured (issue
-#: 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic evaluations every 10k steps; docs/guide/distill_ppo.md
-#: "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN stopped at 6k steps, 112) holds the student near itself
-#: for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO from scratch is at 500 from 30k on), even after λ_t has
-#: faded to 0; with λ_0 = 0.1 the student keeps PPO's pace from 20k on.
-AUTO_COEF_CHOICES = (1.0, 0.1)
 
 
 class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
@@ -55,11 +47,12 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     λ_t = λ_0 · clip(1 − (G_S − G_random) / (G_T − G_random), 0, 1), with G_S the mean return of the student's last
     10 rollout episodes and G_T the best teacher's. It fades out as the student reaches its teacher's level, so PPO
     alone carries it beyond a weak teacher; if the student falls back, the teacher's pull returns. It is computed
-    once per rollout; a λ_t of 0 costs nothing (plain PPO). ``"auto"`` / ``"auto_<λ_0>"``, the rule's old names,
-    still work with a ``FutureWarning``. The default, ``"qdagger"`` without λ_0, takes λ_0 = 1 for a teacher that
-    solves the env (its measured return reaches gymnasium's ``reward_threshold``, or the env has none) and λ_0 = 0.1
-    for a weaker one, whose pull must never hold the student below PPO from scratch (:data:`AUTO_COEF_CHOICES`); what
-    it chose and why: ``distill_coef_choice``.
+    once per rollout; a λ_t of 0 costs nothing (plain PPO). The default, ``"auto"``, is this rule with λ_0 chosen
+    from the teacher at each ``learn()``: 1 for a teacher that solves the env (its measured return reaches gymnasium's
+    ``reward_threshold``, or the env has none), 0.1 for a weaker one, whose pull must never hold the student below PPO
+    from scratch (:data:`~sb3_distill.common.distill_coef.AUTO_COEF_CHOICES`); what it chose and why:
+    ``distill_coef_choice``. ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
+    ``"qdagger_<λ_0>"`` with a ``FutureWarning``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
     VecNormalize-wrapped, or the env's teacher observations when it supplies them
@@ -72,8 +65,9 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     :param teacher: a :class:`~sb3_distill.teachers.Teacher`, any spec ``load_teacher`` takes (zoo id, zip, rl-zoo3
         folder, ``"hub:..."``, a loaded model), or a list of them
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
-    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"qdagger"`` (QDagger's rule, λ_0 = 1)
-        or ``"qdagger_<λ_0>"`` (formerly ``"auto"`` / ``"auto_<λ_0>"``, still accepted with a warning)
+    :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"qdagger"`` (QDagger's rule, λ_0 = 1),
+        ``"qdagger_<λ_0>"`` (formerly ``"auto_<λ_0>"``, still accepted with a warning) or ``"auto"`` (the default:
+        QDagger's rule, λ_0 chosen from the teacher)
     :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (chosen from the teacher: ``"kl"`` where it has
         a distribution of the student's kind, else ``"mse"``), or one per teacher (formerly ``policy_loss``, still
         accepted with a warning)
@@ -128,7 +122,7 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         _init_setup_model: bool = True,
         teacher: TeacherSpec | Sequence[TeacherSpec] | None = None,
         teacher_weights: Sequence[float] | None = None,
-        distill_coef: DistillCoef = QDAGGER,
+        distill_coef: DistillCoef = AUTO,
         distill_loss: str | Sequence[str] = "auto",
         kl_direction: str = "teacher_student",
         temperature: float | Sequence[float] | None = None,
@@ -148,7 +142,6 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
         #: What the default distill_coef chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
-        self.distill_coef_choice: str | None = None
 
         super().__init__(
             policy,
@@ -195,43 +188,12 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         self._setup_terms()
         if self._coef_mode == QDAGGER and self.teachers and self.reference_returns is None and self._env_id() is None:
             raise ValueError(
-                "distill_coef='qdagger' compares the student's returns with its teacher's, measured on the env, and neither "
-                "the env nor the teacher has a registered env id: give reference_returns=(random_return, teacher_return) "
-                "or a float / schedule distill_coef."
+                f"distill_coef={self.distill_coef!r} compares the student's returns with its teacher's, measured on the "
+                "env, and neither the env nor the teacher has a registered env id: give "
+                "reference_returns=(random_return, teacher_return) or a float / schedule distill_coef."
             )
         self._choose_rollout_buffer()
         super()._setup_model()
-
-    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        self._choose_coef()
-        return super()._setup_learn(*args, **kwargs)
-
-    def _choose_coef(self) -> None:
-        """
-        ``distill_coef="qdagger"`` (the default): λ_0 from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`):
-        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first, a
-        weaker one the second. Sets ``distill_coef_choice`` (said at ``verbose >= 1``). An explicit
-        ``"qdagger_<λ_0>"`` is kept.
-        """
-        if not (isinstance(self.distill_coef, str) and self.distill_coef == QDAGGER) or not self.teachers:
-            return
-        teacher_return = self.teacher_reference_returns()[1]
-        threshold = self._env_reward_threshold()
-        env_name = self._env_id() or "the env"
-        if threshold is None:
-            coef = AUTO_COEF_CHOICES[0]
-            reason = f"{env_name} has no reward threshold (gymnasium's spec.reward_threshold) to judge the teacher by"
-        else:
-            solved = teacher_return >= threshold
-            coef = AUTO_COEF_CHOICES[0] if solved else AUTO_COEF_CHOICES[1]
-            relation = "reaches" if solved else "is below"
-            reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
-        self._coef_value = coef
-        self.distill_coef_choice = (
-            f"distill_coef='{QDAGGER}' chose λ_0 = {coef:g}: {reason} (pass distill_coef='{QDAGGER}_<λ0>' to choose yourself)."
-        )
-        if self.verbose >= 1:
-            print(self.distill_coef_choice)
 
     def _choose_rollout_buffer(self) -> None:
         if self.rollout_buffer_class is None:
@@ -463,4 +425,4 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             self.logger.record("train/teacher_agreement", np.mean(agreements))
 
 
-__all__ = ["AUTO_COEF_CHOICES", "DistillPPO"]
+__all__ = ["DistillPPO"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from sb3_distill.common.distill_coef import QDAGGER, RENAMED_VALUES
+from sb3_distill.common.distill_coef import AUTO, QDAGGER
 from sb3_distill.common.renamed import rename_keywords, rename_value
 from sb3_distill.distill_dqn.recipes import RECIPES
 from sb3_distill.losses import KL_DIRECTIONS
@@ -34,6 +34,8 @@ DISTILL_PPO_COEF_RULES: tuple[str, ...] = (QDAGGER, "linear", "constant")
 DISTILL_PPO_COEF_RANGE: tuple[float, float] = (0.03, 10.0)
 #: Trial parameters renamed since a release (trials of older studies keep them): old name -> new name.
 RENAMED_TRIAL_PARAMS: dict[str, str] = {"distill_coef_mode": "distill_coef_rule"}
+#: Old values of the trial's rule: the studies of before the rename sampled ``"auto"`` for QDagger's rule.
+RENAMED_TRIAL_RULES: dict[str, str] = {AUTO: QDAGGER}
 
 
 @dataclass(frozen=True)
@@ -322,9 +324,7 @@ def convert_distill_ppo_params(sampled_params: dict[str, Any]) -> dict[str, Any]
     from rl_zoo3.hyperparams_opt import convert_onpolicy_params
 
     params = rename_keywords("DistillPPO's Optuna trial", RENAMED_TRIAL_PARAMS, sampled_params)
-    rule = rename_value(
-        "DistillPPO's Optuna trial", "distill_coef_rule", params.pop("distill_coef_rule"), RENAMED_VALUES["distill_coef"]
-    )
+    rule = rename_value("DistillPPO's Optuna trial", "distill_coef_rule", params.pop("distill_coef_rule"), RENAMED_TRIAL_RULES)
     initial = float(params.pop("distill_coef_init"))
     if rule not in DISTILL_PPO_COEF_RULES:
         raise ValueError(f"Unknown distill_coef_rule {rule!r} in the trial: expected one of {DISTILL_PPO_COEF_RULES}.")
