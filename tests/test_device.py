@@ -23,22 +23,9 @@ from sb3_distill.device import cortex_m4_size, write_c
 from sb3_distill.device.qat import quantization_aware_distill
 from sb3_distill.device.toolchain import ARM_GCC
 from sb3_distill.export import ExportError, ExportedPolicy, export, load_exported, main, network_of
+from env_helpers import visited_observations
 
 STUDENT = Path(__file__).resolve().parent / "data" / "device" / "cartpole_student.zip"
-
-
-def visited_observations(env_id: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations the env really produces (random play)."""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    observations = []
-    while len(observations) < n:
-        observations.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.asarray(observations, dtype=np.float32)
 
 
 def cartpole_return(policy, n_episodes: int = 20, seed: int = 100) -> float:

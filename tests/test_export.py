@@ -3,7 +3,6 @@
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -13,22 +12,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillDQN, load_teacher
 from sb3_distill.export import ExportError, export, load_exported, main
+from env_helpers import visited_observations
 
 TINY = dict(learning_starts=100, buffer_size=2_000, batch_size=32, policy_kwargs=dict(net_arch=[32, 32]), seed=0)
-
-
-def visited_observations(env_id: str, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` observations the env really produces (random play), where the agent's decisions matter."""
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    observations = []
-    while len(observations) < n:
-        observations.append(obs)
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return np.asarray(observations, dtype=np.float32)
 
 
 def onnx_actions(path: Path, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
