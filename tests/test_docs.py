@@ -23,7 +23,11 @@ SHORTER: dict[str, list[tuple[str, str]]] = {
         ("student.learn(4_096)", "student.learn(512)"),
     ],
     "docs/guide/getting_started.md": [("student.learn(5_000)", "student.learn(500)")],
-    "docs/guide/robustness.md": [("student.learn(5_000)", "student.learn(500)")],
+    "docs/guide/robustness.md": [
+        ("student.learn(5_000)", "student.learn(500)"),
+        ("blind_student.learn(3_000)", "blind_student.learn(300)"),
+        ("robust_student.learn(total_timesteps=15_000)", "robust_student.learn(total_timesteps=300)"),
+    ],
     "docs/guide/deployment.md": [("quantization_aware_distill(student, 1_000", "quantization_aware_distill(student, 100")],
     "docs/guide/policy_distill.md": [
         ("model.learn(1_000)", "model.learn(200)"),
