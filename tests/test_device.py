@@ -24,24 +24,14 @@ from sb3_distill.device.qat import quantization_aware_distill
 from sb3_distill.device.toolchain import ARM_GCC
 from sb3_distill.export import ExportError, ExportedPolicy, export, load_exported, main, network_of
 from env_helpers import visited_observations
+from scripts.benchmark.suites.deployment import episode_returns
 
 STUDENT = Path(__file__).resolve().parent / "data" / "device" / "cartpole_student.zip"
 
 
 def cartpole_return(policy, n_episodes: int = 20, seed: int = 100) -> float:
     """Mean return of an exported policy, episodes seeded ``seed``, ``seed + 1``, ..."""
-    env = gym.make("CartPole-v1")
-    returns = []
-    for episode in range(n_episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = policy(obs[None])
-            obs, reward, terminated, truncated, _ = env.step(int(action[0]))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
+    return float(np.mean(episode_returns(policy, "CartPole-v1", n_episodes, seed)))
 
 
 @pytest.fixture(scope="module")

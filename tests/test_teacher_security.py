@@ -8,6 +8,7 @@ the payloads are live, so the checks can fail.
 """
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -110,6 +111,18 @@ def _serialized_fields() -> list[str]:
     return sorted(key for key, value in data.items() if isinstance(value, dict) and ":serialized:" in value)
 
 
+@contextlib.contextmanager
+def _memory_stays_bounded(limit: int = 64 * 2**20) -> Iterator[None]:
+    """The block allocates less than ``limit`` bytes at its peak (Python and numpy allocations, tracemalloc)."""
+    tracemalloc.start()
+    try:
+        yield
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < limit, f"peak {peak} bytes"
+
+
 #: The entries a teacher decodes: a payload there is refused; anywhere else it is never read.
 DECODED = {"policy_class", "observation_space", "action_space", "policy_kwargs"}
 
@@ -164,33 +177,27 @@ def test_a_policy_class_that_is_not_a_known_policy(marker: Path, tmp_path: Path)
 
 def test_spaces_and_kwargs_cannot_call_allowed_classes_with_the_files_arguments(marker: Path, tmp_path: Path) -> None:
     """``Box(0, 1, shape=(10**10,))`` would allocate 80 GB: classes are never called, memory stays bounded."""
-    tracemalloc.start()
-    crafted = _rewrite_zip(
-        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "big.zip", data={"observation_space": _serialized(BigBox())}
-    )
-    with pytest.raises(UntrustedFileError, match=r"observation_space calls Box"):
-        load_teacher(crafted)
-    crafted = _rewrite_zip(
-        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "array.zip", data={"action_space": _serialized(BigArray())}
-    )
-    with pytest.raises(TeacherLoadError, match=r"could not read its action_space .*of shape \(10000000000,\)"):
-        load_teacher(crafted)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak < 64 * 2**20
+    with _memory_stays_bounded():
+        crafted = _rewrite_zip(
+            BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "big.zip", data={"observation_space": _serialized(BigBox())}
+        )
+        with pytest.raises(UntrustedFileError, match=r"observation_space calls Box"):
+            load_teacher(crafted)
+        crafted = _rewrite_zip(
+            BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "array.zip", data={"action_space": _serialized(BigArray())}
+        )
+        with pytest.raises(TeacherLoadError, match=r"could not read its action_space .*of shape \(10000000000,\)"):
+            load_teacher(crafted)
 
 
 def test_a_policy_much_larger_than_its_weights_is_not_built(marker: Path, tmp_path: Path) -> None:
     """``net_arch=[10**6, 10**6]`` would be a 4 TB network: it is measured on torch's meta device, and refused."""
-    tracemalloc.start()
-    crafted = _rewrite_zip(
-        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "huge.zip", data={"policy_kwargs": {"net_arch": [10**6, 10**6]}}
-    )
-    with pytest.raises(TeacherLoadError, match=r"DQNPolicy of 2,000,016,000,004 parameters, its weights hold 135,172"):
-        load_teacher(crafted)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak < 64 * 2**20
+    with _memory_stays_bounded():
+        crafted = _rewrite_zip(
+            BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "huge.zip", data={"policy_kwargs": {"net_arch": [10**6, 10**6]}}
+        )
+        with pytest.raises(TeacherLoadError, match=r"DQNPolicy of 2,000,016,000,004 parameters, its weights hold 135,172"):
+            load_teacher(crafted)
 
 
 # ------------------------------------------------------------------------------------------- other members
@@ -279,12 +286,9 @@ def test_a_zip_bomb_is_refused_before_it_is_read(member: str, marker: Path, tmp_
     crafted = _rewrite_zip(BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "bomb.zip", members={member: b"\0" * 1000})
     _declare_size(crafted, member, 3 * 2**30)
     assert zipfile.ZipFile(crafted).getinfo(member).file_size == 3 * 2**30 > MAX_WEIGHTS_BYTES
-    tracemalloc.start()
-    with pytest.raises(TeacherLoadError, match=r"declares 3\.0 GiB.*zip bomb"):
-        load_teacher(crafted)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak < 64 * 2**20
+    with _memory_stays_bounded():
+        with pytest.raises(TeacherLoadError, match=r"declares 3\.0 GiB.*zip bomb"):
+            load_teacher(crafted)
 
 
 def test_a_truncated_zip(marker: Path, tmp_path: Path) -> None:

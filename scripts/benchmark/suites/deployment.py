@@ -61,7 +61,14 @@ class DeploymentSuite(Suite):
         return deployment_sections(results)
 
 
-def _episode_returns(policy: Any, env_id: str, episodes: int, seed: int) -> list[float]:
+def episode_returns(policy: Any, env_id: str, episodes: int, seed: int) -> list[float]:
+    """
+    :param policy: an exported policy (``load_exported``: a batch of observations -> actions, scores)
+    :param env_id: gymnasium id of a discrete-action env
+    :param episodes: how many episodes
+    :param seed: episode i is reset with ``seed + i``
+    :return: the return of each episode
+    """
     import gymnasium as gym
 
     env = gym.make(env_id)
@@ -143,7 +150,7 @@ def deployment_job(env_id: str, method: str, seed: int, budget: int, zoo_dir: st
             policy = load_exported(path)
             size = cortex_m4_size(path)
             variants[name] = dict(
-                returns=_episode_returns(policy, env_id, episodes, 10_000 + 100 * seed),
+                returns=episode_returns(policy, env_id, episodes, 10_000 + 100 * seed),
                 agreement=agreement(float_network(held_out), policy(held_out), float_network),
                 flash=size.flash,
                 ram=size.ram,
