@@ -172,7 +172,7 @@ def _schedule_state(model: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ SIGKILL, then resume
-KILL_TOTAL, SAVE_FREQ = 2_000, 400
+KILL_TOTAL, SAVE_FREQ = 1_000, 250
 FORK = multiprocessing.get_context("fork")
 
 
