@@ -16,6 +16,7 @@
 
 import ast
 import difflib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,7 +41,13 @@ Knowledge distillation for Stable-Baselines3, through rl-zoo3's commands:
   robustness      agents' returns under a perturbation, level by level (observation noise, delays, action
                   noise, sticky actions, dynamics shifts, FGSM / PGD attacks)
 
+Every command also takes --trust-remote-code: read teacher files (and Hub downloads) as SB3 does, with
+pickle, which can run any code -- only for files whose author you trust (same as SB3_DISTILL_TRUST_REMOTE_CODE=1).
+
 Run 'sb3-distill COMMAND --help' for the flags of a command."""
+
+#: The opt-in of every command (taken out before the command parses its flags)
+TRUST_FLAG = "--trust-remote-code"
 
 
 @contextmanager
@@ -177,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sb3-distill {__version__}")
         return 0
     command, rest = args[0], args[1:]
+    if TRUST_FLAG in rest:
+        from sb3_distill.teachers.safe_files import TRUST_ENV_VAR
+
+        rest = [arg for arg in rest if arg != TRUST_FLAG]
+        os.environ[TRUST_ENV_VAR] = "1"  # the environment, so that rl-zoo3's worker processes trust too
     if command not in COMMANDS:
         close = difflib.get_close_matches(command, COMMANDS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""

@@ -566,3 +566,23 @@ def test_policy_kwargs_nested_in_themselves_end_in_an_error(marker: Path, tmp_pa
         )
         with pytest.raises(TeacherLoadError):
             load_teacher(crafted)
+
+
+def test_the_command_lines_opt_in(marker: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--trust-remote-code`` works on every ``sb3-distill`` command; without it a crafted teacher never runs."""
+    from sb3_distill import cli
+
+    crafted = _rewrite_zip(
+        BUNDLED_RUN / "CartPole-v1.zip", tmp_path / "crafted.zip", data={"observation_space": _serialized(Payload(marker))}
+    )
+    command = ["robustness", str(crafted), "--env", "CartPole-v1", "--perturbation", "obs_noise", "--levels", "0"]
+    assert cli.main(command) == 2
+    error = capsys.readouterr().err
+    assert "names the global" in error and "--trust-remote-code" in error and not marker.exists()
+    try:
+        assert cli.main([*command, "--trust-remote-code"]) == 2  # SB3's reader runs the payload, then the load fails
+        assert os.environ["SB3_DISTILL_TRUST_REMOTE_CODE"] == "1"
+    finally:
+        os.environ.pop("SB3_DISTILL_TRUST_REMOTE_CODE", None)
+    assert marker.exists()
+    marker.unlink()

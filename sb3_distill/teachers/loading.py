@@ -412,7 +412,8 @@ def _from_hub(repo_id: str, trust: bool | None) -> _Found:
     if not trust_remote_code_allowed(trust):
         raise HubAccessError(
             f"Loading {repo_id} from the Hugging Face Hub means unpickling a downloaded file, which can run "
-            f"arbitrary code. If you trust the repo, pass trust_remote_code=True or set {TRUST_ENV_VAR}=1."
+            f"arbitrary code. If you trust the repo, pass trust_remote_code=True, set {TRUST_ENV_VAR}=1 or give "
+            "sb3-distill --trust-remote-code."
         )
     cached = _from_hf_cache(repo_id)
     if cached is not None:
@@ -459,7 +460,8 @@ def _resolve_zoo_id(
                     break
     else:
         looked.append(
-            f"Hub {', '.join(repos)}: skipped (remote pickles not allowed; trust_remote_code=True or {TRUST_ENV_VAR}=1)"
+            f"Hub {', '.join(repos)}: skipped (remote pickles not allowed; trust_remote_code=True, {TRUST_ENV_VAR}=1 "
+            "or --trust-remote-code)"
         )
     found = _find_in_zoo_root(BUNDLED_DIR, algo, env_id)
     if found is not None:

@@ -70,8 +70,8 @@ def trust_remote_code(trust: bool | None = None) -> bool:
 def opt_in_hint() -> str:
     """:return: the sentence that ends every :class:`UntrustedFileError`"""
     return (
-        f"Only if you trust the file and its author, load it as SB3 does with trust_remote_code=True or "
-        f"{TRUST_ENV_VAR}=1 (unpickling can run any code)."
+        f"Only if you trust the file and its author, load it as SB3 does with trust_remote_code=True, "
+        f"{TRUST_ENV_VAR}=1 or sb3-distill's --trust-remote-code (unpickling can run any code)."
     )
 
 
