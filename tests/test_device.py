@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_distill import DistillDQN
 from sb3_distill.device import cortex_m4_size, write_c
 from sb3_distill.device.qat import quantization_aware_distill
+from sb3_distill.device.quantize import pack_weights, unpack_weights
 from sb3_distill.device.toolchain import ARM_GCC
 from sb3_distill.export import ExportError, ExportedPolicy, export, load_exported, main, network_of
 from env_helpers import visited_observations
@@ -151,6 +152,29 @@ def test_int8_c_is_integer_and_agrees(student: DistillDQN, tmp_path: Path, capsy
     model_actions, model_scores = written.quantized(obs)
     assert np.array_equal(c_actions, model_actions)
     np.testing.assert_allclose(c_scores, model_scores, rtol=1e-6)
+
+
+def test_low_bit_weights_are_packed_and_the_c_stays_exact(student: DistillDQN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for field in (2, 4):
+        weight = rng.integers(-(2 ** (field - 1) - 1), 2 ** (field - 1), size=(7, 5))
+        packed = pack_weights(weight, field)
+        assert packed.dtype == np.uint8 and packed.size == -(-35 * field // 8)
+        assert np.array_equal(unpack_weights(packed, field, weight.shape), weight)
+    network = network_of(ExportedPolicy(student.policy))
+    calibration = visited_observations("CartPole-v1", 2_000)
+    obs = visited_observations("CartPole-v1", 5_000, seed=1)
+    rodata = {}
+    for quantization in ("int8", "int4", "int2"):
+        written = write_c(network, tmp_path / f"{quantization}.c", quantization, calibration, min_agreement=0)
+        assert written.quantized is not None
+        c_actions, c_scores = load_exported(written.source)(obs)
+        model_actions, model_scores = written.quantized(obs)
+        assert np.array_equal(c_actions, model_actions)
+        np.testing.assert_allclose(c_scores, model_scores, rtol=1e-6)
+        rodata[quantization] = cortex_m4_size(written.source).rodata
+    # 1,216 weights: 1 byte each at 8 bits, half a byte at 4, a quarter at 2 (the rest of rodata is the same).
+    assert rodata["int8"] - rodata["int4"] == 1216 // 2 and rodata["int4"] - rodata["int2"] == 1216 // 4
 
 
 def test_onnx_int8_through_onnxruntime(student: DistillDQN, tmp_path: Path) -> None:
