@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.utils import set_random_seed
@@ -22,7 +22,7 @@ from sb3_distill import DistillDQN
 from sb3_distill.device import cortex_m4_size, write_c
 from sb3_distill.device.qat import quantization_aware_distill
 from sb3_distill.device.quantize import pack_weights, unpack_weights
-from sb3_distill.device.toolchain import ARM_GCC
+from sb3_distill.device.toolchain import ARM_GCC, run_on_arm
 from sb3_distill.export import ExportError, ExportedPolicy, export, load_exported, main, network_of
 from env_helpers import visited_observations
 from scripts.benchmark.suites.deployment import episode_returns
@@ -177,6 +177,29 @@ def test_low_bit_weights_are_packed_and_the_c_stays_exact(student: DistillDQN, t
     assert rodata["int8"] - rodata["int4"] == 1216 // 2 and rodata["int4"] - rodata["int2"] == 1216 // 4
 
 
+def test_the_c_acts_the_same_on_arm_under_qemu(student: DistillDQN, tmp_path: Path) -> None:
+    # The same source, cross-compiled for 32-bit Arm Linux (hard float) and run under qemu-arm: the integer students
+    # bit for bit, the float ones to the last bits of the scores (IEEE single precision on both, no fused multiply-add
+    # in C99 mode), on a few hundred visited observations.
+    obs = visited_observations("CartPole-v1", 300, seed=2)
+    network = network_of(ExportedPolicy(student.policy))
+    calibration = visited_observations("CartPole-v1", 2_000)
+    paths = [export(student, tmp_path / "float.c", "c")]
+    paths += [write_c(network, tmp_path / f"{q}.c", q, calibration, min_agreement=0).source for q in ("int8", "int4")]
+    for path in paths:
+        host_actions, host_scores = load_exported(path)(obs)
+        arm_actions, arm_scores = run_on_arm(path, obs)
+        assert np.array_equal(arm_actions, host_actions), path.name
+        if path.name == "float.c":
+            np.testing.assert_allclose(arm_scores, host_scores, rtol=1e-6, atol=1e-6)
+        else:
+            assert np.array_equal(arm_scores, host_scores), path.name
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6, buffer_size=10, seed=0, device="cpu")
+    sac_path = export(sac, tmp_path / "sac.c", "c")  # tanhf and the action bounds on the way
+    pendulum = visited_observations("Pendulum-v1", 300)
+    assert np.max(np.abs(run_on_arm(sac_path, pendulum)[0] - load_exported(sac_path)(pendulum)[0])) <= 1e-5
+
+
 def test_onnx_int8_through_onnxruntime(student: DistillDQN, tmp_path: Path) -> None:
     import onnx
 
@@ -269,6 +292,8 @@ def test_missing_compilers_name_their_package(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ExportError, match="apt-get install gcc-arm-none-eabi"):
         cortex_m4_size(path)
+    with pytest.raises(ExportError, match="apt-get install gcc-arm-linux-gnueabihf qemu-user"):
+        run_on_arm(path, np.zeros((1, 4), dtype=np.float32))
     assert main([str(STUDENT), "--format", "c", "--out", str(tmp_path / "s.c"), "--cortex-m4", "--check", "0"]) == 2
     assert "gcc-arm-none-eabi" in capsys.readouterr().err
 
@@ -302,3 +327,7 @@ def test_arm_toolchain_is_installed() -> None:
         "arm-none-eabi-gcc is missing: run make arm-toolchain (Debian/Ubuntu: apt-get install gcc-arm-none-eabi)."
     )
     assert os.access(shutil.which(ARM_GCC) or "", os.X_OK)
+    for tool in ("arm-linux-gnueabihf-gcc", "qemu-arm"):
+        assert shutil.which(tool) is not None, (
+            f"{tool} is missing: run make arm-toolchain (Debian/Ubuntu: apt-get install gcc-arm-linux-gnueabihf qemu-user)."
+        )
