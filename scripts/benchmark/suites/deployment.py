@@ -457,9 +457,9 @@ def deployment_sections(results: dict[str, Any]) -> list[str]:
         lines += [
             "Each round times every column once on the same 200 visited observations. *Looped in C*: one ctypes call "
             "of a C loop that calls `NAME_act` once per observation (the cost the device's own loop pays, on this "
-            "CPU); *one ctypes call*: one Python call per observation (the C plus Python's call into the shared "
-            "library: its difference to the float32 loop is the ctypes overhead); ONNX Runtime, TorchScript and "
-            "`predict()`: one call per observation.",
+            "CPU); *one ctypes call*: one Python call per observation (`load_exported`'s policy: numpy conversions "
+            "and the ctypes call around the same C; its difference to the float32 loop is what Python adds); "
+            "ONNX Runtime, TorchScript and `predict()`: one call per observation.",
             "",
         ]
         body = []
