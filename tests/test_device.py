@@ -331,3 +331,51 @@ def test_arm_toolchain_is_installed() -> None:
         assert shutil.which(tool) is not None, (
             f"{tool} is missing: run make arm-toolchain (Debian/Ubuntu: apt-get install gcc-arm-linux-gnueabihf qemu-user)."
         )
+
+
+def test_deployment_report_marks_each_target_and_draws_the_plot(tmp_path: Path) -> None:
+    from scripts.benchmark.suites.deployment import deployment_plot, deployment_sections
+
+    def row(env: str, method: str, returns: dict[str, float], flash: int, ram: int = 304) -> dict:
+        variants = {
+            name: dict(returns=[value] * 3, agreement=0.9, flash=flash if name != "float32" else 4 * flash, ram=ram)
+            for name, value in returns.items()
+        }
+        return dict(env=env, method=method, seed=0, params=1_282, variants=variants)
+
+    results = {
+        "teachers": {
+            "CartPole-v1": dict(random_return=20.0, teacher_return=500.0),
+            "HalfCheetah-v5": dict(random_return=-300.0, teacher_return=9_300.0),
+            "Acrobot-v1": dict(random_return=-500.0, teacher_return=-80.0),
+        },
+        "deployment": [
+            # int8 at 0.99 of float (met), QAD at 0.9 (missed), 2,012 B (met)
+            row(
+                "CartPole-v1",
+                "distill_dqn:policy_distillation",
+                {"float32": 500, "int8": 495.5, "int4": 20, "int4 QAD": 452},
+                2_012,
+            ),
+            # int8 at 0.98 (missed), 2,524 B (missed)
+            row("CartPole-v1", "policy_distill", {"float32": 500, "int8": 490.4, "int4": 500, "int4 QAD": 500}, 2_524),
+            # a float student at 0.05: no ratios
+            row("Acrobot-v1", "distill_ppo", {"float32": -479, "int8": -400, "int4": -479, "int4 QAD": -479}, 2_000),
+            # int8 at 0.975 ≥ 0.97 (met), 5,936 B ≤ 8 kB (met)
+            row(
+                "HalfCheetah-v5", "policy_distill:5%", {"float32": 9_300, "int8": 9_060, "int4": 0, "int4 QAD": 0}, 5_936, 556
+            ),
+        ],
+    }
+    text = "\n".join(deployment_sections(results))
+    targets = {
+        line.split(" | ")[1]: line
+        for line in text.splitlines()
+        if line.startswith("| ") and ("/ 304 (" in line or "/ 556 (" in line)
+    }
+    assert "0.991 (met) | 2,012 / 304 (met) | 0.00 | 0.90 (**missed**)" in targets["DistillDQN (default)"]
+    assert "0.980 (**missed**) | 2,524 / 304 (**missed**)" in targets["PolicyDistill"]
+    assert "– (float32 at 0.05)" in targets["DistillPPO"]
+    assert "0.975 (met) | 5,936 / 556 (met)" in targets["PolicyDistill 5% (MuJoCo suite)"]
+    deployment_plot(results, tmp_path / "deployment.png")
+    assert (tmp_path / "deployment.png").stat().st_size > 10_000
