@@ -328,6 +328,8 @@ def latency_probe(model: Any, folder: Path, obs: Any) -> dict[str, float]:
     :param obs: distinct visited raw observations, one action each per round
     :return: name → median µs per action
     """
+    import numpy as np
+
     from sb3_distill.export import export, load_exported
 
     export(model, folder / "student.onnx", "onnx")
@@ -347,9 +349,20 @@ def latency_probe(model: Any, folder: Path, obs: Any) -> dict[str, float]:
     def predict(single: Any) -> Any:
         return model.predict(vec_normalize.normalize_obs(single) if vec_normalize else single, deterministic=True)
 
+    # The same entry point through ctypes alone: addresses computed beforehand, outputs preallocated (no numpy work).
+    library_call, info = c_float.library.sb3_distill_batch, c_float.info
+    flat = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
+    addresses = [flat[i].ctypes.data for i in range(len(flat))]
+    action, scores = np.empty(info.action_dim + 1, dtype=np.float32), np.empty(info.n_scores, dtype=np.float32)
+
+    def bare() -> None:
+        for address in addresses:
+            library_call(1, address, action.ctypes.data, scores.ctypes.data)
+
     runs = {
         "C float32, looped in C": lambda: c_float(obs),
         "C int8, looped in C": lambda: c_int8(obs),
+        "C float32, bare ctypes call": bare,
         "C float32, one ctypes call": each(c_float),
         "ONNX Runtime": each(onnx),
         "TorchScript": each(torchscript),
@@ -458,7 +471,8 @@ def deployment_sections(results: dict[str, Any]) -> list[str]:
             "Each round times every column once on the same 200 visited observations. *Looped in C*: one ctypes call "
             "of a C loop that calls `NAME_act` once per observation (the cost the device's own loop pays, on this "
             "CPU); *one ctypes call*: one Python call per observation (`load_exported`'s policy: numpy conversions "
-            "and the ctypes call around the same C; its difference to the float32 loop is what Python adds); "
+            "and the ctypes call around the same C; its difference to the float32 loop is what Python adds; *bare "
+            "ctypes call*: the ctypes call alone, addresses and outputs prepared beforehand); "
             "ONNX Runtime, TorchScript and `predict()`: one call per observation.",
             "",
         ]
