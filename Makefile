@@ -38,16 +38,20 @@ postgres:
 	else echo "No PostgreSQL and no apt-get. $(PG_HELP)" >&2; exit 1; fi
 
 # tests/test_device.py cross-compiles exported students for a Cortex-M4 (flash and RAM in bytes) with the Arm GNU
-# toolchain, and compiles them for this machine with its C compiler. Installed like PostgreSQL; where that is
-# impossible, make test fails here with what to do (tests never skip).
-ARM_HELP := The Arm GNU toolchain (arm-none-eabi-gcc) and a C compiler are needed by tests/test_device.py. Install them and\
- run make test again: Debian/Ubuntu: sudo apt-get install gcc gcc-arm-none-eabi; Fedora: sudo dnf install gcc\
- arm-none-eabi-gcc-cs arm-none-eabi-newlib; macOS: brew install --cask gcc-arm-embedded.
+# toolchain, runs them on 32-bit Arm Linux under qemu-user (parity), and compiles them for this machine with its C
+# compiler. Installed like PostgreSQL; where that is impossible, make test fails here with what to do (tests never skip).
+ARM_HELP := The Arm GNU toolchain (arm-none-eabi-gcc), the Arm Linux cross-compiler with qemu-user and a C compiler are\
+ needed by tests/test_device.py. Install them and run make test again: Debian/Ubuntu: sudo apt-get install gcc\
+ gcc-arm-none-eabi gcc-arm-linux-gnueabihf qemu-user; Fedora: sudo dnf install gcc arm-none-eabi-gcc-cs\
+ arm-none-eabi-newlib gcc-arm-linux-gnu qemu-user; macOS: brew install --cask gcc-arm-embedded (no qemu-user).
+ARM_TOOLS := arm-none-eabi-gcc arm-linux-gnueabihf-gcc qemu-arm
 arm-toolchain:
-	@if command -v arm-none-eabi-gcc >/dev/null 2>&1 && { command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; }; then :; \
+	@if ( for tool in $(ARM_TOOLS); do command -v $$tool >/dev/null 2>&1 || exit 1; done ) \
+		&& { command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; }; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc gcc-arm-none-eabi; } \
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc gcc-arm-none-eabi \
+			gcc-arm-linux-gnueabihf qemu-user; } \
 			|| { echo "Could not install the Arm toolchain with apt-get. $(ARM_HELP)" >&2; exit 1; }; \
 	else echo "No arm-none-eabi-gcc and no apt-get. $(ARM_HELP)" >&2; exit 1; fi
 

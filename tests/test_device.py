@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.utils import set_random_seed
@@ -21,7 +21,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_distill import DistillDQN
 from sb3_distill.device import cortex_m4_size, write_c
 from sb3_distill.device.qat import quantization_aware_distill
-from sb3_distill.device.toolchain import ARM_GCC
+from sb3_distill.device.quantize import pack_weights, unpack_weights
+from sb3_distill.device.toolchain import ARM_GCC, run_on_arm
 from sb3_distill.export import ExportError, ExportedPolicy, export, load_exported, main, network_of
 from env_helpers import visited_observations
 from scripts.benchmark.suites.deployment import episode_returns
@@ -153,6 +154,52 @@ def test_int8_c_is_integer_and_agrees(student: DistillDQN, tmp_path: Path, capsy
     np.testing.assert_allclose(c_scores, model_scores, rtol=1e-6)
 
 
+def test_low_bit_weights_are_packed_and_the_c_stays_exact(student: DistillDQN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for field in (2, 4):
+        weight = rng.integers(-(2 ** (field - 1) - 1), 2 ** (field - 1), size=(7, 5))
+        packed = pack_weights(weight, field)
+        assert packed.dtype == np.uint8 and packed.size == -(-35 * field // 8)
+        assert np.array_equal(unpack_weights(packed, field, weight.shape), weight)
+    network = network_of(ExportedPolicy(student.policy))
+    calibration = visited_observations("CartPole-v1", 2_000)
+    obs = visited_observations("CartPole-v1", 5_000, seed=1)
+    rodata = {}
+    for quantization in ("int8", "int4", "int2"):
+        written = write_c(network, tmp_path / f"{quantization}.c", quantization, calibration, min_agreement=0)
+        assert written.quantized is not None
+        c_actions, c_scores = load_exported(written.source)(obs)
+        model_actions, model_scores = written.quantized(obs)
+        assert np.array_equal(c_actions, model_actions)
+        np.testing.assert_allclose(c_scores, model_scores, rtol=1e-6)
+        rodata[quantization] = cortex_m4_size(written.source).rodata
+    # 1,216 weights: 1 byte each at 8 bits, half a byte at 4, a quarter at 2 (the rest of rodata is the same).
+    assert rodata["int8"] - rodata["int4"] == 1216 // 2 and rodata["int4"] - rodata["int2"] == 1216 // 4
+
+
+def test_the_c_acts_the_same_on_arm_under_qemu(student: DistillDQN, tmp_path: Path) -> None:
+    # The same source, cross-compiled for 32-bit Arm Linux (hard float) and run under qemu-arm: the integer students
+    # bit for bit, the float ones to the last bits of the scores (IEEE single precision on both, no fused multiply-add
+    # in C99 mode), on a few hundred visited observations.
+    obs = visited_observations("CartPole-v1", 300, seed=2)
+    network = network_of(ExportedPolicy(student.policy))
+    calibration = visited_observations("CartPole-v1", 2_000)
+    paths = [export(student, tmp_path / "float.c", "c")]
+    paths += [write_c(network, tmp_path / f"{q}.c", q, calibration, min_agreement=0).source for q in ("int8", "int4")]
+    for path in paths:
+        host_actions, host_scores = load_exported(path)(obs)
+        arm_actions, arm_scores = run_on_arm(path, obs)
+        assert np.array_equal(arm_actions, host_actions), path.name
+        if path.name == "float.c":
+            np.testing.assert_allclose(arm_scores, host_scores, rtol=1e-6, atol=1e-6)
+        else:
+            assert np.array_equal(arm_scores, host_scores), path.name
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=10**6, buffer_size=10, seed=0, device="cpu")
+    sac_path = export(sac, tmp_path / "sac.c", "c")  # tanhf and the action bounds on the way
+    pendulum = visited_observations("Pendulum-v1", 300)
+    assert np.max(np.abs(run_on_arm(sac_path, pendulum)[0] - load_exported(sac_path)(pendulum)[0])) <= 1e-5
+
+
 def test_onnx_int8_through_onnxruntime(student: DistillDQN, tmp_path: Path) -> None:
     import onnx
 
@@ -245,6 +292,8 @@ def test_missing_compilers_name_their_package(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ExportError, match="apt-get install gcc-arm-none-eabi"):
         cortex_m4_size(path)
+    with pytest.raises(ExportError, match="apt-get install gcc-arm-linux-gnueabihf qemu-user"):
+        run_on_arm(path, np.zeros((1, 4), dtype=np.float32))
     assert main([str(STUDENT), "--format", "c", "--out", str(tmp_path / "s.c"), "--cortex-m4", "--check", "0"]) == 2
     assert "gcc-arm-none-eabi" in capsys.readouterr().err
 
@@ -278,3 +327,55 @@ def test_arm_toolchain_is_installed() -> None:
         "arm-none-eabi-gcc is missing: run make arm-toolchain (Debian/Ubuntu: apt-get install gcc-arm-none-eabi)."
     )
     assert os.access(shutil.which(ARM_GCC) or "", os.X_OK)
+    for tool in ("arm-linux-gnueabihf-gcc", "qemu-arm"):
+        assert shutil.which(tool) is not None, (
+            f"{tool} is missing: run make arm-toolchain (Debian/Ubuntu: apt-get install gcc-arm-linux-gnueabihf qemu-user)."
+        )
+
+
+def test_deployment_report_marks_each_target_and_draws_the_plot(tmp_path: Path) -> None:
+    from scripts.benchmark.suites.deployment import deployment_plot, deployment_sections
+
+    def row(env: str, method: str, returns: dict[str, float], flash: int, ram: int = 304) -> dict:
+        variants = {
+            name: dict(returns=[value] * 3, agreement=0.9, flash=flash if name != "float32" else 4 * flash, ram=ram)
+            for name, value in returns.items()
+        }
+        return dict(env=env, method=method, seed=0, params=1_282, variants=variants)
+
+    results = {
+        "teachers": {
+            "CartPole-v1": dict(random_return=20.0, teacher_return=500.0),
+            "HalfCheetah-v5": dict(random_return=-300.0, teacher_return=9_300.0),
+            "Acrobot-v1": dict(random_return=-500.0, teacher_return=-80.0),
+        },
+        "deployment": [
+            # int8 at 0.99 of float (met), QAD at 0.9 (missed), 2,012 B (met)
+            row(
+                "CartPole-v1",
+                "distill_dqn:policy_distillation",
+                {"float32": 500, "int8": 495.5, "int4": 20, "int4 QAD": 452},
+                2_012,
+            ),
+            # int8 at 0.98 (missed), 2,524 B (missed)
+            row("CartPole-v1", "policy_distill", {"float32": 500, "int8": 490.4, "int4": 500, "int4 QAD": 500}, 2_524),
+            # a float student at 0.05: no ratios
+            row("Acrobot-v1", "distill_ppo", {"float32": -479, "int8": -400, "int4": -479, "int4 QAD": -479}, 2_000),
+            # int8 at 0.975 ≥ 0.97 (met), 5,936 B ≤ 8 kB (met)
+            row(
+                "HalfCheetah-v5", "policy_distill:5%", {"float32": 9_300, "int8": 9_060, "int4": 0, "int4 QAD": 0}, 5_936, 556
+            ),
+        ],
+    }
+    text = "\n".join(deployment_sections(results))
+    targets = {
+        line.split(" | ")[1]: line
+        for line in text.splitlines()
+        if line.startswith("| ") and ("/ 304 (" in line or "/ 556 (" in line)
+    }
+    assert "0.991 (met) | 2,012 / 304 (met) | 0.00 | 0.90 (**missed**)" in targets["DistillDQN (default)"]
+    assert "0.980 (**missed**) | 2,524 / 304 (**missed**)" in targets["PolicyDistill"]
+    assert "– (float32 at 0.05)" in targets["DistillPPO"]
+    assert "0.975 (met) | 5,936 / 556 (met)" in targets["PolicyDistill 5% (MuJoCo suite)"]
+    deployment_plot(results, tmp_path / "deployment.png")
+    assert (tmp_path / "deployment.png").stat().st_size > 10_000

@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from sb3_distill.device.network import Activation, DeviceNetwork
-from sb3_distill.device.quantize import QuantizedNetwork, input_inverse_scale
+from sb3_distill.device.quantize import QuantizedNetwork, input_inverse_scale, pack_weights, packed_field_bits
 
 #: First line of every generated header: the loader reads the prefix and the quantization from it
 MARKER = "/* sb3-distill C export:"
@@ -212,6 +212,24 @@ def float_source(prefix: str, network: DeviceNetwork, description: str) -> tuple
     return _header(prefix, network, "float32", description), source
 
 
+def _weight_loop(field: int) -> str:
+    """The inner product of one output channel: int8 weights as they are, packed ones unpacked (sign-extended)."""
+    if field == 8:
+        return "        for (j = 0; j < layer->n_in; ++j) s += (int32_t)layer->w[i * layer->n_in + j] * x[j];\n"
+    per_byte = 8 // field
+    log2 = per_byte.bit_length() - 1
+    mask, half = (1 << field) - 1, 1 << (field - 1)
+    return (
+        f"        /* {per_byte} weights per byte, {field} bits each (two's complement), lowest bits first */\n"
+        "        k = (uint32_t)i * layer->n_in;\n"
+        "        for (j = 0; j < layer->n_in; ++j, ++k) {\n"
+        f"            int32_t v = (int32_t)((uint32_t)(layer->w[k >> {log2}] >> ((k & {per_byte - 1}u) * {field}u))"
+        f" & {mask}u);\n"
+        f"            s += ((v ^ {half}) - {half}) * x[j];\n"
+        "        }\n"
+    )
+
+
 def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -> tuple[str, str]:
     """
     :param prefix: symbol prefix (a C identifier)
@@ -225,8 +243,12 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
     constants, normalize = _normalization(prefix, network)
     constants += _declare("float", f"{prefix}_input_inverse_scale", input_inverse_scale(quantized.input_scale))
     constants += _declare("int16_t", f"{prefix}_input_factor", 2**quantized.input_shift, integer=True)
+    field = packed_field_bits(quantized.bits)
     for index, layer in enumerate(quantized.layers):
-        constants += _declare("int8_t", f"{prefix}_w{index}", layer.weight, integer=True)
+        if field == 8:
+            constants += _declare("int8_t", f"{prefix}_w{index}", layer.weight, integer=True)
+        else:
+            constants += _declare("uint8_t", f"{prefix}_w{index}", pack_weights(layer.weight, field), integer=True)
         constants += _declare("int16_t", f"{prefix}_b{index}", layer.bias >> layer.bias_shift, integer=True)
         constants += _declare("int16_t", f"{prefix}_m{index}", layer.multiplier, integer=True)
         if layer.table is not None:
@@ -249,8 +271,9 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
         low = "INT32_MIN" if layer.low is None else str(layer.low)
         high = "INT32_MAX" if layer.high is None else str(layer.high)
         table = f"{prefix}_t{index}" if layer.table is not None else "0"
+        weights = f"&{prefix}_w{index}[0][0]" if field == 8 else f"{prefix}_w{index}"
         entries.append(
-            f"    {{&{prefix}_w{index}[0][0], {prefix}_b{index}, {prefix}_m{index}, {table}, {low}, {high}, "
+            f"    {{{weights}, {prefix}_b{index}, {prefix}_m{index}, {table}, {low}, {high}, "
             f"{n_in}, {n_out}, {int(layer.shift[0])}, {layer.bias_shift}}}"
         )
     constants += f"static const {prefix}_layer_t {prefix}_layers[{len(entries)}] = {{\n" + ",\n".join(entries) + "\n};\n"
@@ -264,18 +287,19 @@ def integer_source(prefix: str, quantized: QuantizedNetwork, description: str) -
     constants += head_constants
     body.append(head)
     layer_type = (
-        f"typedef struct {{\n    const int8_t *w;\n    const int16_t *bias;\n    const int16_t *m;\n    const int8_t *table;\n"
+        f"typedef struct {{\n    const {'int8_t' if field == 8 else 'uint8_t'} *w;\n"
+        "    const int16_t *bias;\n    const int16_t *m;\n    const int8_t *table;\n"
         f"    int32_t low, high;\n    uint16_t n_in, n_out;\n    uint8_t shift, bias_shift;\n}} {prefix}_layer_t;\n\n"
     )
     rescale = (
         "/* One layer: y = clamp(((b 2^bias_shift + w x) * m) / 2^shift, rounded), then the activation's table if any.\n"
         "   m and shift: the fixed-point form of (weight scale * input scale / output scale) of each channel. */\n"
         f"static void {prefix}_layer(const {prefix}_layer_t *layer, const int32_t *x, int32_t *y)\n{{\n"
-        "    int i, j;\n"
-        "    for (i = 0; i < layer->n_out; ++i) {\n"
+        + ("    int i, j;\n" if field == 8 else "    int i, j;\n    uint32_t k;\n")
+        + "    for (i = 0; i < layer->n_out; ++i) {\n"
         "        int32_t s = (int32_t)layer->bias[i] * ((int32_t)1 << layer->bias_shift);\n"
-        "        for (j = 0; j < layer->n_in; ++j) s += (int32_t)layer->w[i * layer->n_in + j] * x[j];\n"
-        "        s = (int32_t)(((int64_t)s * layer->m[i] + ((int64_t)1 << (layer->shift - 1))) >> layer->shift);\n"
+        + _weight_loop(field)
+        + "        s = (int32_t)(((int64_t)s * layer->m[i] + ((int64_t)1 << (layer->shift - 1))) >> layer->shift);\n"
         "        s = s < layer->low ? layer->low : (s > layer->high ? layer->high : s);\n"
         f"        y[i] = layer->table != 0 ? layer->table[s + {q_max}] : s;\n"
         "    }\n}\n"

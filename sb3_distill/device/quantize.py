@@ -304,6 +304,53 @@ def _apply(activations: list[Activation], x: np.ndarray) -> np.ndarray:
     return x
 
 
+def packed_field_bits(bits: int) -> int:
+    """
+    :param bits: bits of a quantized weight
+    :return: the bits each weight takes in the C export's flash: 8 (int8, one per byte), 4 (int4 and int3: two per
+        byte) or 2 (int2: four per byte); a field never straddles a byte
+    """
+    return 8 if bits > 4 else (4 if bits > 2 else 2)
+
+
+def pack_weights(weight: np.ndarray, field: int) -> np.ndarray:
+    """
+    Pack a layer's integer weights, row-major, ``8 // field`` to a byte, the first in the lowest bits, each in
+    ``field``-bit two's complement (the last byte padded with zeros).
+
+    :param weight: integer weights in ±(2^(field−1) − 1), shape (out, in)
+    :param field: bits per weight: 2 or 4
+    :return: uint8 bytes, ``ceil(weight.size * field / 8)`` of them
+    """
+    if field not in (2, 4):
+        raise ValueError(f"Weights are packed 2 or 4 bits to a field, not {field}.")
+    values = np.asarray(weight, dtype=np.int64).reshape(-1)
+    limit = 2 ** (field - 1) - 1
+    if np.any(np.abs(values) > limit):
+        raise ValueError(f"Weights beyond ±{limit} do not fit {field} bits.")
+    per_byte = 8 // field
+    fields = np.zeros(-(-values.size // per_byte) * per_byte, dtype=np.int64)
+    fields[: values.size] = values & ((1 << field) - 1)
+    shifts = np.arange(per_byte, dtype=np.int64) * field
+    return (fields.reshape(-1, per_byte) << shifts).sum(axis=1).astype(np.uint8)
+
+
+def unpack_weights(packed: np.ndarray, field: int, shape: tuple[int, int]) -> np.ndarray:
+    """
+    The inverse of :func:`pack_weights` (what the generated C computes for each weight).
+
+    :param packed: the bytes
+    :param field: bits per weight: 2 or 4
+    :param shape: the layer's (out, in)
+    :return: int64 weights
+    """
+    per_byte = 8 // field
+    shifts = np.arange(per_byte, dtype=np.int64) * field
+    fields = (np.asarray(packed, dtype=np.int64)[:, None] >> shifts) & ((1 << field) - 1)
+    half = 1 << (field - 1)
+    return ((fields.reshape(-1)[: shape[0] * shape[1]] ^ half) - half).reshape(shape)
+
+
 def check_calibration(calibration: np.ndarray, obs_dim: int) -> None:
     """
     :param calibration: raw observations

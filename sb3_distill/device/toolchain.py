@@ -196,6 +196,73 @@ def load_c(source: str | Path) -> Callable[[np.ndarray], tuple[np.ndarray, np.nd
     return run_c
 
 
+#: Cross-compiler and emulator of the ARM parity check (32-bit Arm Linux, hard float: a Cortex-A core under qemu-user)
+ARM_LINUX_GCC, QEMU_ARM = "arm-linux-gnueabihf-gcc", "qemu-arm"
+ARM_LINUX_FLAGS = ["-std=c99", "-O2", "-static", "-Wall", "-Wextra", "-Werror"]
+QEMU_HELP = (
+    "Install the Arm Linux cross-compiler and the user-mode emulator: Debian/Ubuntu: apt-get install "
+    "gcc-arm-linux-gnueabihf qemu-user (make arm-toolchain does it); Fedora: dnf install gcc-arm-linux-gnu qemu-user."
+)
+
+
+def _arm_main(info: ExportedC) -> str:
+    # Reads raw float32 observations from stdin, writes each action and its scores to stdout (both little-endian).
+    p, upper = info.prefix, info.prefix.upper()
+    action = "int32_t action;" if info.discrete else f"float action[{upper}_ACTION_DIM];"
+    call = f"action = {p}_act(obs, scores);" if info.discrete else f"{p}_act(obs, action, scores);"
+    size = "sizeof action"
+    return (
+        f'#include <stdio.h>\n#include "{p}.h"\n\nint main(void)\n{{\n'
+        f"    float obs[{upper}_OBS_DIM], scores[{upper}_N_SCORES];\n    {action}\n"
+        f"    while (fread(obs, sizeof(float), {upper}_OBS_DIM, stdin) == {upper}_OBS_DIM) {{\n"
+        f"        {call}\n"
+        f"        fwrite({'&' if info.discrete else ''}action, {size}, 1, stdout);\n"
+        f"        fwrite(scores, sizeof(float), {upper}_N_SCORES, stdout);\n"
+        "    }\n    return 0;\n}\n"
+    )
+
+
+def run_on_arm(source: str | Path, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Cross-compile an exported policy for 32-bit Arm Linux (``arm-linux-gnueabihf-gcc -O2 -static``) and run it under
+    ``qemu-arm`` on observations: the parity check of the C on an ARM core (the exported code is the same that
+    :func:`cortex_m4_size` builds for a Cortex-M4).
+
+    :param source: ``NAME.c``
+    :param obs: raw observations, shape ``(n, *obs_shape)``
+    :return: ``(actions, scores)`` as :func:`load_c`'s policy returns them
+    :raises ~sb3_distill.errors.ExportError: when the cross-compiler or the emulator is missing (naming the packages)
+    """
+    source = Path(source)
+    info = read_header(source)
+    tools = {name: shutil.which(name) for name in (ARM_LINUX_GCC, QEMU_ARM)}
+    missing = [name for name, found in tools.items() if found is None]
+    if missing:
+        raise ExportError(f"{' and '.join(missing)} not installed. {QEMU_HELP}")
+    flat = np.ascontiguousarray(obs, dtype=np.float32).reshape(len(obs), -1)
+    if flat.shape[1] != info.obs_dim:
+        raise ValueError(f"Expected observations of {info.obs_dim} numbers, got shape {np.shape(obs)}.")
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        shutil.copy(source, folder / f"{info.prefix}.c")
+        shutil.copy(source.with_suffix(".h"), folder / f"{info.prefix}.h")
+        (folder / "main.c").write_text(_arm_main(info))
+        command = [str(tools[ARM_LINUX_GCC]), *ARM_LINUX_FLAGS, "main.c", f"{info.prefix}.c", "-o", "policy", "-lm"]
+        result = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ExportError(f"Cross-compiling {source} failed ({' '.join(command)}):\n{result.stderr}")
+        run = subprocess.run([str(tools[QEMU_ARM]), "policy"], cwd=folder, input=flat.tobytes(), capture_output=True)
+        if run.returncode != 0:
+            raise ExportError(f"{QEMU_ARM} failed on {source}: {run.stderr.decode(errors='replace')}")
+    action_fields = 1 if info.discrete else info.action_dim
+    record = np.dtype([("action", "<i4" if info.discrete else "<f4", (action_fields,)), ("scores", "<f4", (info.n_scores,))])
+    out = np.frombuffer(run.stdout, dtype=record)
+    if len(out) != len(flat):
+        raise ExportError(f"{QEMU_ARM} returned {len(out)} actions for {len(flat)} observations.")
+    actions = out["action"][:, 0].astype(np.int64) if info.discrete else out["action"].copy()
+    return actions, out["scores"].copy()
+
+
 @dataclass
 class TargetSize:
     """

@@ -90,7 +90,8 @@ def write_outputs(results: dict[str, Any], suite: Suite, out: Path, plot: bool =
     (out / "benchmarks.md").write_text(markdown_report(results, suite))
     if plot and results["summary"]:
         plot_curves(results, suite, out / suite.plot_file)
-        suite.extra_plots(results, out)
+    if plot:
+        suite.extra_plots(results, out)  # also for --probes-only runs (the deployment suite's plot)
 
 
 def measure_teachers(suite: Suite, envs: list[str], zoo_dir: str, n_workers: int, progress: Any) -> dict[str, dict[str, Any]]:

@@ -307,6 +307,8 @@ class MujocoSuite(Suite):
         import matplotlib.pyplot as plt
 
         points = self.frontier_points(results)
+        if not points:
+            return
         envs = [env_id for env_id in results["teachers"] if any(p["env"] == env_id for p in points)]
         figure, axis = plt.subplots(figsize=(7.5, 4.5))
         for env_id, color in zip(envs, plt.get_cmap("tab10").colors, strict=False):
