@@ -261,6 +261,8 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         if self.recipe != AUTO_RECIPE:
             return
         chosen, reason = choose_auto_recipe(self._env_id(), lambda: self.teacher_reference_returns()[1])
+        if self._measured_reference_returns is not None and self.reference_measurement is not None:
+            reason += f", {self.reference_measurement.note}"
         self.recipe = chosen
         self._apply_recipe(chosen)
         self._resolve_auto_loss()
