@@ -380,7 +380,14 @@ class TeacherMixin:
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers", "_measured_reference_returns", "_teacher_view", "reference_measurement"]  # type: ignore[misc]
+        return [
+            *super()._excluded_save_params(),
+            "teacher",
+            "teachers",
+            "_measured_reference_returns",
+            "_teacher_view",
+            "reference_measurement",
+        ]  # type: ignore[misc]
 
     def save(
         self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
