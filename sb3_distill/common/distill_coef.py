@@ -202,7 +202,7 @@ class DistillCoefMixin:
             relation = "reaches" if solved else "is below"
             reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
             measurement = getattr(self, "reference_measurement", None)
-            if measurement is not None:
+            if measurement is not None and measurement.where == "student_env":  # else: the env id's, as always
                 reason += f", {measurement.note}"
         self._coef_value = coef
         self.distill_coef_choice = (

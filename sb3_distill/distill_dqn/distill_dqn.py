@@ -261,8 +261,9 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         if self.recipe != AUTO_RECIPE:
             return
         chosen, reason = choose_auto_recipe(self._env_id(), lambda: self.teacher_reference_returns()[1])
-        if self._measured_reference_returns is not None and self.reference_measurement is not None:
-            reason += f", {self.reference_measurement.note}"
+        measurement = self.reference_measurement
+        if measurement is not None and measurement.where == "student_env":  # else: the env id's, as always
+            reason += f", {measurement.note}"
         self.recipe = chosen
         self._apply_recipe(chosen)
         self._resolve_auto_loss()
