@@ -380,14 +380,8 @@ class TeacherMixin:
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [
-            *super()._excluded_save_params(),
-            "teacher",
-            "teachers",
-            "_measured_reference_returns",
-            "_teacher_view",
-            "reference_measurement",
-        ]  # type: ignore[misc]
+        excluded = ["teacher", "teachers", "_measured_reference_returns", "_teacher_view", "reference_measurement"]
+        return [*super()._excluded_save_params(), *excluded]  # type: ignore[misc]
 
     def save(
         self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None
