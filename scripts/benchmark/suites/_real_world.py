@@ -30,6 +30,9 @@ SHIFTS: dict[str, dict[str, Any]] = {
     "cartpole_weak_push": dict(
         env="CartPole-v1", dynamics={"force_mag": 0.25}, kwargs={}, label="CartPole-v1, push force × 0.25"
     ),
+    "cartpole_push_0.45": dict(
+        env="CartPole-v1", dynamics={"force_mag": 0.45}, kwargs={}, label="CartPole-v1, push force × 0.45"
+    ),
     "cartpole_long_pole_weak_push": dict(
         env="CartPole-v1", dynamics={"length": 3.0, "force_mag": 0.5}, kwargs={}, label="CartPole-v1, pole × 3, force × 0.5"
     ),
