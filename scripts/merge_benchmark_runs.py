@@ -23,6 +23,7 @@ SECTIONS = (
     "sim_to_real", "privileged", "robust_students", "multi_teacher", "halfcheetah_noise",
 )  # fmt: skip
 
+
 def main(out: Path, runs: list[Path]) -> None:
     from scripts.benchmark.suite import get_suite
 
