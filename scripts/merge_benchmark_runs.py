@@ -6,7 +6,8 @@ folder, then redraw it with ``--report-only``::
     python scripts/benchmark.py --suite mujoco --out DIR --report-only
 
 Rows are concatenated; each env keeps the teacher record of the first run that measured it (envs in the suite's
-order); probes (latency, memory, gradient profile) are concatenated; the commands are kept.
+order); probes (latency, memory, gradient profile) and the other record lists (:data:`SECTIONS`) are concatenated;
+the commands are kept.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+#: Sections of ``results.json`` besides the rows that are lists of independent records, concatenated
+SECTIONS = (
+    "latency", "gradient_profile", "memory", "robustness",
+    # the robustness suite's --parts
+    "sim_to_real", "privileged", "robust_students", "multi_teacher", "halfcheetah_noise",
+)  # fmt: skip
 
 
 def main(out: Path, runs: list[Path]) -> None:
@@ -24,7 +32,7 @@ def main(out: Path, runs: list[Path]) -> None:
         results = json.loads((run / "results.json").read_text())
         if not merged:
             merged = dict(results, rows=[], teachers={}, commands=[], failed=[], wall_seconds=0.0)
-            for section in ("latency", "gradient_profile", "memory"):
+            for section in SECTIONS:
                 merged[section] = []
         if results["suite"] != merged["suite"]:
             raise SystemExit(f"{run} is a {results['suite']} run, the first one a {merged['suite']} run.")
@@ -32,7 +40,7 @@ def main(out: Path, runs: list[Path]) -> None:
         merged["failed"] += results["failed"]
         merged["wall_seconds"] += results["wall_seconds"]
         merged["rows"] += results["rows"]
-        for section in ("latency", "gradient_profile", "memory"):
+        for section in SECTIONS:
             merged[section] += results.get(section, [])
         for env_id, teacher in results["teachers"].items():
             merged["teachers"].setdefault(env_id, teacher)

@@ -338,3 +338,36 @@ def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     report = "\n".join(SUITE.report_sections(results))
     assert "| CartPole-v1 | noise | 2 | 0.50 | 0.75 (seeds: 0.75, 0.75) | yes |" in report
     assert "| obs_noise (absolute) | 0.1 | 20.0 ± 1.0 (0.00) | 260.0 (0.50) |" in report
+
+
+def test_robustness_suite_plans_and_reports_the_real_world_parts(tmp_path: Path) -> None:
+    from scripts.benchmark.cli import parse_args
+    from scripts.benchmark.suites import _real_world as real_world
+
+    args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "sim_to_real", "privileged",
+                              "--envs", "CartPole-v1", "--seeds", "2"])  # fmt: skip
+    suite.plan(args)
+    assert not suite.trains("CartPole-v1", "student")  # no grids asked: no plain students, no teacher grids
+    jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+    assert {job.section for job in jobs} == {"sim_to_real", "privileged"}
+    assert len(jobs) == 2 * (len(real_world.SIM_TO_REAL_METHODS) + 1)  # LunarLander's privileged student: not in --envs
+
+    # The sim-to-real table: steps to the threshold per seed (the students' reference episodes included), the median
+    # (a seed that never reached it counts as infinite), and the targets against DQN from scratch and the fine-tuned teacher
+    def run(method: str, seed: int, steps: int | None, final: float) -> dict:
+        return dict(shift="cartpole_weak_push", method=method, seed=seed, threshold=475.0, steps_to_threshold=steps,
+                    final=final, curve=[dict(step=20_000, mean=final, std=0.0)])  # fmt: skip
+
+    results = dict(
+        teachers={},
+        sim_to_real=[run("distill_dqn", 0, 1_524, 500.0), run("distill_dqn", 1, None, 200.0), run("dqn", 0, 7_500, 500.0),
+                     run("dqn", 1, 10_000, 480.0), run("finetune", 0, 2_000, 500.0), run("finetune", 1, 4_000, 500.0)],
+    )  # fmt: skip
+    report = "\n".join(real_world.report(results))
+    assert "| DistillDQN (defaults) | 0, 1 | 20,000 | 1,524, never | never (≤ 20,000) | 350.0 ± 150.0 |  |" in report
+    assert "vs DQN from scratch: the student never reached it (**missed**)" in report
+    results["sim_to_real"][1] = run("distill_dqn", 1, 1_600, 500.0)
+    report = "\n".join(real_world.report(results))
+    assert (
+        "vs DQN from scratch: 18% of its 8,750 (met, ≤ 20%); vs the fine-tuned teacher: 52% of its 3,000 (**missed**" in report
+    )

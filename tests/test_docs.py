@@ -27,6 +27,7 @@ SHORTER: dict[str, list[tuple[str, str]]] = {
         ("student.learn(5_000)", "student.learn(500)"),
         ("blind_student.learn(3_000)", "blind_student.learn(300)"),
         ("robust_student.learn(total_timesteps=15_000)", "robust_student.learn(total_timesteps=300)"),
+        ("adapting.learn(2_000)", "adapting.learn(300)"),
     ],
     "docs/guide/deployment.md": [("quantization_aware_distill(student, 1_000", "quantization_aware_distill(student, 100")],
     "docs/guide/policy_distill.md": [

@@ -17,7 +17,11 @@ QDagger's rule, clipped: λ = λ_0 · max(clip(1 − s, 0, 1)^p, α_min) (p = ``
 the student catches up; CleanRL's QDagger computes ``max(1 − G_S / G_T, 0)`` on raw returns, so its weight never
 passes 1 unless the student's return is negative. Normalizing by a random policy's return (as here, so that
 MountainCar's or Acrobot's negative returns work) would otherwise give more than λ_0 to a student that does worse
-than random (1.25 · λ_0 for s = −0.25), a weight nobody configured; the clip keeps λ_0 the largest weight.
+than random (1.25 · λ_0 for s = −0.25), a weight nobody configured; the clip keeps λ_0 the largest weight. A teacher
+no better than a random policy (G_T ≤ G_random: no score can be computed) gets the smallest weight, λ_0 · α_min, once
+the student has played an episode: measured in a shifted student env (the teacher's returns are measured there,
+:mod:`sb3_distill.common.reference_env`), such a teacher is wrong there, and a full pull towards it would pin the
+student to it (CartPole with the push force × 0.25: the bundled teacher 19.7, a random policy 32.7).
 
 ``"auto"`` (DistillPPO's default) is QDagger's rule with λ_0 chosen for you from the teacher, as ``"auto"`` means
 everywhere in the package: at each ``learn()`` the teacher's measured return is compared with the env's definition of
@@ -197,6 +201,9 @@ class DistillCoefMixin:
             coef = AUTO_COEF_CHOICES[0] if solved else AUTO_COEF_CHOICES[1]
             relation = "reaches" if solved else "is below"
             reason = f"the teacher's return {teacher_return:.1f} {relation} {env_name}'s reward threshold {threshold:g}"
+            measurement = getattr(self, "reference_measurement", None)
+            if measurement is not None and measurement.where == "student_env":  # else: the env id's, as always
+                reason += f", {measurement.note}"
         self._coef_value = coef
         self.distill_coef_choice = (
             f"distill_coef='{AUTO}' chose QDagger's rule with λ_0 = {coef:g}: {reason} "
@@ -214,7 +221,15 @@ class DistillCoefMixin:
             return float(self._coef_value)  # type: ignore[arg-type]
         if self._coef_mode == "schedule":
             return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
+        if self._student_returns() and self._teacher_no_better_than_random():
+            # A teacher no better than a random policy (in the env where its returns were measured: the student's own
+            # when it is shifted) has nothing to teach by QDagger's measure: the smallest weight, not the full one
+            return float(self._coef_value) * self.anneal_floor  # type: ignore[arg-type]
         return qdagger_coef(self.student_score(), float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
+
+    def _teacher_no_better_than_random(self) -> bool:
+        random_return, teacher_return = self.teacher_reference_returns()  # type: ignore[attr-defined]
+        return teacher_return <= random_return
 
     def _student_returns(self) -> list[float]:
         """The returns of the student's own latest training episodes (at most :data:`SCORE_EPISODES`)."""

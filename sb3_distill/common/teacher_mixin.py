@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -27,13 +29,24 @@ from sb3_distill.common.files import atomic_path, resolve_save_path
 from sb3_distill.common.policy_terms import as_list
 from sb3_distill.common.renamed import rename_keywords, rename_value, rename_values
 from sb3_distill.common.obs import NumpyObs
+from sb3_distill.common.reference_env import ReferenceMeasurement, as_vec_env, shifted_student_env
 from sb3_distill.common.teacher_observations import TeacherObservations, teacher_observation_space
 from sb3_distill.common.workers import explaining_dead_workers
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.teachers import Teacher, load_teacher
 from sb3_distill.teachers.loading import TeacherSpec, check_teacher_spaces, same_space
+from sb3_distill.teachers.teacher import reference_returns
 
 SelfTeacherMixin = TypeVar("SelfTeacherMixin", bound="TeacherMixin")
+
+
+def _monitor_steps(env: gym.Env) -> int:
+    """Env steps a ``Monitor`` in ``env``'s wrappers has counted (0 without one)."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, Monitor):
+            return env.get_total_steps()
+        env = env.env
+    return 0
 
 
 def _spec_name(spec: Any, teacher: Teacher) -> str | None:
@@ -73,6 +86,8 @@ class TeacherMixin:
     teachers: list[Teacher]
     teacher_specs: list[str | None]
     _teacher_view: TeacherObservations | None = None
+    #: Where the reference returns came from (given, the registered env, the student's own env) once they are known
+    reference_measurement: ReferenceMeasurement | None = None
     # Provided by SB3's BaseAlgorithm.
     device: Any
     env: VecEnv | None
@@ -237,17 +252,44 @@ class TeacherMixin:
         """
         ``(G_random, G_T)``, against which QDagger's rule and DistillDQN's ``recipe="auto"`` judge returns.
 
-        :return: ``reference_returns`` if given; else measured once per teacher set on the student's env id
-            (:meth:`Teacher.reference_returns <sb3_distill.teachers.Teacher.reference_returns>`: 10 episodes each, on
-            a separate env, not counted as training steps; G_T: the best of the teachers), kept until the teachers
-            change and not saved
+        :return: ``reference_returns`` if given; else measured once per teacher set, 10 episodes each, not counted as
+            training steps (G_T: the best of the teachers), kept until the teachers change and not saved. Measured in
+            the student's own env when it behaves differently from its registered env id (a dynamics shift, make
+            keywords such as LunarLander's wind, an action-noise wrapper:
+            :func:`~sb3_distill.common.reference_env.shifted_student_env`; on a copy, so that the student's env is
+            not touched), else on the registered env id
+            (:meth:`Teacher.reference_returns <sb3_distill.teachers.Teacher.reference_returns>`, cached per process).
+            Where: :attr:`reference_measurement`.
         """
         given = getattr(self, "reference_returns", None)
         if given is not None:
+            if self.reference_measurement is None or self.reference_measurement.where != "given":
+                self.reference_measurement = ReferenceMeasurement("given", "given as reference_returns=")
             return float(given[0]), float(given[1])
         if getattr(self, "_measured_reference_returns", None) is None:
-            env_id = self._env_id()
-            measured = [teacher.reference_returns(env_id) for teacher in self._require_teachers()]
+            teachers = self._require_teachers()
+            shifted = shifted_student_env(self.env, teachers[0].observation_space)
+            if shifted is None:
+                env_id = self._env_id()
+                measured = [teacher.reference_returns(env_id) for teacher in teachers]
+                self.reference_measurement = ReferenceMeasurement(
+                    "registered", f"measured on {env_id or 'the teacher env'} as registered"
+                )
+            else:
+                steps_before = _monitor_steps(shifted)
+                vec_env = as_vec_env(shifted)
+                measured = []
+                for teacher in teachers:
+                    random_returns, teacher_returns = reference_returns(teacher, vec_env)
+                    measured.append((float(np.mean(random_returns)), float(np.mean(teacher_returns))))
+                env_steps = _monitor_steps(shifted) - steps_before
+                vec_env.close()
+                self.reference_measurement = ReferenceMeasurement(
+                    "student_env",
+                    f"measured in the student's own env (it behaves differently from {self._env_id()} as registered; "
+                    f"a random policy plays {measured[0][0]:.1f} there; {env_steps} env steps on a copy of it)",
+                    env_steps,
+                )
             self._measured_reference_returns = (measured[0][0], max(teacher_return for _, teacher_return in measured))
         return self._measured_reference_returns  # type: ignore[return-value]
 
@@ -338,7 +380,8 @@ class TeacherMixin:
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "teacher", "teachers", "_measured_reference_returns", "_teacher_view"]  # type: ignore[misc]
+        excluded = ["teacher", "teachers", "_measured_reference_returns", "_teacher_view", "reference_measurement"]
+        return [*super()._excluded_save_params(), *excluded]  # type: ignore[misc]
 
     def save(
         self, path: str | pathlib.Path | Any, exclude: Iterable[str] | None = None, include: Iterable[str] | None = None

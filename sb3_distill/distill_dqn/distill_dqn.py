@@ -96,7 +96,8 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         the replay buffer before the student acts; they count in ``num_timesteps``
     :param pretrain_gradient_steps: extra gradient steps taken once, right after the teacher phase
     :param reference_returns: ``(G_random, G_teacher)`` for ``distill_coef="qdagger"`` and ``recipe="auto"``;
-        default ``None``: measured once per teacher on a separate env (10 episodes each), and not saved (see
+        default ``None``: measured once per teacher on a separate env (10 episodes each; a copy of the student's env
+        when it behaves differently from its registered id, e.g. shifted dynamics), and not saved (see
         :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
     :param cache_teacher_outputs: store the teacher's logits per transition in the replay buffer
         (:class:`~sb3_distill.common.buffers.TeacherReplayBuffer` and its dict / n-step siblings, SB3's buffers with
@@ -261,6 +262,9 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         if self.recipe != AUTO_RECIPE:
             return
         chosen, reason = choose_auto_recipe(self._env_id(), lambda: self.teacher_reference_returns()[1])
+        measurement = self.reference_measurement
+        if measurement is not None and measurement.where == "student_env":  # else: the env id's, as always
+            reason += f", {measurement.note}"
         self.recipe = chosen
         self._apply_recipe(chosen)
         self._resolve_auto_loss()

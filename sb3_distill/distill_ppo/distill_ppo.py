@@ -79,7 +79,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     :param squash_output: tanh-squash the student's continuous actions; default: when a teacher squashes (SAC, TQC,
         TD3...), so that the Gaussian KL is exact
     :param reference_returns: ``(G_random, G_T)`` for ``distill_coef="qdagger"``; default ``None``: measured once per
-        teacher, 10 episodes each, on a separate env (not counted as training steps), and not saved (see
+        teacher, 10 episodes each, on a separate env (a copy of the student's env when it behaves differently from its
+        registered id, e.g. shifted dynamics; not counted as training steps), and not saved (see
         :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
     """
 

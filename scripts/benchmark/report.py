@@ -197,9 +197,9 @@ def markdown_report(results: dict[str, Any], suite: Suite) -> str:
     if not results.get("complete", True):
         lines += ["**Partial results**: the run was still going (or was stopped) when this was written.", ""]
     lines += [f"Machine: {results['machine']}. Total wall time: {results['wall_seconds'] / 60:.1f} min.", ""]
-    lines += ["### Teachers", "", *teachers_table(results, suite), "", "### Learning", ""]
+    lines += ["### Teachers", "", *teachers_table(results, suite), ""]
     if results["summary"]:
-        lines += learning_table(results, suite)
+        lines += ["### Learning", "", *learning_table(results, suite)]
     lines += suite.report_sections(results)
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(results["skipped"])]

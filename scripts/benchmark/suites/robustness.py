@@ -6,6 +6,10 @@ budgets. HalfCheetah: the zoo's SAC teacher alone (``--zoo-dir``, default the re
 ``--halfcheetah-student`` adds the MuJoCo suite's ~10% PolicyDistill student (its own VecNormalize, 20k env steps).
 The teachers' robustness jobs run first: an interrupted run keeps them.
 
+``--parts`` adds the students for the real world (:mod:`._real_world`): sim-to-real (``--shifts``), privileged
+students without velocities, students trained on noisy observations, a student of several dynamics-teachers, and a
+HalfCheetah student under observation noise; ``--parts sim_to_real`` alone runs only those (and the teachers' records).
+
 Scores are normalized by the teacher's *nominal* return: (G − G_random) / (G_teacher − G_random). A grid's score is the
 mean normalized return over all its (perturbation, level) points, the nominal levels included.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report import table
+from . import _real_world as real_world
 from ..suite import Job, Suite, get_suite
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
@@ -146,13 +151,31 @@ class RobustnessSuite(Suite):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--robustness-episodes", type=int, default=None, help="episodes per level (default 10; --quick 3)")
         parser.add_argument("--halfcheetah-student", action="store_true", help="also train and measure HalfCheetah's student")
+        parser.add_argument(
+            "--parts",
+            nargs="+",
+            default=["grids"],
+            choices=real_world.PARTS,
+            help="what to measure (default: grids, the teachers' and plain students' perturbation grids); sim_to_real, "
+            "privileged, robust, multi_teacher, halfcheetah_noise: the students for the real world (their own seeds: "
+            "--seeds, default 1)",
+        )
+        parser.add_argument(
+            "--shifts",
+            nargs="+",
+            default=["cartpole_weak_push"],
+            choices=list(real_world.SHIFTS),
+            help="sim_to_real's shifted envs",
+        )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
         default = 3 if args.quick else 10
         settings["robustness_episodes"] = args.robustness_episodes or default
         settings["students"] = [env for env in args.envs if env not in self.optional_students or args.halfcheetah_student]
-        self._students = tuple(settings["students"])
+        grids = "grids" in args.parts
+        self._students = tuple(settings["students"]) if grids else ()
+        settings.update(parts=list(args.parts), shifts=list(args.shifts))
         return settings
 
     def trains(self, env_id: str, method: str) -> bool:
@@ -208,7 +231,14 @@ class RobustnessSuite(Suite):
     def extra_jobs(self, settings: dict[str, Any], zoo_dir: str, args: argparse.Namespace) -> list[Job]:
         suite_ref = (self.name, settings["teachers"])
         episodes = settings["robustness_episodes"]
-        return [
+        others = [part for part in args.parts if part != "grids"]
+        seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
+        extra = real_world.jobs(
+            others, list(args.envs), list(args.shifts), seeds, settings["eval_episodes"], zoo_dir, args.budget_scale
+        )
+        if "grids" not in args.parts:
+            return extra
+        return extra + [
             # Weighted above every student run, so that they run first (and an interrupted run keeps them)
             Job(
                 teacher_robustness_job,
@@ -260,7 +290,9 @@ class RobustnessSuite(Suite):
             header = ["perturbation", "level", "teacher return ± std (score)", "student return, mean of seeds (score)"]
             detail += table(header, cells)
         lines += table(["env", "grid", "points", "teacher", "student, mean of seeds", "student ≥ teacher"], summary_rows)
-        return [*lines, "", "### Robustness: every level", *detail]
+        if not summary_rows:
+            return real_world.report(results)
+        return [*lines, "", "### Robustness: every level", *detail, *real_world.report(results)]
 
 
 SUITE = RobustnessSuite()
