@@ -7,8 +7,9 @@ as ``weak``. Every method runs its algorithm's zoo budget.
 
 The weak teachers' ids are a parameter (``--teacher ENV=ALGO/ID``); their default is the package's bundled
 ``dqn/ENV@weak`` teachers (0.2-0.5 of the strong teacher's normalized score; ``teachers.json`` lists them). A weak
-teacher trained apart (``scripts/train_teachers.py --weak --seed 1 --out DIR``) is given with ``--zoo-dir DIR/weak
---teacher ENV=dqn/ENV``: the reference (1.0) stays the bundled strong teacher.
+teacher trained apart (``scripts/train_teachers.py --weak --seed 1 --out DIR``) is given with ``--zoo-dir LINK
+--teacher ENV=dqn/ENV``, ``LINK`` a link to (or copy of) ``DIR/weak`` under another name than ``weak`` (the snapshot
+takes folders named ``weak`` for the bundled weak ones): the reference (1.0) stays the bundled strong teacher.
 
 The methods ending in ``:defaults`` (issue 20) build the students as a user would, with nothing but ``teacher=`` and
 ``seed=`` (``DistillDQN("MlpPolicy", env, teacher=..., seed=...)``, its own ``reference_returns``), against PPO from
@@ -102,7 +103,15 @@ class ReincarnationSuite(Suite):
     def load_teacher(self, env_id: str, zoo_dir: str | None, spec: str | None = None) -> Any:
         if spec is not None and spec == self.reference_teachers.get(env_id):
             zoo_dir = None
-        return super().load_teacher(env_id, zoo_dir, spec)
+        teacher = super().load_teacher(env_id, zoo_dir, spec)
+        if spec is None and str(teacher.source).endswith("(bundled)") and zoo_dir is not None:
+            # load_teacher falls back on the bundled teachers: a weak teacher missing from the folder would silently
+            # be the strong one (a --zoo-dir named "weak" is snapshotted as the bundled weak folder)
+            raise FileNotFoundError(
+                f"{self.teachers[env_id]} is not in {zoo_dir}: load_teacher fell back on the bundled one. Give --zoo-dir "
+                "an rl-zoo3 folder that holds it (not one named 'weak': link or copy it to another name)."
+            )
+        return teacher
 
     def eval_steps(self, budget: int) -> list[int]:
         every = getattr(self, "_eval_every", None)  # set by build_model for the :defaults methods
