@@ -55,7 +55,7 @@ DEFAULTS = ":defaults"
 class ReincarnationSuite(Suite):
     name = "reincarnation"
     description = "weak teachers → DistillDQN / DistillPPO vs DQN / PPO from scratch and the fine-tuned weak teacher"
-    # Only envs where the zoo trains DQN and PPO without VecNormalize: this suite builds no VecNormalize for its learners.
+    # This suite builds no VecNormalize: where the zoo normalizes (Acrobot's PPO), only the :defaults methods run (trains).
     envs = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
     teachers = {env_id: f"dqn/{env_id}@weak" for env_id in envs}
     reference_teachers = {env_id: f"dqn/{env_id}" for env_id in envs}
