@@ -605,10 +605,12 @@ def test_defaults_reach_the_teacher(env_id: str, net_arch: list[int] | None) -> 
     assert _normalized(model, env_id) >= level
 
 
-#: Env steps of the weak-teacher test: "outgrow" (what the default chooses there) measured 0.89 / 1.0 / 1.0 at 20,000
-#: (seeds 0 / 1 / 2, docs/guide/distill_dqn.md); at 10,000 this test's seed scored 0.30 (not enough, as the curves say).
-#: DQN from scratch with the same settings scored 0.48 at 20,000 (seed 0).
-WEAK_BUDGET = 20_000
+#: The weak-teacher test's env and env steps (student and control alike). Acrobot, where the control costs least for what
+#: it shows (measured, seed 0, normalized by the strong teacher, 10 episodes): the default's student of the bundled weak
+#: teacher (0.29) is at 0.0 at 5,000 and 0.94 (-100.7) at 7,500, DQN from scratch with the same settings at 0.0 (-500)
+#: at 2,500 / 5,000 / 7,500. On CartPole the same comparison needs 15,000 steps (student 0.36 / 0.44 / 1.0 at 10k /
+#: 12.5k / 15k, control 0.23 / 0.24 / 0.26, seed 0; seeds 1 / 2 still at 0.67 / 0.92 at 12.5k): twice the time.
+WEAK_ENV, WEAK_BUDGET = "Acrobot-v1", 7_500
 #: What the student and its control from scratch share: every DQN setting of the student (DistillDQN's defaults).
 DQN_SETTINGS = (
     "learning_rate",
@@ -629,18 +631,18 @@ DQN_SETTINGS = (
 
 @pytest.mark.learning
 def test_defaults_beat_a_weak_teacher_and_dqn_from_scratch() -> None:
-    """Nothing but teacher= and seed=: a student of the weak CartPole teacher (0.36) ends >= 0.3 above it, and above
+    """Nothing but teacher= and seed=: a student of the weak Acrobot teacher (0.29) ends >= 0.3 above it, and above
     DQN from scratch with the same settings, seed and budget (the teacher's share)."""
-    model = DistillDQN("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1@weak", seed=0)
+    model = DistillDQN("MlpPolicy", WEAK_ENV, teacher=f"dqn/{WEAK_ENV}@weak", seed=0)
     model.learn(WEAK_BUDGET)
     assert model.recipe == "outgrow"
     index = json.loads((BUNDLED_DIR / "teachers.json").read_text())
-    weak = next(entry for entry in index if entry["env_id"] == "CartPole-v1" and entry.get("variant") == "weak")
-    student = _normalized(model, "CartPole-v1")
+    weak = next(entry for entry in index if entry["env_id"] == WEAK_ENV and entry.get("variant") == "weak")
+    student = _normalized(model, WEAK_ENV)
     assert student >= weak["normalized_score"] + 0.3
 
     # The control: the same DQN without a teacher
     settings = {name: getattr(model, name) for name in DQN_SETTINGS}
     train_freq = (model.train_freq.frequency, model.train_freq.unit.value)
-    control = DQN("MlpPolicy", "CartPole-v1", train_freq=train_freq, seed=0, **settings).learn(WEAK_BUDGET)
-    assert student > _normalized(control, "CartPole-v1") + 0.1
+    control = DQN("MlpPolicy", WEAK_ENV, train_freq=train_freq, seed=0, **settings).learn(WEAK_BUDGET)
+    assert student > _normalized(control, WEAK_ENV) + 0.1

@@ -6,7 +6,16 @@ Scores are normalized by the *strong* teacher (1.0 = the bundled ``dqn/ENV``); t
 as ``weak``. Every method runs its algorithm's zoo budget.
 
 The weak teachers' ids are a parameter (``--teacher ENV=ALGO/ID``); their default is the package's bundled
-``dqn/ENV@weak`` teachers (0.2-0.5 of the strong teacher's normalized score; ``teachers.json`` lists them).
+``dqn/ENV@weak`` teachers (0.2-0.5 of the strong teacher's normalized score; ``teachers.json`` lists them). A weak
+teacher trained apart (``scripts/train_teachers.py --weak --seed 1 --out DIR``) is given with ``--zoo-dir LINK
+--teacher ENV=dqn/ENV``, ``LINK`` a link to (or copy of) ``DIR/weak`` under another name than ``weak`` (the snapshot
+takes folders named ``weak`` for the bundled weak ones): the reference (1.0) stays the bundled strong teacher.
+
+The methods ending in ``:defaults`` (issue 20) build the students as a user would, with nothing but ``teacher=`` and
+``seed=`` (``DistillDQN("MlpPolicy", env, teacher=..., seed=...)``, its own ``reference_returns``), against PPO from
+scratch with SB3's defaults (``ppo:defaults``) and DQN from scratch with rl-zoo3's hyperparameters (``dqn:defaults``,
+the zoo's DQN at the students' budget); they run :data:`DEFAULTS_BUDGETS` env steps, evaluated every
+:data:`DEFAULTS_EVAL_EVERY`. No VecNormalize there, so Acrobot-v1 runs too.
 """
 
 from __future__ import annotations
@@ -30,15 +39,24 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "dqn": ("DQN from scratch (zoo)", "dqn"),
     "ppo": ("PPO from scratch (zoo)", "ppo"),
     "finetune": ("weak teacher fine-tuned (its own algorithm)", None),
+    "distill_dqn:defaults": ("DistillDQN, its defaults", "dqn"),
+    "distill_ppo:defaults": ("DistillPPO, its defaults", "ppo"),
+    "dqn:defaults": ("DQN from scratch (zoo), the defaults' budget", "dqn"),
+    "ppo:defaults": ("PPO from scratch, SB3's defaults", "ppo"),
 }
 QUICK_CAP = 10_000
+#: Env steps of the ``:defaults`` methods (every one of them, students and baselines alike).
+DEFAULTS_BUDGETS = {"CartPole-v1": 20_000, "Acrobot-v1": 20_000, "LunarLander-v3": 100_000}
+#: Env steps between two evaluations of the ``:defaults`` methods (the zoo runs use the shared grid).
+DEFAULTS_EVAL_EVERY = 2_500
+DEFAULTS = ":defaults"
 
 
 class ReincarnationSuite(Suite):
     name = "reincarnation"
     description = "weak teachers → DistillDQN / DistillPPO vs DQN / PPO from scratch and the fine-tuned weak teacher"
-    # Only envs where the zoo trains DQN and PPO without VecNormalize: this suite builds no VecNormalize for its learners.
-    envs = ("CartPole-v1", "LunarLander-v3")
+    # This suite builds no VecNormalize: where the zoo normalizes (Acrobot's PPO), only the :defaults methods run (trains).
+    envs = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
     teachers = {env_id: f"dqn/{env_id}@weak" for env_id in envs}
     reference_teachers = {env_id: f"dqn/{env_id}" for env_id in envs}
     methods = {method: label for method, (label, _) in METHODS.items()}
@@ -64,12 +82,51 @@ class ReincarnationSuite(Suite):
                 from sb3_distill.distill_ppo import DistillPPO  # noqa: F401
             except ImportError as error:
                 raise ImportError(f"DistillPPO is not importable ({error}): drop it with --methods ... or update.") from error
-        normalizing = [(m, e) for m in args.methods for e in args.envs if zoo_config(self.algorithm(m, e), e).normalize]
-        if normalizing:
-            raise ValueError(f"The zoo trains with VecNormalize for {normalizing}: this suite does not handle it yet.")
+        normalizing = [(m, e) for m in args.methods for e in args.envs if not self.trains(e, m)]
+        if normalizing and all(not self.trains(e, m) for m in args.methods for e in args.envs):
+            raise ValueError(
+                f"The zoo trains with VecNormalize for {normalizing}: this suite does not handle it yet (the :defaults "
+                "methods run on every env)."
+            )
         super().check(args)
 
+    def trains(self, env_id: str, method: str) -> bool:
+        """Not the zoo-settings methods where the zoo normalizes (Acrobot's PPO): this suite builds no VecNormalize."""
+        if method.endswith(DEFAULTS):
+            return True
+        return not zoo_config(self.algorithm(method, env_id), env_id).normalize
+
+    def teacher_runs(self, env_id: str, zoo_dir: str | None, all_teachers: bool = False) -> list[Any]:
+        # The reference (1.0) is the bundled strong teacher whatever folder the weak one comes from (load_teacher)
+        return super().teacher_runs(env_id, zoo_dir, all_teachers=all_teachers and zoo_dir is None)
+
+    def load_teacher(self, env_id: str, zoo_dir: str | None, spec: str | None = None) -> Any:
+        if spec is not None and spec == self.reference_teachers.get(env_id):
+            zoo_dir = None
+        teacher = super().load_teacher(env_id, zoo_dir, spec)
+        if spec is None and str(teacher.source).endswith("(bundled)") and zoo_dir is not None:
+            # load_teacher falls back on the bundled teachers: a weak teacher missing from the folder would silently
+            # be the strong one (a --zoo-dir named "weak" is snapshotted as the bundled weak folder)
+            raise FileNotFoundError(
+                f"{self.teachers[env_id]} is not in {zoo_dir}: load_teacher fell back on the bundled one. Give --zoo-dir "
+                "an rl-zoo3 folder that holds it (not one named 'weak': link or copy it to another name)."
+            )
+        return teacher
+
+    def eval_steps(self, budget: int) -> list[int]:
+        every = getattr(self, "_eval_every", None)  # set by build_model for the :defaults methods
+        if every is None:
+            return super().eval_steps(budget)
+        return sorted({*range(every, budget + 1, every), budget})
+
     def budget(self, env_id: str, method: str, args: argparse.Namespace) -> int:
+        if method.endswith(DEFAULTS):
+            return max(
+                int(
+                    (min(DEFAULTS_BUDGETS[env_id], QUICK_CAP) if args.quick else DEFAULTS_BUDGETS[env_id]) * args.budget_scale
+                ),
+                200,
+            )
         steps = zoo_config(self.algorithm(method, env_id), env_id).n_timesteps
         return max(int((min(steps, QUICK_CAP) if args.quick else steps) * args.budget_scale), 200)
 
@@ -80,6 +137,11 @@ class ReincarnationSuite(Suite):
     def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
         from stable_baselines3.common.env_util import make_vec_env
 
+        if method.endswith(DEFAULTS):
+            self._eval_every = DEFAULTS_EVAL_EVERY
+            if method != "dqn:defaults":
+                return self._build_with_defaults(method, env, teacher, seed)
+            method = "dqn"
         config = zoo_config(self.algorithm(method, env_id), env_id)
         hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
         if method == "finetune":
@@ -110,6 +172,21 @@ class ReincarnationSuite(Suite):
 
         recipe = method.partition(":")[2] or None
         return DistillDQN(teacher=teacher, recipe=recipe, reference_returns=tuple(spec["teacher_returns"]), **common)
+
+    @staticmethod
+    def _build_with_defaults(method: str, env: Any, teacher: Any, seed: int) -> Any:
+        """Issue 20: the student as a user builds it (``teacher=`` and ``seed=``), or PPO from scratch with SB3's defaults."""
+        if method == "ppo:defaults":
+            from stable_baselines3 import PPO
+
+            return PPO("MlpPolicy", env, seed=seed, device="cpu")
+        if method == "distill_ppo:defaults":
+            from sb3_distill.distill_ppo import DistillPPO
+
+            return DistillPPO("MlpPolicy", env, teacher=teacher, seed=seed, device="cpu")
+        from sb3_distill import DistillDQN
+
+        return DistillDQN("MlpPolicy", env, teacher=teacher, seed=seed, device="cpu")
 
 
 SUITE = ReincarnationSuite()
