@@ -304,6 +304,32 @@ def test_reincarnation_tiny_run(tmp_path: Path) -> None:
     assert "steps to the weak teacher's level" in (tmp_path / "benchmarks.md").read_text()
 
 
+def test_reincarnation_defaults_methods_build_what_a_user_builds() -> None:
+    """Issue 20's ``:defaults`` rows: the students get nothing but ``teacher=`` and ``seed=``, PPO SB3's defaults."""
+    import argparse
+
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_distill import DistillDQN, load_teacher
+    from sb3_distill.distill_ppo import DistillPPO
+    from scripts.benchmark.suites.reincarnation import DEFAULTS_BUDGETS, DEFAULTS_EVAL_EVERY, SUITE
+
+    teacher, env = load_teacher("dqn/CartPole-v1@weak"), make_vec_env("CartPole-v1", seed=3)
+    built = {method: SUITE.build_model(method, "CartPole-v1", env, teacher, 3, {}) for method in SUITE_DEFAULTS}
+    assert [type(model) for model in built.values()] == [DistillDQN, DistillPPO, DQN, PPO]
+    assert built["distill_dqn:defaults"].recipe == "auto" and built["distill_ppo:defaults"].n_steps == 2048
+    assert built["ppo:defaults"].n_steps == 2048 and built["ppo:defaults"].seed == 3
+    zoo_dqn = zoo_config("dqn", "CartPole-v1").hyperparams
+    assert built["dqn:defaults"].lr_schedule(1.0) == zoo_dqn["learning_rate"](1.0)
+    args = argparse.Namespace(quick=False, budget_scale=1.0)
+    assert {SUITE.budget("CartPole-v1", method, args) for method in SUITE_DEFAULTS} == {DEFAULTS_BUDGETS["CartPole-v1"]}
+    assert SUITE.eval_steps(5_000) == [DEFAULTS_EVAL_EVERY, 5_000]
+
+
+SUITE_DEFAULTS = ("distill_dqn:defaults", "distill_ppo:defaults", "dqn:defaults", "ppo:defaults")
+
+
 def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     import gymnasium as gym
     from scripts.benchmark.suites.robustness import GRIDS, SUITE, probe_name
