@@ -53,7 +53,8 @@ class TeacherReplayBufferSamples(NamedTuple):
     dones: th.Tensor
     rewards: th.Tensor
     discounts: th.Tensor | None = None
-    #: what the teacher sees of s (by default the un-normalized observation: the teacher normalizes its own inputs)
+    #: what the teacher sees of s (by default the un-normalized observation: the teacher normalizes its own inputs);
+    #: ``None`` with fresh cached outputs when the buffer's ``outputs_suffice``
     teacher_observations: Obs | None = None
     #: what it sees of the next observation (s_{t+k} for n-step buffers)
     teacher_next_observations: Obs | None = None
@@ -132,6 +133,10 @@ class TeacherCacheMixin:
 
     #: transitions per teacher forward pass when filling the cache
     chunk_size: int = 4096
+    #: set by an algorithm whose loss reads nothing of the teacher but its cached outputs (PolicyDistill): samples
+    #: that carry fresh cached outputs then skip the teacher's observations (``None``), which cost two more tensors
+    #: per batch; stale or missing outputs still come with them. Not saved with the buffer.
+    outputs_suffice: bool = False
 
     # Provided by SB3's buffers.
     buffer_size: int
@@ -232,7 +237,18 @@ class TeacherCacheMixin:
         state = np.random.get_state() if self.n_envs > 1 else None
         samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
         env_indices = self._drawn_env_indices(state, len(batch_inds))
-        if self.teacher_observations is not None:
+        outputs = None
+        # Stale or missing rows are never served: the caller then asks the teacher.
+        if self._n_pending == 0 and self.teacher_outputs is not None:
+            outputs = {
+                name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
+                for name, value in self.teacher_outputs.items()
+            }
+        teacher_obs: Obs | None
+        teacher_next: Obs | None
+        if outputs is not None and self.outputs_suffice:
+            teacher_obs = teacher_next = None
+        elif self.teacher_observations is not None:
             assert self.teacher_next_observations is not None
             teacher_obs = _to_torch(obs_rows(self.teacher_observations, (batch_inds, env_indices)), self.device)
             next_rows = self._next_rows(batch_inds, env_indices)
@@ -247,13 +263,6 @@ class TeacherCacheMixin:
             else:
                 next_obs = obs_rows(self.next_observations, (self._next_rows(batch_inds, env_indices), env_indices))
             teacher_next = _to_torch(next_obs, self.device)
-        outputs = None
-        # Stale or missing rows are never served: the caller then asks the teacher.
-        if self._n_pending == 0 and self.teacher_outputs is not None:
-            outputs = {
-                name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
-                for name, value in self.teacher_outputs.items()
-            }
         return TeacherReplayBufferSamples(
             **samples._asdict(),
             teacher_observations=teacher_obs,
@@ -289,6 +298,7 @@ class TeacherCacheMixin:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["teacher_source"] = None  # follows a live env; re-attached by the algorithm
+        state.pop("outputs_suffice", None)  # the algorithm's choice, set again by the one that trains on it
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, polyak_update
+from stable_baselines3.common.utils import ConstantSchedule
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -284,14 +284,33 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             self.unaveraged_policy = copy.deepcopy(self.policy)
             self.unaveraged_policy.requires_grad_(False)
 
-    def _swap_averaged_weights(self) -> None:
-        """Exchange the weights of ``policy`` and ``unaveraged_policy`` in place (the optimizer keeps its tensors)."""
+    def _averaged_parameters(self) -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """The parameters of ``policy`` and of ``unaveraged_policy``, listed once per pair of policies (listing walks
+        every module: at one gradient step per env step it cost more than the average itself)."""
         assert self.unaveraged_policy is not None
+        cached = getattr(self, "_ema_parameters", None)
+        if cached is None or cached[0] is not self.policy or cached[1] is not self.unaveraged_policy:
+            pair = (list(self.policy.parameters()), list(self.unaveraged_policy.parameters()))
+            if len(pair[0]) != len(pair[1]):
+                raise RuntimeError("policy and unaveraged_policy no longer have the same parameters.")
+            cached = self._ema_parameters = (self.policy, self.unaveraged_policy, *pair)
+        return cached[2], cached[3]
+
+    def _swap_averaged_weights(self) -> None:
+        """Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps
+        its parameter objects, which then hold the other weights)."""
         with th.no_grad():
-            for acting, other in zip(self.policy.parameters(), self.unaveraged_policy.parameters(), strict=True):
-                held = acting.detach().clone()
-                acting.copy_(other)
-                other.copy_(held)
+            for acting, other in zip(*self._averaged_parameters(), strict=True):
+                acting.data, other.data = other.data, acting.data
+
+    def _update_average(self) -> None:
+        """θ̄ ← (1 - τ) θ̄ + τ θ, with ``policy`` holding θ (SB3's ``polyak_update``, the same operations on all
+        parameters at once)."""
+        trained, averaged = self._averaged_parameters()
+        tau = float(self.ema_tau)  # type: ignore[arg-type]
+        with th.no_grad():
+            th._foreach_mul_(averaged, 1 - tau)
+            th._foreach_add_(averaged, trained, alpha=tau)
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -419,6 +438,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
         key = "|".join(f"{term.teacher.fingerprint}:{term.distill_loss}:{term.temperature}" for term in terms)
         self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}")
+        # The loss reads nothing else of the teachers: batches with fresh outputs need not carry their observations.
+        self.replay_buffer.outputs_suffice = True
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
@@ -472,7 +493,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
             if self.unaveraged_policy is not None:
-                polyak_update(self.policy.parameters(), self.unaveraged_policy.parameters(), self.ema_tau)  # type: ignore[arg-type]
+                self._update_average()
 
             logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
@@ -498,13 +519,14 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         probe = loss.detach() + (batch.rewards * 0).sum()
         if bool(th.isfinite(probe)):
             return
+        cached = getattr(batch, "teacher_outputs", None)  # what the loss used (the batch then has no teacher observations)
         check_loss_is_finite(
             probe,
             self.num_timesteps,
             type(self).__name__,
             observations=batch.observations,
             rewards=batch.rewards,
-            **{"teacher outputs": self._teacher_outputs(_teacher_obs(batch), terms)},
+            **{"teacher outputs": cached if cached is not None else self._teacher_outputs(_teacher_obs(batch), terms)},
         )
 
     def _teacher_outputs(self, obs: Obs, terms: list[DistillTerm]) -> dict[str, th.Tensor]:
@@ -679,7 +701,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.replay_buffer = as_teacher_replay_buffer(self.replay_buffer)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "dataset"]
+        return [*super()._excluded_save_params(), "dataset", "_ema_parameters"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []

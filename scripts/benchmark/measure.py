@@ -291,8 +291,8 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
 class SupervisedStep:
     """
     A plain supervised gradient step of a copy of a PolicyDistill student: behaviour cloning of the stored actions
-    (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions), same
-    architecture, optimizer and batch size. What a gradient step of this student costs without any teacher: the
+    (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions, normalized by
+    the student's ``VecNormalize`` if it has one, as its own inputs are), same architecture, optimizer and batch size. What a gradient step of this student costs without any teacher: the
     reference of PolicyDistill's gradient-step time.
 
     :param model: a PolicyDistill holding its replay data
@@ -309,6 +309,7 @@ class SupervisedStep:
         )
         self.batch_size = model.batch_size
         self.discrete = isinstance(model.action_space, spaces.Discrete)
+        self.vec_normalize = model.get_vec_normalize_env()
         copy_replay_data(model.replay_buffer, self)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
@@ -317,7 +318,7 @@ class SupervisedStep:
         :param batch_size: minibatch size
         """
         for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
+            data = self.replay_buffer.sample(batch_size, env=self.vec_normalize)
             distribution = self.policy.get_distribution(data.observations)
             # Stored Box actions are in [-1, 1]: kept inside, where a tanh-squashed student has a density.
             actions = data.actions.long().flatten() if self.discrete else data.actions.clamp(-0.999, 0.999)

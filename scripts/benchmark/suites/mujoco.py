@@ -150,7 +150,7 @@ class MujocoSuite(Suite):
     latency_batch_sizes = (1, 1024)
     learning_columns = (
         "acting_params", "critic_params", "seeds", "steps_to_0.9_anchor", "steps_to_1.0_anchor", "seeds_at_0.9",
-        "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "peak_rss",
+        "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "supervised_grad_step_ratio", "peak_rss",
     )  # fmt: skip
     plot_file = "mujoco.png"
     plot_log_x = False
