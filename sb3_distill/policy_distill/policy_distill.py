@@ -285,27 +285,31 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             self.unaveraged_policy.requires_grad_(False)
 
     def _averaged_parameters(self) -> tuple[list[th.Tensor], list[th.Tensor]]:
-        """The parameters of ``policy`` and of ``unaveraged_policy``, listed once per pair of policies (listing walks
-        every module: at one gradient step per env step it cost more than the average itself)."""
+        """
+        :return: the parameters of ``policy`` and of ``unaveraged_policy``, listed once per pair of policies (listing
+            walks every module: at one gradient step per env step it cost more than the average itself)
+        """
         assert self.unaveraged_policy is not None
-        cached = getattr(self, "_ema_parameters", None)
+        cached: tuple[Any, ...] | None = getattr(self, "_ema_parameters", None)
         if cached is None or cached[0] is not self.policy or cached[1] is not self.unaveraged_policy:
-            pair = (list(self.policy.parameters()), list(self.unaveraged_policy.parameters()))
-            if len(pair[0]) != len(pair[1]):
+            trained: list[th.Tensor] = list(self.policy.parameters())
+            averaged: list[th.Tensor] = list(self.unaveraged_policy.parameters())
+            if len(trained) != len(averaged):
                 raise RuntimeError("policy and unaveraged_policy no longer have the same parameters.")
-            cached = self._ema_parameters = (self.policy, self.unaveraged_policy, *pair)
+            cached = self._ema_parameters = (self.policy, self.unaveraged_policy, trained, averaged)
         return cached[2], cached[3]
 
     def _swap_averaged_weights(self) -> None:
-        """Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps
-        its parameter objects, which then hold the other weights)."""
+        """
+        Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
+        parameter objects, which then hold the other weights).
+        """
         with th.no_grad():
             for acting, other in zip(*self._averaged_parameters(), strict=True):
                 acting.data, other.data = other.data, acting.data
 
     def _update_average(self) -> None:
-        """θ̄ ← (1 - τ) θ̄ + τ θ, with ``policy`` holding θ (SB3's ``polyak_update``, the same operations on all
-        parameters at once)."""
+        """θ̄ ← (1 - τ) θ̄ + τ θ, ``policy`` holding θ: SB3's ``polyak_update``, its operations on all parameters at once."""
         trained, averaged = self._averaged_parameters()
         tau = float(self.ema_tau)  # type: ignore[arg-type]
         with th.no_grad():

@@ -292,8 +292,9 @@ class SupervisedStep:
     """
     A plain supervised gradient step of a copy of a PolicyDistill student: behaviour cloning of the stored actions
     (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions, normalized by
-    the student's ``VecNormalize`` if it has one, as its own inputs are), same architecture, optimizer and batch size. What a gradient step of this student costs without any teacher: the
-    reference of PolicyDistill's gradient-step time.
+    the student's ``VecNormalize`` if it has one, as its own inputs are), same architecture, optimizer and batch
+    size. What a gradient step of this student costs without any teacher: the reference of PolicyDistill's
+    gradient-step time.
 
     :param model: a PolicyDistill holding its replay data
     """
