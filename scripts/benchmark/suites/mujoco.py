@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..measure import copy_replay_data, interleaved_latencies, latency_calls
+from ..measure import copy_replay_data, interleaved_latencies, latency_calls, policy_distill_step_times
 from ..report import fmt, table, us
 from ..runners import setup_worker
 from ..suite import Job, Suite, get_suite
@@ -126,6 +126,35 @@ def latency_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str
         return dict(env=env_id, latency_s=interleaved_latencies(agents))
 
 
+#: The student whose gradient step is timed against a plain supervised step, env steps played before timing.
+STEP_TIME_STUDENT, STEP_TIME_FILL = "policy_distill:5%", 5_000
+
+
+def step_time_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str, n_steps: int) -> dict[str, Any]:
+    """
+    Gradient-step time of the suite's 5% student with its teacher-output cache and with its teacher labelling each
+    batch, against a plain supervised step of the same student (:func:`~scripts.benchmark.measure.policy_distill_step_times`:
+    one process, interleaved, same replay data), with one new transition per step and on a fixed buffer.
+
+    :param suite_ref: the suite's name and teachers
+    :param env_id: gymnasium id
+    :param zoo_dir: the teachers' folder
+    :param n_steps: timed gradient steps per variant and set-up
+    :return: the probe's record
+    """
+    setup_worker()
+    suite = get_suite(*suite_ref)
+    teacher = suite.load_teacher(env_id, zoo_dir)
+
+    def make_model(cache: bool) -> Any:
+        model = suite.build_model(STEP_TIME_STUDENT, env_id, suite.make_env(env_id, teacher, 0), teacher, 0, {})
+        model.cache_teacher_outputs, model.learning_starts = cache, STEP_TIME_FILL + 1
+        return model
+
+    times = policy_distill_step_times(make_model, STEP_TIME_FILL, n_steps)
+    return dict(env=env_id, method=STEP_TIME_STUDENT, fill=STEP_TIME_FILL, n_steps=n_steps, times=times)
+
+
 class MujocoSuite(Suite):
     name = "mujoco"
     description = (
@@ -179,7 +208,12 @@ class MujocoSuite(Suite):
 
     def extra_jobs(self, settings: dict[str, Any], zoo_dir: str, args: argparse.Namespace) -> list[Job]:
         suite_ref = (self.name, settings["teachers"])
-        return [Job(latency_job, (suite_ref, env_id, zoo_dir), f"latency {env_id}", "latency") for env_id in args.envs]
+        jobs = [Job(latency_job, (suite_ref, env_id, zoo_dir), f"latency {env_id}", "latency") for env_id in args.envs]
+        if settings["grad_steps"] > 0:
+            for env_id in args.envs:
+                step_args = (suite_ref, env_id, zoo_dir, settings["grad_steps"])
+                jobs.append(Job(step_time_job, step_args, f"gradient step {env_id}", "gradient_profile"))
+        return jobs
 
     def eval_steps(self, budget: int) -> list[int]:
         # A MuJoCo episode is 1,000 steps: an evaluation every 2,500 steps keeps evaluations a small part of a run.
@@ -231,6 +265,9 @@ class MujocoSuite(Suite):
 
             lines += ["Each agent timed in its own process (seed 0's run): ratios suffer from a changing load.", ""]
             lines += latency_table(results, self)
+        if results.get("gradient_profile"):
+            lines += ["", "### Gradient step: PolicyDistill vs a plain supervised step", ""]
+            lines += [*self.step_time_table(results)]
         lines += ["", "### Frontier: teacher-normalized score against acting parameters", ""]
         lines += [
             "Final = the last evaluation (at the budget), last 3 = mean of the last three evaluations; mean over seeds "
@@ -332,6 +369,30 @@ class MujocoSuite(Suite):
         figure.tight_layout()
         figure.savefig(out / FRONTIER_PLOT, dpi=110)
         plt.close(figure)
+
+    @staticmethod
+    def step_time_table(results: dict[str, Any]) -> list[str]:
+        """
+        :param results: the content of ``results.json`` with its ``gradient_profile`` probes
+        :return: µs per gradient step and the ratio to the plain supervised step, per env, variant and set-up
+        """
+        lines = [
+            "The 5% student after 5,000 env steps, its three variants timed in turns in one process on the same replay "
+            "data: PolicyDistill with the teacher-output cache (the default), with the teacher labelling each batch, and "
+            "a plain supervised step of the same student (behaviour cloning of the stored actions, same network, "
+            "optimizer, batch and input normalization). *+1 transition*: one new transition per gradient step (the "
+            "suite's training set-up: the cache labels it); *fixed buffer*: gradient steps only.",
+            "",
+        ]
+        rows = []
+        for probe in results["gradient_profile"]:
+            for variant in next(iter(probe["times"].values())):
+                cells = [probe["env"], variant]
+                for setup in ("+1 transition", "fixed buffer"):
+                    entry = probe["times"][setup][variant]
+                    cells.append(f"{entry['seconds'] * 1e6:,.0f} µs ({entry['ratio']:.2f}×)")
+                rows.append(cells)
+        return lines + table(["env", "variant", "+1 transition", "fixed buffer"], rows)
 
     def latency_probe_table(self, results: dict[str, Any]) -> list[str]:
         """
