@@ -1,6 +1,5 @@
 """The replay buffers that keep what the teacher sees and cache its outputs: SB3's samples, the teacher's values."""
 
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -140,14 +139,21 @@ def test_policy_distill_cache_follows_a_new_teacher() -> None:
     model = _policy_distill("dqn/CartPole-v1", "CartPole-v1", True).learn(100)
     buffer = model.replay_buffer
     assert isinstance(buffer, TeacherCacheMixin) and buffer.n_pending == 0
-    # PolicyDistill's loss reads only the cached outputs: fresh batches skip the teacher's observations, stale ones
-    # (the teacher must then be asked) keep them; the choice is the algorithm's, not saved with the buffer.
-    assert buffer.outputs_suffice and buffer.sample(8).teacher_observations is None
-    assert not pickle.loads(pickle.dumps(buffer)).outputs_suffice
+    # PolicyDistill's loss reads only the cached outputs: its fresh batches skip the teacher's observations, stale ones
+    # (the teacher must then be asked) keep them, and other samples have them all.
+    lean = buffer.sample(8, outputs_suffice=True)
+    assert lean.teacher_outputs is not None and lean.teacher_observations is lean.teacher_next_observations is None
+    assert buffer.sample(8).teacher_observations is not None
     obs = np.zeros((1, 4), dtype=np.float32)
     buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
-    stale = buffer.sample(8)
+    stale = buffer.sample(8, outputs_suffice=True)
     assert stale.teacher_outputs is None and stale.teacher_observations is not None
+    sampled = []
+    sample = buffer.sample
+    buffer.sample = lambda *args, **kwargs: sampled.append(sample(*args, **kwargs)) or sampled[-1]  # type: ignore[method-assign]
+    model.train(gradient_steps=2, batch_size=32)
+    assert [batch.teacher_observations for batch in sampled] == [None, None]
+    del buffer.sample
     weak = load_teacher("dqn/CartPole-v1@weak")
     model.set_teacher(weak)
     model.train(gradient_steps=1, batch_size=32)

@@ -54,7 +54,7 @@ class TeacherReplayBufferSamples(NamedTuple):
     rewards: th.Tensor
     discounts: th.Tensor | None = None
     #: what the teacher sees of s (by default the un-normalized observation: the teacher normalizes its own inputs);
-    #: ``None`` with fresh cached outputs when the buffer's ``outputs_suffice``
+    #: ``None`` in a batch with fresh cached outputs sampled with ``outputs_suffice=True``
     teacher_observations: Obs | None = None
     #: what it sees of the next observation (s_{t+k} for n-step buffers)
     teacher_next_observations: Obs | None = None
@@ -133,10 +133,6 @@ class TeacherCacheMixin:
 
     #: transitions per teacher forward pass when filling the cache
     chunk_size: int = 4096
-    #: set by an algorithm whose loss reads nothing of the teacher but its cached outputs (PolicyDistill): samples
-    #: that carry fresh cached outputs then skip the teacher's observations (``None``), which cost two more tensors
-    #: per batch; stale or missing outputs still come with them. Not saved with the buffer.
-    outputs_suffice: bool = False
 
     # Provided by SB3's buffers.
     buffer_size: int
@@ -160,6 +156,7 @@ class TeacherCacheMixin:
         self.teacher_outputs: dict[str, np.ndarray] | None = None
         self._outputs_key: str | None = None
         self._n_pending = 0
+        self._outputs_suffice = False
 
     def attach_teacher_observations(self, source: TeacherObservations | None) -> None:
         """
@@ -233,6 +230,23 @@ class TeacherCacheMixin:
         return computed
 
     # ------------------------------------------------------------------ sampling
+    def sample(self, batch_size: int, env: VecNormalize | None = None, outputs_suffice: bool = False) -> Any:
+        """
+        SB3's ``sample``, plus what the teacher sees and said.
+
+        :param batch_size: number of transitions
+        :param env: the ``VecNormalize`` that normalizes the student's observations, if any
+        :param outputs_suffice: the caller reads nothing of the teacher but its cached outputs (PolicyDistill's loss):
+            a batch that has fresh cached outputs then comes without the teacher's observations (``None``), which
+            would cost two more tensors per batch; without fresh outputs it has them all the same
+        :return: a :class:`TeacherReplayBufferSamples`
+        """
+        self._outputs_suffice = outputs_suffice
+        try:
+            return super().sample(batch_size, env)  # type: ignore[misc]
+        finally:
+            self._outputs_suffice = False
+
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> TeacherReplayBufferSamples:
         state = np.random.get_state() if self.n_envs > 1 else None
         samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
@@ -246,7 +260,7 @@ class TeacherCacheMixin:
             }
         teacher_obs: Obs | None
         teacher_next: Obs | None
-        if outputs is not None and self.outputs_suffice:
+        if outputs is not None and getattr(self, "_outputs_suffice", False):
             teacher_obs = teacher_next = None
         elif self.teacher_observations is not None:
             assert self.teacher_next_observations is not None
@@ -298,7 +312,6 @@ class TeacherCacheMixin:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["teacher_source"] = None  # follows a live env; re-attached by the algorithm
-        state.pop("outputs_suffice", None)  # the algorithm's choice, set again by the one that trains on it
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

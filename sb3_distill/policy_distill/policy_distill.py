@@ -442,8 +442,6 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
         key = "|".join(f"{term.teacher.fingerprint}:{term.distill_loss}:{term.temperature}" for term in terms)
         self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}")
-        # The loss reads nothing else of the teachers: batches with fresh outputs need not carry their observations.
-        self.replay_buffer.outputs_suffice = True
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
@@ -459,9 +457,12 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         logged: list[th.Tensor] = []
         agreements: list[th.Tensor] = []
         zero = th.zeros((), device=self.device)
+        # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
+        # the teachers' observations
+        lean: dict[str, bool] = {"outputs_suffice": True} if isinstance(self.replay_buffer, TeacherCacheMixin) else {}
         for _ in range(gradient_steps):
-            # Normalized for the student as SB3 normalizes; what the teachers see and said rides along
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            # Normalized for the student as SB3 normalizes; what the teachers see (if needed) and said rides along
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env, **lean)
             observations = replay_data.observations
             policy_loss = value_loss = zero
             try:
