@@ -157,6 +157,8 @@ class TeacherCacheMixin:
         self._outputs_key: str | None = None
         self._n_pending = 0
         self._outputs_suffice = False
+        #: a deferred update's function (``update_teacher_outputs(..., lazy=True)``), run when a batch needs it
+        self._deferred: TeacherOutputsFn | None = None
 
     def attach_teacher_observations(self, source: TeacherObservations | None) -> None:
         """
@@ -190,7 +192,7 @@ class TeacherCacheMixin:
         """Stored transitions whose teacher outputs are not computed yet."""
         return self._n_pending
 
-    def update_teacher_outputs(self, teacher: Teacher | TeacherOutputsFn, key: str | None = None) -> int:
+    def update_teacher_outputs(self, teacher: Teacher | TeacherOutputsFn, key: str | None = None, lazy: bool = False) -> int:
         """
         Compute the teacher's outputs for every transition added since the last update, in batched forward passes.
 
@@ -198,6 +200,9 @@ class TeacherCacheMixin:
             its fingerprint), or a function of a batch of teacher observations giving named output tensors
         :param key: with a function: what its outputs depend on (teachers' fingerprints, temperatures...); another
             key than the cached one recomputes everything
+        :param lazy: defer the new transitions (fewer than ``chunk_size``, same key) until a sampled batch holds one of
+            them: at one new transition per gradient step most batches do not, and one pass over the transitions
+            gathered meanwhile costs about what a pass over one does. Batches are never served stale outputs either way
         :return: number of transitions computed
         """
         if isinstance(teacher, Teacher):
@@ -210,8 +215,17 @@ class TeacherCacheMixin:
         # loads it: recomputing it in other batch sizes would change the last bits of the outputs.
         if key != self._outputs_key:
             self._outputs_key, self._n_pending, self.teacher_outputs = key, self.size(), None  # type: ignore[attr-defined]
+        self._deferred = None
         if self._n_pending == 0:
             return 0
+        if lazy and self.teacher_outputs is not None and self._n_pending < self.chunk_size:
+            self._deferred = compute
+            return 0
+        return self._compute_pending(compute)
+
+    def _compute_pending(self, compute: TeacherOutputsFn) -> int:
+        """Compute the outputs of the pending transitions (in chunks), which are then fresh."""
+        self._deferred = None
         stored = self.teacher_observations if self.teacher_observations is not None else self.observations
         indices = (self.pos - self._n_pending + np.arange(self._n_pending)) % self.buffer_size
         for start in range(0, len(indices), self.chunk_size):
@@ -251,9 +265,15 @@ class TeacherCacheMixin:
         state = np.random.get_state() if self.n_envs > 1 else None
         samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
         env_indices = self._drawn_env_indices(state, len(batch_inds))
+        if self._deferred is not None and self._n_pending > 0:
+            first_pending = (self.pos - self._n_pending) % self.buffer_size
+            if np.any((batch_inds - first_pending) % self.buffer_size < self._n_pending):
+                self._compute_pending(self._deferred)
         outputs = None
-        # Stale or missing rows are never served: the caller then asks the teacher.
-        if self._n_pending == 0 and self.teacher_outputs is not None:
+        # Stale or missing rows are never served: the caller then asks the teacher. (With a deferred update, the
+        # pending rows are not in this batch: the others are fresh.)
+        fresh = self._n_pending == 0 or self._deferred is not None
+        if fresh and self.teacher_outputs is not None:
             outputs = {
                 name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
                 for name, value in self.teacher_outputs.items()
@@ -312,6 +332,7 @@ class TeacherCacheMixin:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["teacher_source"] = None  # follows a live env; re-attached by the algorithm
+        state["_deferred"] = None  # a function of the live teacher: the pending rows are computed at the next update
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -320,7 +341,8 @@ class TeacherCacheMixin:
         if logits is not None:
             state.setdefault("teacher_outputs", {"logits": logits})
             state.setdefault("_outputs_key", key)
-        for name in ("teacher_source", "teacher_observations", "teacher_next_observations", "teacher_outputs", "_outputs_key"):
+        names = ("teacher_source", "teacher_observations", "teacher_next_observations", "teacher_outputs", "_outputs_key")
+        for name in (*names, "_deferred"):
             state.setdefault(name, None)
         self.__dict__.update(state)
 

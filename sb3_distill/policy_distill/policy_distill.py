@@ -93,10 +93,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     Data (``data_policy``): at every env step a teacher acts with probability β (a teacher drawn with probability
     ∝ w_i, sampling its own policy), else the student (sampling its policy): ``"student"`` (β = 0: DAgger-like, the
     teachers label the student's states), ``"teacher"`` (β = 1), a float, or an SB3 schedule of β. Labels are
-    computed once per stored transition (``cache_teacher_outputs``, in one batched pass before each update) and
-    recomputed for the whole buffer when a teacher changes, so every state gets the teachers' current answer. Offline: give
-    ``dataset=`` (see :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`,
-    which never touches an env. Online while the teacher learns: see
+    computed once per stored transition (``cache_teacher_outputs``, in one batched pass over the new transitions when
+    a sampled batch first holds one of them) and recomputed for the whole buffer when a teacher changes, so every
+    state gets the teachers' current answer. Offline: give ``dataset=`` (see
+    :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`, which never touches
+    an env. Online while the teacher learns: see
     :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
 
     The student (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``: SB3's ``ActorCriticPolicy`` classes, tanh-squashed
@@ -165,10 +166,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     :param max_grad_norm: clip the gradient norm (``None``: no clipping, so that a large value loss cannot shrink
         the policy's gradient)
     :param cache_teacher_outputs: keep the teachers' outputs per transition in the replay buffer, computed in one
-        batched pass over the transitions added since the last update (over the whole buffer when a teacher
-        changes, e.g. an online teacher's new snapshot), instead of a teacher forward pass per sampled batch: the
-        same values, a gradient step that costs about a plain supervised step (``python -m scripts.benchmark``). ``False``:
-        the teachers label each sampled batch
+        batched pass over the transitions added since they were last computed, when a sampled batch first holds one
+        of them (over the whole buffer when a teacher changes, e.g. an online teacher's new snapshot), instead of a
+        teacher forward pass per sampled batch: the same values, and a gradient step that costs about a plain
+        supervised step (``python -m scripts.benchmark``, docs/benchmarks.md). ``False``: the teachers label each
+        sampled batch
     :param ema_tau: τ in (0, 1] of an exponential moving average of the student's weights, θ̄ ← (1 - τ) θ̄ + τ θ after
         every gradient step (``None``, the default: no average). With an average, ``policy`` holds θ̄ outside of
         :meth:`train`: it acts (in the env and in ``predict()``), is saved, exported and copied by :meth:`to_ppo`;
@@ -441,7 +443,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
 
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
         key = "|".join(f"{term.teacher.fingerprint}:{term.distill_loss}:{term.temperature}" for term in terms)
-        self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}")
+        # Lazy: new transitions are labelled when a batch first holds one (in one pass with those gathered meanwhile)
+        self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}", lazy=True)
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
