@@ -251,7 +251,13 @@ def replay_transition(buffer: Any, source: Any, index: int) -> None:
     buffer.add(*(getattr(source, name)[index].copy() for name in fields), [{}])
 
 
-def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new_transitions: bool = True) -> dict[str, float]:
+def gradient_step_times(
+    models: dict[str, Any],
+    n_steps: int,
+    seed: int = 0,
+    new_transitions: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
     """
     Seconds per gradient step of each model, interleaved in one process (alternating order, so that load from
     other processes hits all alike). With ``new_transitions``, one stored transition is added again to each buffer
@@ -262,6 +268,9 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
     :param n_steps: timed gradient steps per model
     :param seed: seed of the transitions replayed
     :param new_transitions: add one transition per gradient step (else: gradient steps on a fixed buffer)
+    :param clock: what is timed: wall time (``time.perf_counter``), or the CPU time of this process
+        (``time.process_time``: with one torch thread, the work itself, which other processes on a shared machine do
+        not stretch)
     :return: name → median seconds per gradient step (median over 5 blocks)
     """
     rng = np.random.default_rng(seed)
@@ -280,9 +289,9 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
                 model = models[name]
                 if new_transitions:
                     replay_transition(model.replay_buffer, reference, index)
-                start = time.perf_counter()
+                start = clock()
                 model.train(gradient_steps=1, batch_size=model.batch_size)
-                spent[name] += time.perf_counter() - start
+                spent[name] += clock() - start
         for name in names:
             totals[name].append(spent[name] / per_block)
     return {name: float(np.median(values[1:])) for name, values in totals.items()}
@@ -329,7 +338,9 @@ class SupervisedStep:
             self.policy.optimizer.step()
 
 
-def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_steps: int) -> dict[str, Any]:
+def policy_distill_step_times(
+    make_model: Callable[[bool], Any], fill: int, n_steps: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, Any]:
     """
     Seconds per gradient step of PolicyDistill with its teacher-output cache, with its teachers labelling each batch,
     and of a plain supervised step of the same student (:class:`SupervisedStep`), interleaved in one process, with
@@ -338,6 +349,7 @@ def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_st
     :param make_model: ``cache_teacher_outputs`` → an untrained PolicyDistill (same seed: both fill the same data)
     :param fill: env steps played before timing (``learning_starts`` must exceed them: no training while filling)
     :param n_steps: timed gradient steps per variant
+    :param clock: wall time or this process's CPU time (see :func:`gradient_step_times`)
     :return: seconds per step and ratios to the supervised step, per set-up
     """
     from stable_baselines3.common.logger import configure
@@ -350,6 +362,6 @@ def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_st
     variants = {"PolicyDistill, cache": cached, "PolicyDistill, per batch": live, "plain supervised": SupervisedStep(cached)}
     result: dict[str, Any] = {}
     for setup, new in (("+1 transition", True), ("fixed buffer", False)):
-        times = gradient_step_times(variants, n_steps, new_transitions=new)
+        times = gradient_step_times(variants, n_steps, new_transitions=new, clock=clock)
         result[setup] = {name: {"seconds": value, "ratio": value / times["plain supervised"]} for name, value in times.items()}
     return result

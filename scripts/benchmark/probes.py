@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import time
 from typing import Any
 
 import numpy as np
@@ -163,8 +164,9 @@ def gradient_profile_job(
     reference = next(iter(variants.values()))
     variants["plain DQN"] = plain_dqn_copy(reference, reference.env, 0, student["policy_kwargs"]["net_arch"])
     variants.update(_policy_distill_variants(suite, env_id, teacher, student, reference.replay_buffer))
-    fixed = gradient_step_times(variants, n_steps, new_transitions=False)
-    times = gradient_step_times(variants, n_steps)
+    # CPU time of this process (one torch thread): the shared machine's load does not stretch it
+    fixed = gradient_step_times(variants, n_steps, new_transitions=False, clock=time.process_time)
+    times = gradient_step_times(variants, n_steps, clock=time.process_time)
     profiles = {}
     for name in ("qdagger / cache", "qdagger / live", "PolicyDistill / cache", "PolicyDistill / live"):
         if name in variants:
@@ -270,7 +272,8 @@ def cost_probe_sections(results: dict[str, Any]) -> list[str]:
     if profiles:
         lines += ["", "### Gradient step: teacher outputs cached vs computed per batch", ""]
         lines += [
-            "Time per gradient step, all variants in one process, interleaved, on the same replay data; ratio to a "
+            "CPU time per gradient step (one torch thread), all variants in one process, interleaved, on the same "
+            "replay data; ratio to a "
             "plain DQN step of the same student (DistillDQN), or to a plain supervised step of PolicyDistill's student "
             "(behaviour cloning of the stored actions, same network, optimizer and batch: `PolicyDistill` and "
             "`plain supervised` rows). *+1 transition*: one new transition per gradient step (train_freq=1, the set-up "
