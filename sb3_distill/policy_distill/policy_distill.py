@@ -301,6 +301,14 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             cached = self._ema_parameters = (self.policy, self.unaveraged_policy, trained, averaged)
         return cached[2], cached[3]
 
+    @property
+    def _zero(self) -> th.Tensor:
+        """A 0 on the student's device (the value of terms that are not computed), made once."""
+        zero = getattr(self, "_zero_tensor", None)
+        if zero is None or zero.device != self.device:
+            zero = self._zero_tensor = th.zeros((), device=self.device)
+        return zero
+
     def _swap_averaged_weights(self) -> None:
         """
         Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
@@ -311,12 +319,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 acting.data, other.data = other.data, acting.data
 
     def _update_average(self) -> None:
-        """θ̄ ← (1 - τ) θ̄ + τ θ, ``policy`` holding θ: SB3's ``polyak_update``, its operations on all parameters at once."""
+        """θ̄ ← (1 - τ) θ̄ + τ θ = θ̄ + τ (θ - θ̄), ``policy`` holding θ: one interpolation of all parameters at once."""
         trained, averaged = self._averaged_parameters()
-        tau = float(self.ema_tau)  # type: ignore[arg-type]
         with th.no_grad():
-            th._foreach_mul_(averaged, 1 - tau)
-            th._foreach_add_(averaged, trained, alpha=tau)
+            th._foreach_lerp_(averaged, trained, float(self.ema_tau))  # type: ignore[arg-type]
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -459,7 +465,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[th.Tensor] = []
         agreements: list[th.Tensor] = []
-        zero = th.zeros((), device=self.device)
+        zero = self._zero
         # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
         # the teachers' observations
         lean: dict[str, bool] = {"outputs_suffice": True} if isinstance(self.replay_buffer, TeacherCacheMixin) else {}
@@ -510,7 +516,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
-            mean_loss, mean_policy, mean_value = th.stack(logged).mean(dim=0).tolist()
+            mean_loss, mean_policy, mean_value = (logged[0] if len(logged) == 1 else th.stack(logged).mean(dim=0)).tolist()
             self.logger.record("train/loss", mean_loss)
             self.logger.record("train/policy_loss", mean_policy)
             self.logger.record("train/value_loss", mean_value)
@@ -709,7 +715,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.replay_buffer = as_teacher_replay_buffer(self.replay_buffer)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "dataset", "_ema_parameters"]
+        return [*super()._excluded_save_params(), "dataset", "_ema_parameters", "_zero_tensor"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []
