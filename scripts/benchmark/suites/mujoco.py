@@ -340,6 +340,8 @@ class MujocoSuite(Suite):
         return table(header, rows)
 
     def extra_plots(self, results: dict[str, Any], out: Path) -> None:
+        import math
+
         import matplotlib
 
         matplotlib.use("Agg")
@@ -347,28 +349,37 @@ class MujocoSuite(Suite):
 
         points = self.frontier_points(results)
         envs = [env_id for env_id in results["teachers"] if any(p["env"] == env_id for p in points)]
-        figure, axis = plt.subplots(figsize=(7.5, 4.5))
-        for env_id, color in zip(envs, plt.get_cmap("tab10").colors, strict=False):
+        columns = min(2, len(envs))
+        rows_count = math.ceil(len(envs) / columns)
+        figure, axes = plt.subplots(rows_count, columns, figsize=(6 * columns, 3.8 * rows_count), squeeze=False)
+        for axis, env_id in zip(axes.flat, envs, strict=False):
             mine = [p for p in points if p["env"] == env_id]
-            x = [p["share"] * 100 for p in mine]
+            x = [p["params"] for p in mine]
             y = [p["final"] for p in mine]
             error = [[p["final"] - p["final_min"] for p in mine], [p["final_max"] - p["final"] for p in mine]]
-            seeds = "/".join(str(len(p["seeds"])) for p in mine)
-            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, color=color, label=f"{env_id} (seeds {seeds})")
-            axis.plot(x, [p["last3"] for p in mine], marker="x", linestyle=":", color=color)
-        axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
-        axis.axvline(TARGET_PARAMS * 100, color="grey", linestyle=":", linewidth=1, label="5% of the teacher's actor")
-        axis.set_xscale("log")
-        shares = [share * 100 for share in STUDENT_SHARES.values()]
-        axis.set_xticks(shares, [f"{share:g}%" for share in shares])
-        axis.minorticks_off()
-        axis.set_xlabel("student's acting parameters, % of the teacher's actor")
-        axis.set_ylabel("teacher-normalized score at the budget")
-        axis.set_title("Size/return frontier (o: final, mean ± min–max over seeds; x: mean of the last 3 evaluations)")
-        axis.title.set_fontsize(9)
-        axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=8)
-        figure.tight_layout()
+            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, label="final (mean, min–max over seeds)")
+            axis.plot(x, [p["last3"] for p in mine], marker="x", linestyle=":", label="mean of the last 3 evaluations")
+            for p in mine:
+                axis.annotate(f"{p['share']:.0%}, {len(p['seeds'])} s.", (p["params"], p["final"]), fontsize=7,
+                              textcoords="offset points", xytext=(4, -10))  # fmt: skip
+            teacher_params = results["teachers"][env_id]["params"]
+            axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
+            axis.axvline(
+                TARGET_PARAMS * teacher_params, color="grey", linestyle=":", linewidth=1, label="5% of the teacher's actor"
+            )
+            axis.set_xscale("log")
+            axis.set_xlim(0.007 * teacher_params, 0.35 * teacher_params)
+            axis.set_ylim(min(0.5, min(p["final_min"] for p in mine) - 0.05), 1.15)
+            axis.set_title(f"{env_id} (teacher: {teacher_params:,} acting parameters)", fontsize=9)
+            axis.set_xlabel("student's acting parameters")
+            axis.set_ylabel("teacher-normalized score")
+            axis.grid(alpha=0.3, which="both")
+        for axis in list(axes.flat)[len(envs) :]:
+            axis.axis("off")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        figure.suptitle("Size/return frontier at the budget (s. = seeds)", fontsize=10)
+        figure.tight_layout(rect=(0, 0.05, 1, 0.97))
         figure.savefig(out / FRONTIER_PLOT, dpi=110)
         plt.close(figure)
 
