@@ -104,6 +104,20 @@ def test_reference_that_never_gets_there_gives_an_upper_bound() -> None:
     assert bounded(student, "steps_ratio_vs_reference", "{:.1%}") == "<66.7%"
 
 
+def test_policy_distill_rows_report_their_step_against_a_supervised_one() -> None:
+    from scripts.benchmark.report import COLUMNS
+
+    rows = [_row("policy_distill", seed, [0.5, 1.0, 1.0]) for seed in range(3)]
+    for row, ratio in zip(rows, (1.3, 1.1, 1.2), strict=True):
+        row.update(supervised_grad_step_ratio=ratio, supervised_grad_step_s=ratio * 1e-3)
+    summary = stats.summarize(rows, TEACHERS, reference_method="dqn")[0]
+    assert summary["supervised_grad_step_ratio"] == pytest.approx(1.2)  # the median over seeds
+    title, cell = COLUMNS["supervised_grad_step_ratio"]
+    assert cell(summary) == "1.20" and cell({}) == "–" and "supervised" in title
+    assert "supervised_grad_step_ratio" in get_suite("classic").learning_columns
+    assert "supervised_grad_step_ratio" in get_suite("mujoco").learning_columns
+
+
 def test_timing_is_one_function_for_the_demo_and_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     from sb3_distill.common import timing
 
@@ -168,6 +182,36 @@ def test_gradient_step_times_same_process() -> None:
     times = measure.gradient_step_times({"student": model, "dqn": plain}, n_steps=25)
     assert set(times) == {"student", "dqn"} and all(0 < value < 1 for value in times.values())
     assert model.replay_buffer.size() == 300 + 30  # one transition per timed step (5 blocks + warm-up)
+
+
+def test_gradient_profile_times_policy_distill_against_a_supervised_step() -> None:
+    """The classic suite's cost probe: DistillDQN vs plain DQN and PolicyDistill vs plain supervised, one process."""
+    student = dict(classic.student_hyperparams("CartPole-v1"), buffer_size=150)
+    suite_ref = ("classic", get_suite("classic").teachers)
+    probe = probes.gradient_profile_job(suite_ref, "CartPole-v1", None, student, ["policy_distillation"], 5, 2)
+    supervised = probes.SUPERVISED
+    for times, ratios in (
+        ("seconds_per_step", "ratio_vs_reference"),
+        ("seconds_per_step_fixed_buffer", "ratio_vs_reference_fixed_buffer"),
+    ):
+        assert set(probe[times]) == {
+            "policy_distillation / cache",
+            "policy_distillation / live",
+            "plain DQN",
+            supervised,
+            *probes.POLICY_DISTILL_VARIANTS,
+        }
+        assert probe[ratios]["PolicyDistill / cache"] == pytest.approx(
+            probe[times]["PolicyDistill / cache"] / probe[times][supervised]
+        )
+        assert probe[ratios]["policy_distillation / live"] == pytest.approx(
+            probe[times]["policy_distillation / live"] / probe[times]["plain DQN"]
+        )
+    assert set(probe["profiles"]) == set(probes.POLICY_DISTILL_VARIANTS)
+    cached = probe["profiles"]["PolicyDistill / cache"]
+    assert cached["teacher forward (sb3_distill.teachers.teacher action_logits)"] > 0  # the new transitions only
+    report = "\n".join(probes.cost_probe_sections({"gradient_profile": [probe]}))
+    assert "| PolicyDistill / cache |" in report and "| plain supervised (PolicyDistill's student) |" in report
 
 
 def test_suites_are_found_by_file_name() -> None:

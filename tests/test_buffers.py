@@ -135,10 +135,36 @@ def test_policy_distill_cache_gives_the_weights_of_labelling_each_batch(kind: st
 
 
 def test_policy_distill_cache_follows_a_new_teacher() -> None:
-    """A new teacher (e.g. an online teacher's new snapshot) recomputes the cache for the whole buffer."""
+    """New transitions are labelled when a batch first holds one; a new teacher (e.g. an online teacher's new
+    snapshot) recomputes the cache for the whole buffer."""
     model = _policy_distill("dqn/CartPole-v1", "CartPole-v1", True).learn(100)
     buffer = model.replay_buffer
-    assert isinstance(buffer, TeacherCacheMixin) and buffer.n_pending == 0
+    assert isinstance(buffer, TeacherCacheMixin)
+    buffer._get_samples(np.arange(buffer.size()))  # a batch that holds every row: the deferred ones are labelled
+    assert buffer.n_pending == 0
+    # PolicyDistill's loss reads only the cached outputs: its fresh batches skip the teacher's observations, stale ones
+    # (the teacher must then be asked) keep them, and other samples have them all.
+    lean = buffer.sample(8, outputs_suffice=True)
+    assert lean.teacher_outputs is not None and lean.teacher_observations is lean.teacher_next_observations is None
+    assert buffer.sample(8).teacher_observations is not None
+    obs = np.zeros((1, 4), dtype=np.float32)
+    buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    stale = buffer.sample(8, outputs_suffice=True)
+    assert stale.teacher_outputs is None and stale.teacher_observations is not None
+    # PolicyDistill's updates are lazy: the new transition is labelled when a batch first holds it, not before.
+    model._update_teacher_outputs(model._terms)
+    newest = (buffer.pos - 1) % buffer.buffer_size
+    others = buffer._get_samples(np.array([0, 1, 2]))
+    assert buffer.n_pending == 1 and others.teacher_outputs is not None  # served: the pending row is not in the batch
+    held = buffer._get_samples(np.array([0, newest]))
+    assert buffer.n_pending == 0
+    th.testing.assert_close(held.teacher_outputs["0/logits"][1], model.teacher.action_logits(th.as_tensor(obs))[0])
+    sampled = []
+    sample = buffer.sample
+    buffer.sample = lambda *args, **kwargs: sampled.append(sample(*args, **kwargs)) or sampled[-1]  # type: ignore[method-assign]
+    model.train(gradient_steps=2, batch_size=32)
+    assert [batch.teacher_observations for batch in sampled] == [None, None]
+    del buffer.sample
     weak = load_teacher("dqn/CartPole-v1@weak")
     model.set_teacher(weak)
     model.train(gradient_steps=1, batch_size=32)

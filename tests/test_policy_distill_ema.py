@@ -1,5 +1,6 @@
 """PolicyDistill's ``ema_tau``: an exponential moving average of the student's weights acts, is saved and exported."""
 
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -59,6 +60,7 @@ def test_save_and_load_keep_both_weights_and_the_average_acts(tmp_path: Path):
     model = _student(ema_tau=0.1).learn(60)
     path = tmp_path / "student.zip"
     model.save(path)
+    assert b"_ema_parameters" not in zipfile.ZipFile(path).read("data")  # the listed parameters are not saved twice
     loaded = PolicyDistill.load(path, device="cpu")
     assert loaded.ema_tau == 0.1
     for saved, restored in ((model.policy, loaded.policy), (model.unaveraged_policy, loaded.unaveraged_policy)):

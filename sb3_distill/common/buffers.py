@@ -53,7 +53,8 @@ class TeacherReplayBufferSamples(NamedTuple):
     dones: th.Tensor
     rewards: th.Tensor
     discounts: th.Tensor | None = None
-    #: what the teacher sees of s (by default the un-normalized observation: the teacher normalizes its own inputs)
+    #: what the teacher sees of s (by default the un-normalized observation: the teacher normalizes its own inputs);
+    #: ``None`` in a batch with fresh cached outputs sampled with ``outputs_suffice=True``
     teacher_observations: Obs | None = None
     #: what it sees of the next observation (s_{t+k} for n-step buffers)
     teacher_next_observations: Obs | None = None
@@ -155,6 +156,9 @@ class TeacherCacheMixin:
         self.teacher_outputs: dict[str, np.ndarray] | None = None
         self._outputs_key: str | None = None
         self._n_pending = 0
+        self._outputs_suffice = False
+        #: a deferred update's function (``update_teacher_outputs(..., lazy=True)``), run when a batch needs it
+        self._deferred: TeacherOutputsFn | None = None
 
     def attach_teacher_observations(self, source: TeacherObservations | None) -> None:
         """
@@ -188,7 +192,7 @@ class TeacherCacheMixin:
         """Stored transitions whose teacher outputs are not computed yet."""
         return self._n_pending
 
-    def update_teacher_outputs(self, teacher: Teacher | TeacherOutputsFn, key: str | None = None) -> int:
+    def update_teacher_outputs(self, teacher: Teacher | TeacherOutputsFn, key: str | None = None, lazy: bool = False) -> int:
         """
         Compute the teacher's outputs for every transition added since the last update, in batched forward passes.
 
@@ -196,6 +200,9 @@ class TeacherCacheMixin:
             its fingerprint), or a function of a batch of teacher observations giving named output tensors
         :param key: with a function: what its outputs depend on (teachers' fingerprints, temperatures...); another
             key than the cached one recomputes everything
+        :param lazy: defer the new transitions (fewer than ``chunk_size``, same key) until a sampled batch holds one of
+            them: at one new transition per gradient step most batches do not, and one pass over the transitions
+            gathered meanwhile costs about what a pass over one does. Batches are never served stale outputs either way
         :return: number of transitions computed
         """
         if isinstance(teacher, Teacher):
@@ -208,8 +215,17 @@ class TeacherCacheMixin:
         # loads it: recomputing it in other batch sizes would change the last bits of the outputs.
         if key != self._outputs_key:
             self._outputs_key, self._n_pending, self.teacher_outputs = key, self.size(), None  # type: ignore[attr-defined]
+        self._deferred = None
         if self._n_pending == 0:
             return 0
+        if lazy and self.teacher_outputs is not None and self._n_pending < self.chunk_size:
+            self._deferred = compute
+            return 0
+        return self._compute_pending(compute)
+
+    def _compute_pending(self, compute: TeacherOutputsFn) -> int:
+        """Compute the outputs of the pending transitions (in chunks), which are then fresh."""
+        self._deferred = None
         stored = self.teacher_observations if self.teacher_observations is not None else self.observations
         indices = (self.pos - self._n_pending + np.arange(self._n_pending)) % self.buffer_size
         for start in range(0, len(indices), self.chunk_size):
@@ -228,11 +244,45 @@ class TeacherCacheMixin:
         return computed
 
     # ------------------------------------------------------------------ sampling
+    def sample(self, batch_size: int, env: VecNormalize | None = None, outputs_suffice: bool = False) -> Any:
+        """
+        SB3's ``sample``, plus what the teacher sees and said.
+
+        :param batch_size: number of transitions
+        :param env: the ``VecNormalize`` that normalizes the student's observations, if any
+        :param outputs_suffice: the caller reads nothing of the teacher but its cached outputs (PolicyDistill's loss):
+            a batch that has fresh cached outputs then comes without the teacher's observations (``None``), which
+            would cost two more tensors per batch; without fresh outputs it has them all the same
+        :return: a :class:`TeacherReplayBufferSamples`
+        """
+        self._outputs_suffice = outputs_suffice
+        try:
+            return super().sample(batch_size, env)  # type: ignore[misc]
+        finally:
+            self._outputs_suffice = False
+
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> TeacherReplayBufferSamples:
         state = np.random.get_state() if self.n_envs > 1 else None
         samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
         env_indices = self._drawn_env_indices(state, len(batch_inds))
-        if self.teacher_observations is not None:
+        if self._deferred is not None and self._n_pending > 0:
+            first_pending = (self.pos - self._n_pending) % self.buffer_size
+            if np.any((batch_inds - first_pending) % self.buffer_size < self._n_pending):
+                self._compute_pending(self._deferred)
+        outputs = None
+        # Stale or missing rows are never served: the caller then asks the teacher. (With a deferred update, the
+        # pending rows are not in this batch: the others are fresh.)
+        fresh = self._n_pending == 0 or self._deferred is not None
+        if fresh and self.teacher_outputs is not None:
+            outputs = {
+                name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
+                for name, value in self.teacher_outputs.items()
+            }
+        teacher_obs: Obs | None
+        teacher_next: Obs | None
+        if outputs is not None and getattr(self, "_outputs_suffice", False):
+            teacher_obs = teacher_next = None
+        elif self.teacher_observations is not None:
             assert self.teacher_next_observations is not None
             teacher_obs = _to_torch(obs_rows(self.teacher_observations, (batch_inds, env_indices)), self.device)
             next_rows = self._next_rows(batch_inds, env_indices)
@@ -247,13 +297,6 @@ class TeacherCacheMixin:
             else:
                 next_obs = obs_rows(self.next_observations, (self._next_rows(batch_inds, env_indices), env_indices))
             teacher_next = _to_torch(next_obs, self.device)
-        outputs = None
-        # Stale or missing rows are never served: the caller then asks the teacher.
-        if self._n_pending == 0 and self.teacher_outputs is not None:
-            outputs = {
-                name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
-                for name, value in self.teacher_outputs.items()
-            }
         return TeacherReplayBufferSamples(
             **samples._asdict(),
             teacher_observations=teacher_obs,
@@ -289,6 +332,7 @@ class TeacherCacheMixin:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["teacher_source"] = None  # follows a live env; re-attached by the algorithm
+        state["_deferred"] = None  # a function of the live teacher: the pending rows are computed at the next update
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -297,7 +341,8 @@ class TeacherCacheMixin:
         if logits is not None:
             state.setdefault("teacher_outputs", {"logits": logits})
             state.setdefault("_outputs_key", key)
-        for name in ("teacher_source", "teacher_observations", "teacher_next_observations", "teacher_outputs", "_outputs_key"):
+        names = ("teacher_source", "teacher_observations", "teacher_next_observations", "teacher_outputs", "_outputs_key")
+        for name in (*names, "_deferred"):
             state.setdefault(name, None)
         self.__dict__.update(state)
 

@@ -16,7 +16,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, polyak_update
+from stable_baselines3.common.utils import ConstantSchedule
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -93,10 +93,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     Data (``data_policy``): at every env step a teacher acts with probability β (a teacher drawn with probability
     ∝ w_i, sampling its own policy), else the student (sampling its policy): ``"student"`` (β = 0: DAgger-like, the
     teachers label the student's states), ``"teacher"`` (β = 1), a float, or an SB3 schedule of β. Labels are
-    computed once per stored transition (``cache_teacher_outputs``, in one batched pass before each update) and
-    recomputed for the whole buffer when a teacher changes, so every state gets the teachers' current answer. Offline: give
-    ``dataset=`` (see :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`,
-    which never touches an env. Online while the teacher learns: see
+    computed once per stored transition (``cache_teacher_outputs``, in one batched pass over the new transitions when
+    a sampled batch first holds one of them) and recomputed for the whole buffer when a teacher changes, so every
+    state gets the teachers' current answer. Offline: give ``dataset=`` (see
+    :func:`~sb3_distill.common.datasets.collect_teacher_dataset`) and call :meth:`learn_offline`, which never touches
+    an env. Online while the teacher learns: see
     :class:`~sb3_distill.policy_distill.OnlineDistillCallback`.
 
     The student (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``: SB3's ``ActorCriticPolicy`` classes, tanh-squashed
@@ -165,10 +166,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     :param max_grad_norm: clip the gradient norm (``None``: no clipping, so that a large value loss cannot shrink
         the policy's gradient)
     :param cache_teacher_outputs: keep the teachers' outputs per transition in the replay buffer, computed in one
-        batched pass over the transitions added since the last update (over the whole buffer when a teacher
-        changes, e.g. an online teacher's new snapshot), instead of a teacher forward pass per sampled batch: the
-        same values, a gradient step that costs about a plain supervised step (``python -m scripts.benchmark``). ``False``:
-        the teachers label each sampled batch
+        batched pass over the transitions added since they were last computed, when a sampled batch first holds one
+        of them (over the whole buffer when a teacher changes, e.g. an online teacher's new snapshot), instead of a
+        teacher forward pass per sampled batch: the same values, and a gradient step that costs about a plain
+        supervised step (``python -m scripts.benchmark``, docs/benchmarks.md). ``False``: the teachers label each
+        sampled batch
     :param ema_tau: τ in (0, 1] of an exponential moving average of the student's weights, θ̄ ← (1 - τ) θ̄ + τ θ after
         every gradient step (``None``, the default: no average). With an average, ``policy`` holds θ̄ outside of
         :meth:`train`: it acts (in the env and in ``predict()``), is saved, exported and copied by :meth:`to_ppo`;
@@ -284,14 +286,43 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             self.unaveraged_policy = copy.deepcopy(self.policy)
             self.unaveraged_policy.requires_grad_(False)
 
-    def _swap_averaged_weights(self) -> None:
-        """Exchange the weights of ``policy`` and ``unaveraged_policy`` in place (the optimizer keeps its tensors)."""
+    def _averaged_parameters(self) -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """
+        :return: the parameters of ``policy`` and of ``unaveraged_policy``, listed once per pair of policies (listing
+            walks every module: at one gradient step per env step it cost more than the average itself)
+        """
         assert self.unaveraged_policy is not None
+        cached: tuple[Any, ...] | None = getattr(self, "_ema_parameters", None)
+        if cached is None or cached[0] is not self.policy or cached[1] is not self.unaveraged_policy:
+            trained: list[th.Tensor] = list(self.policy.parameters())
+            averaged: list[th.Tensor] = list(self.unaveraged_policy.parameters())
+            if len(trained) != len(averaged):
+                raise RuntimeError("policy and unaveraged_policy no longer have the same parameters.")
+            cached = self._ema_parameters = (self.policy, self.unaveraged_policy, trained, averaged)
+        return cached[2], cached[3]
+
+    @property
+    def _zero(self) -> th.Tensor:
+        """A 0 on the student's device (the value of terms that are not computed), made once."""
+        zero = getattr(self, "_zero_tensor", None)
+        if zero is None or zero.device != self.device:
+            zero = self._zero_tensor = th.zeros((), device=self.device)
+        return zero
+
+    def _swap_averaged_weights(self) -> None:
+        """
+        Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
+        parameter objects, which then hold the other weights).
+        """
         with th.no_grad():
-            for acting, other in zip(self.policy.parameters(), self.unaveraged_policy.parameters(), strict=True):
-                held = acting.detach().clone()
-                acting.copy_(other)
-                other.copy_(held)
+            for acting, other in zip(*self._averaged_parameters(), strict=True):
+                acting.data, other.data = other.data, acting.data
+
+    def _update_average(self) -> None:
+        """θ̄ ← (1 - τ) θ̄ + τ θ = θ̄ + τ (θ - θ̄), ``policy`` holding θ: one interpolation of all parameters at once."""
+        trained, averaged = self._averaged_parameters()
+        with th.no_grad():
+            th._foreach_lerp_(averaged, trained, float(self.ema_tau))  # type: ignore[arg-type]
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -418,7 +449,8 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
 
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
         key = "|".join(f"{term.teacher.fingerprint}:{term.distill_loss}:{term.temperature}" for term in terms)
-        self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}")
+        # Lazy: new transitions are labelled when a batch first holds one (in one pass with those gathered meanwhile)
+        self.replay_buffer.update_teacher_outputs(outputs, key=f"{key}|policy={policy}|value={value}", lazy=True)
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         terms = self._require_terms()
@@ -433,10 +465,13 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[th.Tensor] = []
         agreements: list[th.Tensor] = []
-        zero = th.zeros((), device=self.device)
+        zero = self._zero
+        # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
+        # the teachers' observations
+        lean: dict[str, bool] = {"outputs_suffice": True} if isinstance(self.replay_buffer, TeacherCacheMixin) else {}
         for _ in range(gradient_steps):
-            # Normalized for the student as SB3 normalizes; what the teachers see and said rides along
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            # Normalized for the student as SB3 normalizes; what the teachers see (if needed) and said rides along
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env, **lean)
             observations = replay_data.observations
             policy_loss = value_loss = zero
             try:
@@ -472,7 +507,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
             if self.unaveraged_policy is not None:
-                polyak_update(self.policy.parameters(), self.unaveraged_policy.parameters(), self.ema_tau)  # type: ignore[arg-type]
+                self._update_average()
 
             logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
@@ -481,7 +516,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
-            mean_loss, mean_policy, mean_value = th.stack(logged).mean(dim=0).tolist()
+            mean_loss, mean_policy, mean_value = (logged[0] if len(logged) == 1 else th.stack(logged).mean(dim=0)).tolist()
             self.logger.record("train/loss", mean_loss)
             self.logger.record("train/policy_loss", mean_policy)
             self.logger.record("train/value_loss", mean_value)
@@ -498,13 +533,14 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         probe = loss.detach() + (batch.rewards * 0).sum()
         if bool(th.isfinite(probe)):
             return
+        cached = getattr(batch, "teacher_outputs", None)  # what the loss used (the batch then has no teacher observations)
         check_loss_is_finite(
             probe,
             self.num_timesteps,
             type(self).__name__,
             observations=batch.observations,
             rewards=batch.rewards,
-            **{"teacher outputs": self._teacher_outputs(_teacher_obs(batch), terms)},
+            **{"teacher outputs": cached if cached is not None else self._teacher_outputs(_teacher_obs(batch), terms)},
         )
 
     def _teacher_outputs(self, obs: Obs, terms: list[DistillTerm]) -> dict[str, th.Tensor]:
@@ -679,7 +715,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.replay_buffer = as_teacher_replay_buffer(self.replay_buffer)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "dataset"]
+        return [*super()._excluded_save_params(), "dataset", "_ema_parameters", "_zero_tensor"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []

@@ -251,7 +251,13 @@ def replay_transition(buffer: Any, source: Any, index: int) -> None:
     buffer.add(*(getattr(source, name)[index].copy() for name in fields), [{}])
 
 
-def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new_transitions: bool = True) -> dict[str, float]:
+def gradient_step_times(
+    models: dict[str, Any],
+    n_steps: int,
+    seed: int = 0,
+    new_transitions: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
     """
     Seconds per gradient step of each model, interleaved in one process (alternating order, so that load from
     other processes hits all alike). With ``new_transitions``, one stored transition is added again to each buffer
@@ -262,6 +268,9 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
     :param n_steps: timed gradient steps per model
     :param seed: seed of the transitions replayed
     :param new_transitions: add one transition per gradient step (else: gradient steps on a fixed buffer)
+    :param clock: what is timed: wall time (``time.perf_counter``), or the CPU time of this process
+        (``time.process_time``: with one torch thread, the work itself, which other processes on a shared machine do
+        not stretch)
     :return: name → median seconds per gradient step (median over 5 blocks)
     """
     rng = np.random.default_rng(seed)
@@ -280,9 +289,9 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
                 model = models[name]
                 if new_transitions:
                     replay_transition(model.replay_buffer, reference, index)
-                start = time.perf_counter()
+                start = clock()
                 model.train(gradient_steps=1, batch_size=model.batch_size)
-                spent[name] += time.perf_counter() - start
+                spent[name] += clock() - start
         for name in names:
             totals[name].append(spent[name] / per_block)
     return {name: float(np.median(values[1:])) for name, values in totals.items()}
@@ -291,9 +300,10 @@ def gradient_step_times(models: dict[str, Any], n_steps: int, seed: int = 0, new
 class SupervisedStep:
     """
     A plain supervised gradient step of a copy of a PolicyDistill student: behaviour cloning of the stored actions
-    (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions), same
-    architecture, optimizer and batch size. What a gradient step of this student costs without any teacher: the
-    reference of PolicyDistill's gradient-step time.
+    (-log π(a | s) on a batch sampled from a plain SB3 ``ReplayBuffer`` holding the same transitions, normalized by
+    the student's ``VecNormalize`` if it has one, as its own inputs are), same architecture, optimizer and batch
+    size. What a gradient step of this student costs without any teacher: the reference of PolicyDistill's
+    gradient-step time.
 
     :param model: a PolicyDistill holding its replay data
     """
@@ -309,6 +319,7 @@ class SupervisedStep:
         )
         self.batch_size = model.batch_size
         self.discrete = isinstance(model.action_space, spaces.Discrete)
+        self.vec_normalize = model.get_vec_normalize_env()
         copy_replay_data(model.replay_buffer, self)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
@@ -317,7 +328,7 @@ class SupervisedStep:
         :param batch_size: minibatch size
         """
         for _ in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size)
+            data = self.replay_buffer.sample(batch_size, env=self.vec_normalize)
             distribution = self.policy.get_distribution(data.observations)
             # Stored Box actions are in [-1, 1]: kept inside, where a tanh-squashed student has a density.
             actions = data.actions.long().flatten() if self.discrete else data.actions.clamp(-0.999, 0.999)
@@ -327,7 +338,9 @@ class SupervisedStep:
             self.policy.optimizer.step()
 
 
-def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_steps: int) -> dict[str, Any]:
+def policy_distill_step_times(
+    make_model: Callable[[bool], Any], fill: int, n_steps: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, Any]:
     """
     Seconds per gradient step of PolicyDistill with its teacher-output cache, with its teachers labelling each batch,
     and of a plain supervised step of the same student (:class:`SupervisedStep`), interleaved in one process, with
@@ -336,6 +349,7 @@ def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_st
     :param make_model: ``cache_teacher_outputs`` → an untrained PolicyDistill (same seed: both fill the same data)
     :param fill: env steps played before timing (``learning_starts`` must exceed them: no training while filling)
     :param n_steps: timed gradient steps per variant
+    :param clock: wall time or this process's CPU time (see :func:`gradient_step_times`)
     :return: seconds per step and ratios to the supervised step, per set-up
     """
     from stable_baselines3.common.logger import configure
@@ -348,6 +362,6 @@ def policy_distill_step_times(make_model: Callable[[bool], Any], fill: int, n_st
     variants = {"PolicyDistill, cache": cached, "PolicyDistill, per batch": live, "plain supervised": SupervisedStep(cached)}
     result: dict[str, Any] = {}
     for setup, new in (("+1 transition", True), ("fixed buffer", False)):
-        times = gradient_step_times(variants, n_steps, new_transitions=new)
+        times = gradient_step_times(variants, n_steps, new_transitions=new, clock=clock)
         result[setup] = {name: {"seconds": value, "ratio": value / times["plain supervised"]} for name, value in times.items()}
     return result

@@ -1,6 +1,7 @@
 """
-What a DistillDQN gradient step costs and what the teacher-output cache saves: each recipe with and without the cache
-against a plain DQN step of the same student (same process, same replay data), cProfile shares, and peak RSS probes.
+What a distillation gradient step costs and what the teacher-output cache saves: each DistillDQN recipe with and
+without the cache against a plain DQN step of the same student, PolicyDistill with and without it against a plain
+supervised step of its student (same process, same replay data), cProfile shares, and peak RSS probes.
 """
 
 from __future__ import annotations
@@ -8,25 +9,30 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import time
 from typing import Any
 
 import numpy as np
 
-from .measure import copy_replay_data, gradient_step_times, peak_rss_mb, replay_transition
+from .measure import SupervisedStep, copy_replay_data, gradient_step_times, peak_rss_mb, replay_transition
 from .report import fmt, table
 from .runners import setup_worker
 from .suite import Job, get_suite
 
 MEMORY_VARIANTS = ("dqn", "distill_dqn", "distill_dqn (no cache)")
 
-#: Where the time of a DistillDQN gradient step goes, as functions whose cumulative time is reported.
+#: Where the time of a DistillDQN or PolicyDistill gradient step goes, as functions whose cumulative time is reported
+#: (of nested calls of the same function, the outermost).
 PROFILE_PARTS = {
-    "teacher forward (sb3_distill.teachers.teacher q_values/action_logits)": ("teacher.py", "action_logits"),
+    "teacher forward (sb3_distill.teachers.teacher action_logits)": ("teacher.py", "action_logits"),
     "teacher cache update (buffers.update_teacher_outputs)": ("buffers.py", "update_teacher_outputs"),
-    "replay sampling (buffers._get_samples)": ("buffers.py", "_get_samples"),
+    "replay sampling (SB3's sample + the teacher buffers' _get_samples)": ("stable_baselines3/common/buffers.py", "sample"),
     "TD target (_next_q_values: target net or teacher)": ("distill_dqn.py", "_next_q_values"),
     "distillation loss (losses.distillation_loss)": ("losses.py", "distillation_loss"),
     "teacher agreement (losses.agreement)": ("losses.py", "agreement"),
+    "student forward (PolicyDistill: get_distribution)": ("stable_baselines3/common/policies.py", "get_distribution"),
+    "policy loss (PolicyDistill: policy_terms.policy_term)": ("policy_terms.py", "policy_term"),
+    "finite check (PolicyDistill: _check_finite)": ("policy_distill.py", "_check_finite"),
     "backward (Tensor.backward)": ("_tensor.py", "backward"),
     "optimizer step (Adam.step)": ("adam.py", "step"),
     "gradient clipping (clip_grad_norm_)": ("clip_grad.py", "clip_grad_norm_"),
@@ -75,6 +81,46 @@ def _distill_dqn(cls: type, suite: Any, env_id: str, teacher: Any, student: dict
     )
 
 
+#: PolicyDistill's variants and the plain step they are compared with (the others: plain DQN).
+POLICY_DISTILL_VARIANTS = {"PolicyDistill / cache": True, "PolicyDistill / live": False}
+SUPERVISED = "plain supervised (PolicyDistill's student)"
+POLICY_DISTILL_KEYS = ("policy", "learning_rate", "buffer_size", "batch_size", "train_freq", "gradient_steps")
+
+
+def _policy_distill_variants(suite: Any, env_id: str, teacher: Any, student: dict[str, Any], source: Any) -> dict[str, Any]:
+    """PolicyDistill with and without its cache (the suite's PolicyDistill settings), holding ``source``'s
+    transitions, and a plain supervised step of the same student."""
+    from stable_baselines3.common.logger import configure
+
+    from sb3_distill import PolicyDistill
+
+    variants: dict[str, Any] = {}
+    for name, cache in POLICY_DISTILL_VARIANTS.items():
+        model = PolicyDistill(
+            env=suite.make_env(env_id, teacher, 0),
+            teacher=teacher,
+            seed=0,
+            device="cpu",
+            policy_kwargs=student["policy_kwargs"],
+            cache_teacher_outputs=cache,
+            **{key: student[key] for key in POLICY_DISTILL_KEYS},
+        )
+        model.set_logger(configure(None, []))
+        buffer = model.replay_buffer
+        for field in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+            getattr(buffer, field)[:] = getattr(source, field)
+        buffer.pos, buffer.full = source.pos, source.full
+        buffer._n_pending = buffer.size()  # the cache is filled at the first gradient step (the warm-up block)
+        variants[name] = model
+    variants[SUPERVISED] = SupervisedStep(variants["PolicyDistill / cache"])
+    return variants
+
+
+def reference_of(variant: str) -> str:
+    """:return: the plain step a variant of the gradient profile is compared with"""
+    return SUPERVISED if variant in POLICY_DISTILL_VARIANTS or variant == SUPERVISED else "plain DQN"
+
+
 def gradient_profile_job(
     suite_ref: tuple[str, dict[str, str]],
     env_id: str,
@@ -86,8 +132,9 @@ def gradient_profile_job(
 ) -> dict[str, Any]:
     """
     Gradient-step time of each DistillDQN recipe and teacher-output strategy vs a plain DQN step of the same
-    student, same process, same replay data (interleaved); and cProfile breakdowns of qdagger with and without the
-    cache.
+    student, and of PolicyDistill with and without its cache vs a plain supervised step of the same student, in one
+    process on the same replay data (interleaved); and cProfile breakdowns of qdagger and PolicyDistill with and
+    without the cache.
 
     :param suite_ref: the suite's name and teachers (for the teacher and the env)
     :param env_id: gymnasium id
@@ -116,10 +163,12 @@ def gradient_profile_job(
             variants[f"{recipe} / {strategy}"] = model
     reference = next(iter(variants.values()))
     variants["plain DQN"] = plain_dqn_copy(reference, reference.env, 0, student["policy_kwargs"]["net_arch"])
-    fixed = gradient_step_times(variants, n_steps, new_transitions=False)
-    times = gradient_step_times(variants, n_steps)
+    variants.update(_policy_distill_variants(suite, env_id, teacher, student, reference.replay_buffer))
+    # CPU time of this process (one torch thread): the shared machine's load does not stretch it
+    fixed = gradient_step_times(variants, n_steps, new_transitions=False, clock=time.process_time)
+    times = gradient_step_times(variants, n_steps, clock=time.process_time)
     profiles = {}
-    for name in ("qdagger / cache", "qdagger / live"):
+    for name in ("qdagger / cache", "qdagger / live", "PolicyDistill / cache", "PolicyDistill / live"):
         if name in variants:
             profiles[name] = _profile(variants[name], reference.replay_buffer, fill, profile_steps)
     return dict(
@@ -127,9 +176,9 @@ def gradient_profile_job(
         teacher_params=teacher.num_parameters,
         batch_size=student["batch_size"],
         seconds_per_step=times,
-        ratio_vs_dqn={name: value / times["plain DQN"] for name, value in times.items()},
+        ratio_vs_reference={name: value / times[reference_of(name)] for name, value in times.items()},
         seconds_per_step_fixed_buffer=fixed,
-        ratio_vs_dqn_fixed_buffer={name: value / fixed["plain DQN"] for name, value in fixed.items()},
+        ratio_vs_reference_fixed_buffer={name: value / fixed[reference_of(name)] for name, value in fixed.items()},
         profiles=profiles,
     )
 
@@ -146,7 +195,8 @@ def _profile(model: Any, source: Any, fill: int, steps: int) -> dict[str, float]
     total = sum(entry[2] for entry in table_.values())  # total internal time = profiled wall time
     result = {"total per step (µs)": total / steps * 1e6}
     for label, (filename, function) in PROFILE_PARTS.items():
-        cumulative = sum(entry[3] for (file, _, name), entry in table_.items() if file.endswith(filename) and name == function)
+        matches = [entry[3] for (file, _, name), entry in table_.items() if file.endswith(filename) and name == function]
+        cumulative = max(matches, default=0.0)
         result[label] = cumulative / total if total else 0.0
     return result
 
@@ -222,10 +272,13 @@ def cost_probe_sections(results: dict[str, Any]) -> list[str]:
     if profiles:
         lines += ["", "### Gradient step: teacher outputs cached vs computed per batch", ""]
         lines += [
-            "Time per gradient step (ratio to a plain DQN step of the same student, same process, interleaved). "
-            "*+1 transition*: one new transition per gradient step (train_freq=1, the set-up of the learning runs: "
-            "the cache computes the teacher on it); *fixed buffer*: gradient steps only (the cost per step when "
-            "several gradient steps share each new transition).",
+            "CPU time per gradient step (one torch thread), all variants in one process, interleaved, on the same "
+            "replay data; ratio to a "
+            "plain DQN step of the same student (DistillDQN), or to a plain supervised step of PolicyDistill's student "
+            "(behaviour cloning of the stored actions, same network, optimizer and batch: `PolicyDistill` and "
+            "`plain supervised` rows). *+1 transition*: one new transition per gradient step (train_freq=1, the set-up "
+            "of the learning runs: the cache computes the teacher on it); *fixed buffer*: gradient steps only (the "
+            "cost per step when several gradient steps share each new transition).",
             "",
         ]
         header = ["variant", *(f"{p['env']} {kind}" for p in profiles for kind in ("+1 transition", "fixed buffer"))]
@@ -234,13 +287,14 @@ def cost_probe_sections(results: dict[str, Any]) -> list[str]:
             cells = [variant]
             for p in profiles:
                 for key, ratio in (
-                    ("seconds_per_step", "ratio_vs_dqn"),
-                    ("seconds_per_step_fixed_buffer", "ratio_vs_dqn_fixed_buffer"),
+                    ("seconds_per_step", "ratio_vs_reference"),
+                    ("seconds_per_step_fixed_buffer", "ratio_vs_reference_fixed_buffer"),
                 ):
                     value = p[key].get(variant)
-                    cells.append("–" if value is None else f"{value * 1e6:.0f} µs ({p[ratio][variant]:.2f}×)")
+                    ratios = p.get(ratio, p.get(ratio.replace("reference", "dqn"), {}))  # runs before PolicyDistill's rows
+                    cells.append("–" if value is None else f"{value * 1e6:.0f} µs ({ratios[variant]:.2f}×)")
             rows.append(cells)
-        lines += [*table(header, rows), "", "Share of a qdagger gradient step (cProfile, cumulative time of each part):", ""]
+        lines += [*table(header, rows), "", "Share of a gradient step (cProfile, cumulative time of each part):", ""]
         first = profiles[0]["profiles"]
         rows = [
             [part, *(f"{first[name][part]:.0f}" if part.startswith("total") else f"{first[name][part]:.0%}" for name in first)]

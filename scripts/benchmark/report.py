@@ -91,6 +91,10 @@ COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "wall_time_ratio": ("wall-time ratio", lambda s: bounded(s, "wall_time_ratio_vs_reference", "{:.2f}")),
     "grad_step_ratio": ("grad-step ratio", lambda s: fmt(s["grad_step_ratio"], "{:.2f}", "–")),
     "grad_step": ("gradient step (ratio)", _grad_step),
+    "supervised_grad_step_ratio": (
+        "grad-step ratio vs supervised",
+        lambda s: fmt(s.get("supervised_grad_step_ratio"), "{:.2f}", "–"),
+    ),
     "predict_ratio": ("predict() ratio", lambda s: fmt(s.get("latency_predict_ratio"), "{:.2f}", "–")),
     "forward_ratio": ("forward ratio", lambda s: fmt(s.get("latency_forward_ratio"), "{:.2f}", "–")),
     "onnx_us": ("ONNX µs", lambda s: fmt(us(s.get("latency_onnx_s")), "{:.0f}", "–")),

@@ -112,6 +112,8 @@ def summarize_group(group: list[dict[str, Any]], teacher: dict[str, Any], levels
         summary[key] = first.get(key)
     summary["grad_step_ratio"] = _median([row.get("grad_step_ratio") for row in group])
     summary["grad_step_s"] = _median([row.get("grad_step_s") for row in group])
+    summary["supervised_grad_step_ratio"] = _median([row.get("supervised_grad_step_ratio") for row in group])
+    summary["supervised_grad_step_s"] = _median([row.get("supervised_grad_step_s") for row in group])
     for kind in sorted({kind for row in group for kind in row["latency_s"]}):
         summary[f"latency_{kind}_s"] = _median([row["latency_s"].get(kind) for row in group])
         if kind in teacher["latency_s"]:

@@ -65,7 +65,8 @@ class ClassicSuite(Suite):
     reference_method = "dqn"
     learning_columns = (
         "params", "seeds", "steps_to_0.9", "steps_to_1.0", "steps_ratio", "seeds_at_1.0", "median_seed_steps", "final",
-        "final_iqm", "wall_time_ratio", "grad_step_ratio", "predict_ratio", "forward_ratio", "onnx_us", "peak_rss",
+        "final_iqm", "wall_time_ratio", "grad_step_ratio", "supervised_grad_step_ratio", "predict_ratio", "forward_ratio",
+        "onnx_us", "peak_rss",
     )  # fmt: skip
     steps_label = "env steps (teacher-phase steps included)"
 

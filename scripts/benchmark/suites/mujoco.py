@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from ..measure import copy_replay_data, interleaved_latencies, latency_calls
+from ..measure import copy_replay_data, interleaved_latencies, latency_calls, policy_distill_step_times
 from ..report import fmt, table, us
 from ..runners import setup_worker
 from ..suite import Job, Suite, get_suite
@@ -126,6 +127,36 @@ def latency_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str
         return dict(env=env_id, latency_s=interleaved_latencies(agents))
 
 
+#: The student whose gradient step is timed against a plain supervised step, env steps played before timing.
+STEP_TIME_STUDENT, STEP_TIME_FILL = "policy_distill:5%", 5_000
+
+
+def step_time_job(suite_ref: tuple[str, dict[str, str]], env_id: str, zoo_dir: str, n_steps: int) -> dict[str, Any]:
+    """
+    Gradient-step time of the suite's 5% student with its teacher-output cache and with its teacher labelling each
+    batch, against a plain supervised step of the same student (:func:`~scripts.benchmark.measure.policy_distill_step_times`:
+    one process, interleaved, same replay data), with one new transition per step and on a fixed buffer.
+
+    :param suite_ref: the suite's name and teachers
+    :param env_id: gymnasium id
+    :param zoo_dir: the teachers' folder
+    :param n_steps: timed gradient steps per variant and set-up
+    :return: the probe's record
+    """
+    setup_worker()
+    suite = get_suite(*suite_ref)
+    teacher = suite.load_teacher(env_id, zoo_dir)
+
+    def make_model(cache: bool) -> Any:
+        model = suite.build_model(STEP_TIME_STUDENT, env_id, suite.make_env(env_id, teacher, 0), teacher, 0, {})
+        model.cache_teacher_outputs, model.learning_starts = cache, STEP_TIME_FILL + 1
+        return model
+
+    # CPU time of this process (one torch thread): the shared machine's load does not stretch it
+    times = policy_distill_step_times(make_model, STEP_TIME_FILL, n_steps, clock=time.process_time)
+    return dict(env=env_id, method=STEP_TIME_STUDENT, fill=STEP_TIME_FILL, n_steps=n_steps, times=times, clock="process_time")
+
+
 class MujocoSuite(Suite):
     name = "mujoco"
     description = (
@@ -150,7 +181,7 @@ class MujocoSuite(Suite):
     latency_batch_sizes = (1, 1024)
     learning_columns = (
         "acting_params", "critic_params", "seeds", "steps_to_0.9_anchor", "steps_to_1.0_anchor", "seeds_at_0.9",
-        "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "peak_rss",
+        "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "supervised_grad_step_ratio", "peak_rss",
     )  # fmt: skip
     plot_file = "mujoco.png"
     plot_log_x = False
@@ -179,7 +210,12 @@ class MujocoSuite(Suite):
 
     def extra_jobs(self, settings: dict[str, Any], zoo_dir: str, args: argparse.Namespace) -> list[Job]:
         suite_ref = (self.name, settings["teachers"])
-        return [Job(latency_job, (suite_ref, env_id, zoo_dir), f"latency {env_id}", "latency") for env_id in args.envs]
+        jobs = [Job(latency_job, (suite_ref, env_id, zoo_dir), f"latency {env_id}", "latency") for env_id in args.envs]
+        if settings["grad_steps"] > 0:
+            for env_id in args.envs:
+                step_args = (suite_ref, env_id, zoo_dir, settings["grad_steps"])
+                jobs.append(Job(step_time_job, step_args, f"gradient step {env_id}", "gradient_profile"))
+        return jobs
 
     def eval_steps(self, budget: int) -> list[int]:
         # A MuJoCo episode is 1,000 steps: an evaluation every 2,500 steps keeps evaluations a small part of a run.
@@ -231,6 +267,9 @@ class MujocoSuite(Suite):
 
             lines += ["Each agent timed in its own process (seed 0's run): ratios suffer from a changing load.", ""]
             lines += latency_table(results, self)
+        if results.get("gradient_profile"):
+            lines += ["", "### Gradient step: PolicyDistill vs a plain supervised step", ""]
+            lines += [*self.step_time_table(results)]
         lines += ["", "### Frontier: teacher-normalized score against acting parameters", ""]
         lines += [
             "Final = the last evaluation (at the budget), last 3 = mean of the last three evaluations; mean over seeds "
@@ -301,6 +340,8 @@ class MujocoSuite(Suite):
         return table(header, rows)
 
     def extra_plots(self, results: dict[str, Any], out: Path) -> None:
+        import math
+
         import matplotlib
 
         matplotlib.use("Agg")
@@ -310,30 +351,64 @@ class MujocoSuite(Suite):
         if not points:
             return
         envs = [env_id for env_id in results["teachers"] if any(p["env"] == env_id for p in points)]
-        figure, axis = plt.subplots(figsize=(7.5, 4.5))
-        for env_id, color in zip(envs, plt.get_cmap("tab10").colors, strict=False):
+        columns = min(2, len(envs))
+        rows_count = math.ceil(len(envs) / columns)
+        figure, axes = plt.subplots(rows_count, columns, figsize=(6 * columns, 3.8 * rows_count), squeeze=False)
+        for axis, env_id in zip(axes.flat, envs, strict=False):
             mine = [p for p in points if p["env"] == env_id]
-            x = [p["share"] * 100 for p in mine]
+            x = [p["params"] for p in mine]
             y = [p["final"] for p in mine]
             error = [[p["final"] - p["final_min"] for p in mine], [p["final_max"] - p["final"] for p in mine]]
-            seeds = "/".join(str(len(p["seeds"])) for p in mine)
-            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, color=color, label=f"{env_id} (seeds {seeds})")
-            axis.plot(x, [p["last3"] for p in mine], marker="x", linestyle=":", color=color)
-        axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
-        axis.axvline(TARGET_PARAMS * 100, color="grey", linestyle=":", linewidth=1, label="5% of the teacher's actor")
-        axis.set_xscale("log")
-        shares = [share * 100 for share in STUDENT_SHARES.values()]
-        axis.set_xticks(shares, [f"{share:g}%" for share in shares])
-        axis.minorticks_off()
-        axis.set_xlabel("student's acting parameters, % of the teacher's actor")
-        axis.set_ylabel("teacher-normalized score at the budget")
-        axis.set_title("Size/return frontier (o: final, mean ± min–max over seeds; x: mean of the last 3 evaluations)")
-        axis.title.set_fontsize(9)
-        axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=8)
-        figure.tight_layout()
+            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, label="final (mean, min–max over seeds)")
+            axis.plot(x, [p["last3"] for p in mine], marker="x", linestyle=":", label="mean of the last 3 evaluations")
+            for p in mine:
+                axis.annotate(f"{p['share']:.0%}, {len(p['seeds'])} s.", (p["params"], p["final"]), fontsize=7,
+                              textcoords="offset points", xytext=(4, -10))  # fmt: skip
+            teacher_params = results["teachers"][env_id]["params"]
+            axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
+            axis.axvline(
+                TARGET_PARAMS * teacher_params, color="grey", linestyle=":", linewidth=1, label="5% of the teacher's actor"
+            )
+            axis.set_xscale("log")
+            axis.set_xlim(0.007 * teacher_params, 0.35 * teacher_params)
+            axis.set_ylim(min(0.5, min(p["final_min"] for p in mine) - 0.05), 1.15)
+            axis.set_title(f"{env_id} (teacher: {teacher_params:,} acting parameters)", fontsize=9)
+            axis.set_xlabel("student's acting parameters")
+            axis.set_ylabel("teacher-normalized score")
+            axis.grid(alpha=0.3, which="both")
+        for axis in list(axes.flat)[len(envs) :]:
+            axis.axis("off")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        figure.suptitle("Size/return frontier at the budget (s. = seeds)", fontsize=10)
+        figure.tight_layout(rect=(0, 0.05, 1, 0.97))
         figure.savefig(out / FRONTIER_PLOT, dpi=110)
         plt.close(figure)
+
+    @staticmethod
+    def step_time_table(results: dict[str, Any]) -> list[str]:
+        """
+        :param results: the content of ``results.json`` with its ``gradient_profile`` probes
+        :return: µs per gradient step and the ratio to the plain supervised step, per env, variant and set-up
+        """
+        lines = [
+            "CPU time per gradient step (one torch thread) of the 5% student after 5,000 env steps, its three variants "
+            "timed in turns in one process on the same replay "
+            "data: PolicyDistill with the teacher-output cache (the default), with the teacher labelling each batch, and "
+            "a plain supervised step of the same student (behaviour cloning of the stored actions, same network, "
+            "optimizer, batch and input normalization). *+1 transition*: one new transition per gradient step (the "
+            "suite's training set-up: the cache labels it); *fixed buffer*: gradient steps only.",
+            "",
+        ]
+        rows = []
+        for probe in results["gradient_profile"]:
+            for variant in next(iter(probe["times"].values())):
+                cells = [probe["env"], variant]
+                for setup in ("+1 transition", "fixed buffer"):
+                    entry = probe["times"][setup][variant]
+                    cells.append(f"{entry['seconds'] * 1e6:,.0f} µs ({entry['ratio']:.2f}×)")
+                rows.append(cells)
+        return lines + table(["env", "variant", "+1 transition", "fixed buffer"], rows)
 
     def latency_probe_table(self, results: dict[str, Any]) -> list[str]:
         """
