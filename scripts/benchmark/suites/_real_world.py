@@ -457,62 +457,24 @@ def jobs(
         if "sim_to_real" in parts:
             for shift in shifts:
                 for method in SIM_TO_REAL_METHODS:
-                    found.append(
-                        Job(
-                            sim_to_real_job,
-                            (shift, method, seed, episodes, scale),
-                            f"sim-to-real {shift} {method} seed {seed}",
-                            "sim_to_real",
-                            10_000,
-                            seed,
-                        )
-                    )
+                    args, name = (shift, method, seed, episodes, scale), f"sim-to-real {shift} {method} seed {seed}"
+                    found.append(Job(sim_to_real_job, args, name, "sim_to_real", 10_000, seed))
         if "privileged" in parts:
             for env_id, frames, budget in (entry for entry in PRIVILEGED if entry[0] in envs):
-                found.append(
-                    Job(
-                        privileged_job,
-                        (env_id, frames, steps(budget), seed, episodes),
-                        f"privileged {env_id} seed {seed}",
-                        "privileged",
-                        budget,
-                        seed,
-                    )
-                )
+                args = (env_id, frames, steps(budget), seed, episodes)
+                found.append(Job(privileged_job, args, f"privileged {env_id} seed {seed}", "privileged", budget, seed))
         if "robust" in parts:
             for env_id, noise, budget in (entry for entry in ROBUST if entry[0] in envs):
-                found.append(
-                    Job(
-                        robust_student_job,
-                        (env_id, noise, steps(budget), seed, episodes),
-                        f"robust {env_id} {noise} seed {seed}",
-                        "robust_students",
-                        budget,
-                        seed,
-                    )
-                )
+                args = (env_id, noise, steps(budget), seed, episodes)
+                name = f"robust {env_id} {noise} seed {seed}"
+                found.append(Job(robust_student_job, args, name, "robust_students", budget, seed))
         if "multi_teacher" in parts:
-            found.append(
-                Job(
-                    multi_teacher_job,
-                    (steps(MULTI_TEACHER["budget"]), steps(MULTI_TEACHER["teacher_budget"]), seed, episodes),
-                    f"multi-teacher seed {seed}",
-                    "multi_teacher",
-                    20_000,
-                    seed,
-                )
-            )
+            args = (steps(MULTI_TEACHER["budget"]), steps(MULTI_TEACHER["teacher_budget"]), seed, episodes)
+            found.append(Job(multi_teacher_job, args, f"multi-teacher seed {seed}", "multi_teacher", 20_000, seed))
         if "halfcheetah_noise" in parts:
-            found.append(
-                Job(
-                    halfcheetah_noise_job,
-                    (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5)),
-                    f"HalfCheetah noise seed {seed}",
-                    "halfcheetah_noise",
-                    40_000,
-                    seed,
-                )
-            )
+            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5))
+            name = f"HalfCheetah noise seed {seed}"
+            found.append(Job(halfcheetah_noise_job, args, name, "halfcheetah_noise", 40_000, seed))
     return found
 
 
