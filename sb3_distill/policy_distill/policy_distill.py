@@ -16,7 +16,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.utils import ConstantSchedule, polyak_update
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -301,14 +301,6 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             cached = self._ema_parameters = (self.policy, self.unaveraged_policy, trained, averaged)
         return cached[2], cached[3]
 
-    @property
-    def _zero(self) -> th.Tensor:
-        """A 0 on the student's device (the value of terms that are not computed), made once."""
-        zero = getattr(self, "_zero_tensor", None)
-        if zero is None or zero.device != self.device:
-            zero = self._zero_tensor = th.zeros((), device=self.device)
-        return zero
-
     def _swap_averaged_weights(self) -> None:
         """
         Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
@@ -317,12 +309,6 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         with th.no_grad():
             for acting, other in zip(*self._averaged_parameters(), strict=True):
                 acting.data, other.data = other.data, acting.data
-
-    def _update_average(self) -> None:
-        """θ̄ ← (1 - τ) θ̄ + τ θ = θ̄ + τ (θ - θ̄), ``policy`` holding θ: one interpolation of all parameters at once."""
-        trained, averaged = self._averaged_parameters()
-        with th.no_grad():
-            th._foreach_lerp_(averaged, trained, float(self.ema_tau))  # type: ignore[arg-type]
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -465,7 +451,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[th.Tensor] = []
         agreements: list[th.Tensor] = []
-        zero = self._zero
+        zero = th.zeros((), device=self.device)
         # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
         # the teachers' observations
         lean: dict[str, bool] = {"outputs_suffice": True} if isinstance(self.replay_buffer, TeacherCacheMixin) else {}
@@ -507,7 +493,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
             if self.unaveraged_policy is not None:
-                self._update_average()
+                polyak_update(*self._averaged_parameters(), float(self.ema_tau))  # type: ignore[arg-type]
 
             logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
@@ -715,7 +701,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         self.replay_buffer = as_teacher_replay_buffer(self.replay_buffer)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "dataset", "_ema_parameters", "_zero_tensor"]
+        return [*super()._excluded_save_params(), "dataset", "_ema_parameters"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []
