@@ -143,8 +143,8 @@ def shifted_student_env(venv: VecEnv | None, teacher_space: spaces.Space, seed: 
     spec = venv.get_attr("spec", indices=[0])[0]
     if spec is None or spec.id not in gym.registry:
         return None
-    student_side, probe_copy = _copy_student_env(venv), _copy_student_env(venv)
-    if student_side is None or probe_copy is None:
+    probe_copy = _copy_student_env(venv)
+    if probe_copy is None:
         return None
     probe_copy = _teacher_side(probe_copy)
     if probe_copy.observation_space.shape != teacher_space.shape:
@@ -157,8 +157,8 @@ def shifted_student_env(venv: VecEnv | None, teacher_space: spaces.Space, seed: 
     finally:
         registered.close()
         probe_copy.close()
-    if same:
-        student_side.close()
+    student_side = None if same else _copy_student_env(venv)  # a fresh copy: the probed one has played
+    if student_side is None:
         return None
     teacher_side = _teacher_side(student_side)
     if not isinstance(teacher_side, Monitor) and not _has_monitor(teacher_side):
