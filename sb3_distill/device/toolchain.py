@@ -117,13 +117,18 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sb3-distill" / "c"
 
 
+def _act_call(info: ExportedC, obs: str, action: str, scores: str) -> str:
+    """The C statement that acts on ``obs``: a discrete entry point returns the action, a continuous one writes it."""
+    if info.discrete:
+        return f"{action} = {info.prefix}_act({obs}, {scores});"
+    return f"{info.prefix}_act({obs}, {action}, {scores});"
+
+
 def _batch_wrapper(info: ExportedC) -> str:
     # Loops in C over a batch, so that Python's call overhead is paid once per batch (not part of the export).
     p = info.prefix
-    if info.discrete:
-        call = f"actions[k] = {p}_act(obs + k * {info.obs_dim}, scores + k * {info.n_scores});"
-    else:
-        call = f"{p}_act(obs + k * {info.obs_dim}, actions + k * {info.action_dim}, scores + k * {info.n_scores});"
+    action = "actions[k]" if info.discrete else f"actions + k * {info.action_dim}"
+    call = _act_call(info, f"obs + k * {info.obs_dim}", action, f"scores + k * {info.n_scores}")
     action_type = "int32_t" if info.discrete else "float"
     return (
         f'#include "{p}.h"\n'
@@ -209,14 +214,13 @@ def _arm_main(info: ExportedC) -> str:
     # Reads raw float32 observations from stdin, writes each action and its scores to stdout (both little-endian).
     p, upper = info.prefix, info.prefix.upper()
     action = "int32_t action;" if info.discrete else f"float action[{upper}_ACTION_DIM];"
-    call = f"action = {p}_act(obs, scores);" if info.discrete else f"{p}_act(obs, action, scores);"
-    size = "sizeof action"
+    call = _act_call(info, "obs", "action", "scores")
     return (
         f'#include <stdio.h>\n#include "{p}.h"\n\nint main(void)\n{{\n'
         f"    float obs[{upper}_OBS_DIM], scores[{upper}_N_SCORES];\n    {action}\n"
         f"    while (fread(obs, sizeof(float), {upper}_OBS_DIM, stdin) == {upper}_OBS_DIM) {{\n"
         f"        {call}\n"
-        f"        fwrite({'&' if info.discrete else ''}action, {size}, 1, stdout);\n"
+        f"        fwrite({'&' if info.discrete else ''}action, sizeof action, 1, stdout);\n"
         f"        fwrite(scores, sizeof(float), {upper}_N_SCORES, stdout);\n"
         "    }\n    return 0;\n}\n"
     )
