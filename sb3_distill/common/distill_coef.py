@@ -221,15 +221,7 @@ class DistillCoefMixin:
             return float(self._coef_value)  # type: ignore[arg-type]
         if self._coef_mode == "schedule":
             return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
-        if self._student_returns() and self._teacher_no_better_than_random():
-            # A teacher no better than a random policy (in the env where its returns were measured: the student's own
-            # when it is shifted) has nothing to teach by QDagger's measure: the smallest weight, not the full one
-            return float(self._coef_value) * self.anneal_floor  # type: ignore[arg-type]
         return qdagger_coef(self.student_score(), float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
-
-    def _teacher_no_better_than_random(self) -> bool:
-        random_return, teacher_return = self.teacher_reference_returns()  # type: ignore[attr-defined]
-        return teacher_return <= random_return
 
     def _student_returns(self) -> list[float]:
         """The returns of the student's own latest training episodes (at most :data:`SCORE_EPISODES`)."""
@@ -240,12 +232,17 @@ class DistillCoefMixin:
         QDagger's score of the student (:func:`student_score`) over its latest :data:`SCORE_EPISODES` training
         episodes, against :meth:`teacher_reference_returns`.
 
-        :return: s (1: the teacher's level; not clipped), or ``None`` while there is nothing to score
+        :return: s (1: the teacher's level; not clipped), or ``None`` while there is nothing to score; ``inf`` for a
+            teacher no better than a random policy (in the env where its returns were measured: the student's own when
+            it is shifted), which has nothing to teach by QDagger's measure: the smallest weight, not the full one
         """
         recent = self._student_returns()
         if not recent:
             return None
-        return student_score(recent, *self.teacher_reference_returns())  # type: ignore[attr-defined]
+        random_return, teacher_return = self.teacher_reference_returns()  # type: ignore[attr-defined]
+        if teacher_return <= random_return:
+            return math.inf
+        return student_score(recent, random_return, teacher_return)
 
 
 __all__ = [
