@@ -27,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.env_util import is_wrapped
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
@@ -161,17 +162,7 @@ def shifted_student_env(venv: VecEnv | None, teacher_space: spaces.Space, seed: 
     if student_side is None:
         return None
     teacher_side = _teacher_side(student_side)
-    if not isinstance(teacher_side, Monitor) and not _has_monitor(teacher_side):
-        teacher_side = Monitor(teacher_side)
-    return teacher_side
-
-
-def _has_monitor(env: gym.Env) -> bool:
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, Monitor):
-            return True
-        env = env.env
-    return False
+    return teacher_side if is_wrapped(teacher_side, Monitor) else Monitor(teacher_side)
 
 
 def as_vec_env(env: gym.Env) -> VecEnv:

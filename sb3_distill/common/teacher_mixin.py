@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.env_util import unwrap_wrapper
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.vec_env import VecEnv
@@ -42,11 +43,8 @@ SelfTeacherMixin = TypeVar("SelfTeacherMixin", bound="TeacherMixin")
 
 def _monitor_steps(env: gym.Env) -> int:
     """Env steps a ``Monitor`` in ``env``'s wrappers has counted (0 without one)."""
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, Monitor):
-            return env.get_total_steps()
-        env = env.env
-    return 0
+    monitor = unwrap_wrapper(env, Monitor)
+    return monitor.get_total_steps() if isinstance(monitor, Monitor) else 0
 
 
 def _spec_name(spec: Any, teacher: Teacher) -> str | None:
