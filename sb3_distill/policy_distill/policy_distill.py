@@ -1,5 +1,6 @@
 import dataclasses
 import copy
+import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,8 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, polyak_update
+from stable_baselines3.common.utils import ConstantSchedule
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -445,8 +447,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         if not self.policy.training:  # predict() leaves it in eval mode; switching every module costs a little
             self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        average = None
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # train θ; unaveraged_policy holds θ̄ meanwhile
+            # θ̄ ← θ̄ + τ (θ - θ̄) over all parameters in one call (torch's own EMA update, foreach lerp)
+            average = get_ema_multi_avg_fn(1.0 - float(self.ema_tau))  # type: ignore[arg-type]
 
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[th.Tensor] = []
@@ -492,8 +497,9 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-            if self.unaveraged_policy is not None:
-                polyak_update(*self._averaged_parameters(), float(self.ema_tau))  # type: ignore[arg-type]
+            if average is not None:
+                trained, averaged = self._averaged_parameters()
+                average(averaged, trained, None)
 
             logged.append(th.stack([loss, policy_loss, value_loss]).detach())
 
@@ -507,9 +513,11 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             self.logger.record("train/policy_loss", mean_policy)
             self.logger.record("train/value_loss", mean_value)
         if agreements:
-            self.logger.record("train/teacher_agreement", th.stack(agreements).mean().item())
+            agreement = agreements[0] if len(agreements) == 1 else th.stack(agreements).mean()
+            self.logger.record("train/teacher_agreement", agreement.item())
         if isinstance(self.action_space, spaces.Box):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+            with th.no_grad():  # a logged value: no autograd record of it
+                self.logger.record("train/std", self.policy.log_std.exp().mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
 
     def _check_finite(self, loss: th.Tensor, batch: Any, terms: list[DistillTerm]) -> None:
@@ -517,7 +525,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # The loss does not use rewards, but a NaN reward is a broken env all the same; 0 · NaN = 0 · inf = NaN
         # folds them into the loss's single check.
         probe = loss.detach() + (batch.rewards * 0).sum()
-        if bool(th.isfinite(probe)):
+        if math.isfinite(probe.item()):
             return
         cached = getattr(batch, "teacher_outputs", None)  # what the loss used (the batch then has no teacher observations)
         check_loss_is_finite(
@@ -735,9 +743,12 @@ def _teacher_obs(replay_data: Any) -> Obs:
     return replay_data.observations if kept is None else kept
 
 
+_TARGET_FIELDS = tuple(f.name for f in dataclasses.fields(TeacherTargets))
+
+
 def _targets_from_outputs(outputs: dict[str, th.Tensor], index: int) -> TeacherTargets:
     """Teacher ``index``'s targets from the buffer's cached outputs (named ``"<index>/<field>"``)."""
-    return TeacherTargets(**{f.name: outputs.get(f"{index}/{f.name}") for f in dataclasses.fields(TeacherTargets)})
+    return TeacherTargets(**{name: outputs.get(f"{index}/{name}") for name in _TARGET_FIELDS})
 
 
 __all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]
