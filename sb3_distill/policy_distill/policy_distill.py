@@ -1,5 +1,6 @@
 import dataclasses
 import copy
+import functools
 import math
 import pathlib
 import time
@@ -308,9 +309,9 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
         parameter objects, which then hold the other weights).
         """
-        with th.no_grad():
-            for acting, other in zip(*self._averaged_parameters(), strict=True):
-                acting.data, other.data = other.data, acting.data
+        # .data reads and writes the storages without autograd: no no_grad() context needed
+        for acting, other in zip(*self._averaged_parameters(), strict=True):
+            acting.data, other.data = other.data, acting.data
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -450,11 +451,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         average = None
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # train θ; unaveraged_policy holds θ̄ meanwhile
-            # θ̄ ← θ̄ + τ (θ - θ̄) over all parameters in one call (torch's own EMA update, foreach lerp)
-            average = get_ema_multi_avg_fn(1.0 - float(self.ema_tau))  # type: ignore[arg-type]
+            average = _ema_update(float(self.ema_tau))  # type: ignore[arg-type]
 
         # Logged values stay tensors until the end: no device sync per gradient step for them
-        logged: list[th.Tensor] = []
+        logged: list[tuple[th.Tensor, ...]] = []
         agreements: list[th.Tensor] = []
         zero = th.zeros((), device=self.device)
         # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
@@ -501,14 +501,21 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
                 trained, averaged = self._averaged_parameters()
                 average(averaged, trained, None)
 
-            logged.append(th.stack([loss, policy_loss, value_loss]).detach())
+            logged.append((loss, policy_loss, value_loss))
 
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # θ̄ acts, θ waits for the next gradient step
         self._n_updates += gradient_steps
+        self._record_train_logs(logged, agreements)
+
+    def _record_train_logs(self, logged: list[tuple[th.Tensor, ...]], agreements: list[th.Tensor]) -> None:
+        """Log the means over a train() call's gradient steps (loss, policy and value terms, agreement) and more."""
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
-            mean_loss, mean_policy, mean_value = (logged[0] if len(logged) == 1 else th.stack(logged).mean(dim=0)).tolist()
+            if len(logged) == 1:
+                mean_loss, mean_policy, mean_value = (value.item() for value in logged[0])
+            else:
+                mean_loss, mean_policy, mean_value = th.stack([th.stack(row) for row in logged]).detach().mean(dim=0).tolist()
             self.logger.record("train/loss", mean_loss)
             self.logger.record("train/policy_loss", mean_policy)
             self.logger.record("train/value_loss", mean_value)
@@ -516,8 +523,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             agreement = agreements[0] if len(agreements) == 1 else th.stack(agreements).mean()
             self.logger.record("train/teacher_agreement", agreement.item())
         if isinstance(self.action_space, spaces.Box):
-            with th.no_grad():  # a logged value: no autograd record of it
-                self.logger.record("train/std", self.policy.log_std.exp().mean().item())
+            self.logger.record("train/std", self.policy.log_std.detach().exp().mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
 
     def _check_finite(self, loss: th.Tensor, batch: Any, terms: list[DistillTerm]) -> None:
@@ -714,6 +720,16 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []
         return ["policy", "policy.optimizer", *averaged], []
+
+
+@functools.lru_cache(maxsize=8)
+def _ema_update(tau: float) -> Callable[[list[th.Tensor], list[th.Tensor], Any], None]:
+    """
+    :param tau: τ of θ̄ ← (1 - τ) θ̄ + τ θ
+    :return: torch's EMA update of parameter lists (``update(averaged, trained, None)``: one foreach lerp,
+        θ̄ + τ (θ - θ̄)), made once per τ
+    """
+    return get_ema_multi_avg_fn(1.0 - tau)
 
 
 def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:
