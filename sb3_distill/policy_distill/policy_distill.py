@@ -430,10 +430,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             named = {}
             for index, term in enumerate(terms):
                 targets = teacher_targets(term, obs, policy=policy, value=value)
-                for field in dataclasses.fields(TeacherTargets):
-                    tensor = getattr(targets, field.name)
+                for name in _TARGET_FIELDS:
+                    tensor = getattr(targets, name)
                     if tensor is not None:
-                        named[f"{index}/{field.name}"] = tensor
+                        named[f"{index}/{name}"] = tensor
             return named
 
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
