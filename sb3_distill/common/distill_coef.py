@@ -50,10 +50,12 @@ QDAGGER = "qdagger"
 #: QDagger's rule with λ_0 chosen from the teacher at each ``learn()`` (:meth:`DistillCoefMixin._choose_auto_coef`).
 AUTO = "auto"
 #: λ_0 of ``distill_coef="auto"``: for a teacher whose measured return reaches its env's reward threshold (or an env
-#: without one), and for a weaker one (pulled towards only while the student stalls, :class:`StallGate`). Measured (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic
-#: evaluations every 10k steps; docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN
-#: stopped at 6k steps, 112) holds the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO
-#: from scratch is at 500 from 30k on), even after λ_t has faded to 0; with λ_0 = 0.1 it keeps PPO's pace from 20k on.
+#: without one), and for a weaker one (pulled towards only once the student stalls, :class:`StallGate`). Measured
+#: (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic evaluations every 10k steps;
+#: docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN stopped at 6k steps, 112) holds
+#: the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO from scratch is at 500 from 30k on),
+#: even after λ_t has faded to 0; with λ_0 = 0.1 it keeps PPO's pace from 20k on, and the stall gate keeps it from the
+#: first update.
 AUTO_COEF_CHOICES = (1.0, 0.1)
 #: The student's latest training episodes whose mean return is its score.
 SCORE_EPISODES = 10
@@ -328,8 +330,8 @@ __all__ = [
     "SCORE_EPISODES",
     "STALL_PATIENCE",
     "DistillCoefMixin",
-    "StallGate",
     "LinearCoef",
+    "StallGate",
     "parse_distill_coef",
     "qdagger_coef",
     "student_score",
