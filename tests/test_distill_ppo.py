@@ -544,8 +544,23 @@ def test_default_coef_waits_for_a_stall_of_a_weak_teachers_student(teachers):
     for model, initial in ((strong, 1.0), (explicit, 0.1)):
         _set_student_returns(model, [40.0] * 10)  # a first score: pulled at once
         assert model.current_distill_coef() == pytest.approx(initial * (1 - (40 - 20) / (model.reference_returns[1] - 20)))
-    saved = weak._excluded_save_params()
-    assert "_auto_stall_gate" in saved and "_auto_waits_for_a_stall" in saved  # chosen again at each learn()
+    assert "_auto_waits_for_a_stall" in weak._excluded_save_params()  # chosen again at each learn()
+
+
+def test_stall_gate_is_saved_with_the_model(teachers, tmp_path):
+    """A resumed run goes on counting the scores without a new best (the gate is saved, without its last episode)."""
+    weak = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 100.0), **TINY)
+    weak.learn(64)
+    for returns in ([40.0] * 10, [60.0] * 10, [45.0] * 10):
+        _set_student_returns(weak, returns)
+        weak.current_distill_coef()
+    weak.save(tmp_path / "student")
+    loaded = DistillPPO.load(tmp_path / "student", env=gym.make("CartPole-v1"), teacher=teachers["dqn"])
+    gate = loaded._stall_gate()
+    assert (gate.best, gate.without_progress, gate.latest) == (weak._stall_gate().best, 1, None)
+    loaded._choose_auto_coef()  # what learn() does first: λ_0 = 0.1 and the gate for this teacher
+    _set_student_returns(loaded, [50.0] * 10)  # the second score in a row without a new best: a stall
+    assert loaded.current_distill_coef() == pytest.approx(0.1 * (1 - 30 / 80))
 
 
 # ---------------------------------------------------------------------------------------------- Optuna

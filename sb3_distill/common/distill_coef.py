@@ -197,6 +197,10 @@ class StallGate:
             self.latest = latest
         return self.without_progress >= self.patience
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Saved with the model without the episode it last counted: after a load every score is new.
+        return {**self.__dict__, "latest": None}
+
 
 class DistillCoefMixin:
     """
@@ -231,8 +235,8 @@ class DistillCoefMixin:
 
     def _excluded_save_params(self) -> list[str]:
         # Parsed from distill_coef again on load (which may change it); the choice is made again at each learn()
-        # The stall gate's memory starts again with the next learn() after a load (its first rollout: no pull)
-        excluded = ["_coef_mode", "_coef_value", "distill_coef_choice", "_auto_waits_for_a_stall", "_auto_stall_gate"]
+        # Chosen again at each learn(); the stall gate's memory is saved, so that a resumed run goes on counting
+        excluded = ["_coef_mode", "_coef_value", "distill_coef_choice", "_auto_waits_for_a_stall"]
         return [*super()._excluded_save_params(), *excluded]  # type: ignore[misc]
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
@@ -294,7 +298,7 @@ class DistillCoefMixin:
         return qdagger_coef(score, float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
 
     def _stall_gate(self) -> "StallGate":
-        """The :class:`StallGate` of ``distill_coef="auto"`` (one per model, from its first score on; not saved)."""
+        """The :class:`StallGate` of ``distill_coef="auto"`` (one per model, from its first score on; saved with it)."""
         gate = getattr(self, "_auto_stall_gate", None)
         if gate is None:
             gate = self._auto_stall_gate = StallGate()
