@@ -246,8 +246,9 @@ class DistillCoefMixin:
     def _choose_auto_coef(self) -> None:
         """
         ``distill_coef="auto"``: λ_0 of QDagger's rule from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`):
-        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first, a
-        weaker one the second. Sets ``distill_coef_choice`` (printed at ``verbose >= 1``).
+        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first from
+        the first update, a weaker one the second once the student stalls (:class:`StallGate`). Sets
+        ``distill_coef_choice`` (printed at ``verbose >= 1``).
         """
         if self.distill_coef != AUTO or not self.teachers:
             return
