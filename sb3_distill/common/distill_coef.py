@@ -25,11 +25,16 @@ student to it (CartPole with the push force × 0.25: the bundled teacher 19.7, a
 
 ``"auto"`` (DistillPPO's default) is QDagger's rule with λ_0 chosen for you from the teacher, as ``"auto"`` means
 everywhere in the package: at each ``learn()`` the teacher's measured return is compared with the env's definition of
-solved (gymnasium's ``spec.reward_threshold``); a teacher that reaches it (or an env without one) gets λ_0 = 1, a
-weaker one λ_0 = 0.1 (:data:`AUTO_COEF_CHOICES`, measured in docs/guide/distill_ppo.md "Which default": a full pull
-towards a weak teacher holds a PPO student below PPO from scratch for tens of thousands of steps). What it chose and
-why is ``distill_coef_choice``. ``"auto_<λ_0>"``, DistillPPO's old name of the rule with a given λ_0, still works as
-``"qdagger_<λ_0>"``, with a ``FutureWarning`` (:data:`RENAMED_VALUES`).
+solved (gymnasium's ``spec.reward_threshold``). A teacher that reaches it (or an env without one) gets λ_0 = 1 from the
+first update. A weaker one gets λ_0 = 0.1 (:data:`AUTO_COEF_CHOICES`), and only once the student stalls: its score has
+set no new best :data:`STALL_PATIENCE` times in a row (:class:`StallGate`); a student that improves on its own learns
+alone, so it is never held below its algorithm from scratch, and a student that is stuck (PPO on Acrobot-v1 at −500)
+gets the teacher's pull. Measured in docs/guide/distill_ppo.md "Which default" (issue 20): on a weak CartPole teacher
+(112) that PPO passes after one update, every pull tried from the first update (λ_0 = 0.1, a per-state advantage
+filter, a PPO-style trust-region clip of the teacher term, one update of delay, scoring the student by greedy episodes)
+was 100–220 below PPO from scratch in PPO's first three updates (5 seeds); the gate is at PPO's level there. What it
+chose and why is ``distill_coef_choice``. ``"auto_<λ_0>"``, DistillPPO's old name of the rule with a given λ_0, still
+works as ``"qdagger_<λ_0>"`` (no gate), with a ``FutureWarning`` (:data:`RENAMED_VALUES`).
 """
 
 import math
@@ -45,13 +50,19 @@ QDAGGER = "qdagger"
 #: QDagger's rule with λ_0 chosen from the teacher at each ``learn()`` (:meth:`DistillCoefMixin._choose_auto_coef`).
 AUTO = "auto"
 #: λ_0 of ``distill_coef="auto"``: for a teacher whose measured return reaches its env's reward threshold (or an env
-#: without one), and for a weaker one. Measured (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic
-#: evaluations every 10k steps; docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN
-#: stopped at 6k steps, 112) holds the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO
-#: from scratch is at 500 from 30k on), even after λ_t has faded to 0; with λ_0 = 0.1 it keeps PPO's pace from 20k on.
+#: without one), and for a weaker one (pulled towards only once the student stalls, :class:`StallGate`). Measured
+#: (issue 20, SB3's PPO defaults, CartPole-v1, 20-episode deterministic evaluations every 10k steps;
+#: docs/guide/distill_ppo.md "Which default"): with λ_0 = 1 a weak teacher (an SB3 DQN stopped at 6k steps, 112) holds
+#: the student near itself for 50k steps (153 / 179 at 50k, seeds 0 / 1, where PPO from scratch is at 500 from 30k on),
+#: even after λ_t has faded to 0; with λ_0 = 0.1 it keeps PPO's pace from 20k on, and the stall gate keeps it from the
+#: first update.
 AUTO_COEF_CHOICES = (1.0, 0.1)
 #: The student's latest training episodes whose mean return is its score.
 SCORE_EPISODES = 10
+#: Scores in a row without a new best that make a student stall (:class:`StallGate`): with 1, PPO from scratch on
+#: CartPole-v1 (SB3's defaults) stalls by chance after its second rollout on one seed of five, where its greedy policy
+#: was already at 500, and a pull then costs it 200 (issue 20; docs/guide/distill_ppo.md "Which default").
+STALL_PATIENCE = 2
 #: Old spellings of ``distill_coef`` values, old -> new (``"auto_0.5"`` -> ``"qdagger_0.5"``; plain ``"auto"`` is not
 #: renamed: it is the rule with a chosen λ_0), accepted with a ``FutureWarning`` by ``__init__``, ``load()``, saved zips,
 #: rl-zoo3 YAML and Optuna trials.
@@ -146,6 +157,51 @@ def qdagger_coef(score: float | None, initial: float = 1.0, exponent: float = 1.
     return initial * max(min(max(1.0 - score, 0.0), 1.0) ** exponent, floor)
 
 
+class StallGate:
+    """
+    Whether a student stalls, for ``distill_coef="auto"`` with a weak teacher: its score (:func:`student_score`, over
+    its latest training episodes) has set no new best in its last :data:`STALL_PATIENCE` scores. A student that
+    improves on its own is not pulled at all; the first score only sets the bar (so the first updates are the RL
+    algorithm's alone). A score counts once: asked again before a new episode has ended (the same ``latest``), the
+    gate gives the same answer; a student whose every episode is the same failure (PPO on Acrobot-v1 at −500) scores
+    the same and stalls.
+    """
+
+    def __init__(self, patience: int = STALL_PATIENCE) -> None:
+        """
+        :param patience: how many scores in a row without a new best make a stall (>= 1)
+        """
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1 (got {patience}).")
+        self.patience = patience
+        #: the student's best score so far (``None`` before its first)
+        self.best: float | None = None
+        #: what identified the last score counted (the student's latest episode)
+        self.latest: Any = None
+        #: scores in a row without a new best
+        self.without_progress = 0
+
+    def stalls(self, score: float | None, latest: Any) -> bool:
+        """
+        :param score: the student's current score s (``None``: nothing to score yet)
+        :param latest: what identifies the episodes behind ``score`` (the latest one's info dict): the same object as
+            at the last call means no new score
+        :return: True when the student's last ``patience`` scores set no new best
+        """
+        if score is not None and latest is not self.latest:
+            if self.best is not None and score <= self.best:
+                self.without_progress += 1
+            else:
+                self.without_progress = 0
+            self.best = score if self.best is None else max(self.best, score)
+            self.latest = latest
+        return self.without_progress >= self.patience
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Saved with the model without the episode it last counted: after a load every score is new.
+        return {**self.__dict__, "latest": None}
+
+
 class DistillCoefMixin:
     """
     ``distill_coef`` for an algorithm with an RL term beside the distillation term (DistillDQN, DistillPPO).
@@ -165,6 +221,9 @@ class DistillCoefMixin:
     renamed_values: ClassVar[dict[str, dict[str, str]]] = RENAMED_VALUES
     #: What ``distill_coef="auto"`` chose as λ_0 and why (a sentence), once ``learn()`` has started; else ``None``
     distill_coef_choice: str | None = None
+    #: Whether ``distill_coef="auto"`` chose to pull only when the student stalls (:class:`StallGate`): for a teacher
+    #: below its env's reward threshold
+    _auto_waits_for_a_stall: bool = False
     distill_coef: DistillCoef
     ep_info_buffer: Any
     teachers: list[Any]
@@ -176,7 +235,9 @@ class DistillCoefMixin:
 
     def _excluded_save_params(self) -> list[str]:
         # Parsed from distill_coef again on load (which may change it); the choice is made again at each learn()
-        return [*super()._excluded_save_params(), "_coef_mode", "_coef_value", "distill_coef_choice"]  # type: ignore[misc]
+        # Chosen again at each learn(); the stall gate's memory is saved, so that a resumed run goes on counting
+        excluded = ["_coef_mode", "_coef_value", "distill_coef_choice", "_auto_waits_for_a_stall"]
+        return [*super()._excluded_save_params(), *excluded]  # type: ignore[misc]
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         self._choose_auto_coef()
@@ -185,14 +246,16 @@ class DistillCoefMixin:
     def _choose_auto_coef(self) -> None:
         """
         ``distill_coef="auto"``: λ_0 of QDagger's rule from the teacher's measured strength (:data:`AUTO_COEF_CHOICES`):
-        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first, a
-        weaker one the second. Sets ``distill_coef_choice`` (printed at ``verbose >= 1``).
+        a teacher whose reference return reaches the env's reward threshold (or an env without one) gets the first from
+        the first update, a weaker one the second once the student stalls (:class:`StallGate`). Sets
+        ``distill_coef_choice`` (printed at ``verbose >= 1``).
         """
         if self.distill_coef != AUTO or not self.teachers:
             return
         teacher_return = self.teacher_reference_returns()[1]  # type: ignore[attr-defined]
         threshold = self._env_reward_threshold()  # type: ignore[attr-defined]
         env_name = self._env_id() or "the env"  # type: ignore[attr-defined]
+        solved = True
         if threshold is None:
             coef = AUTO_COEF_CHOICES[0]
             reason = f"{env_name} has no reward threshold (gymnasium's spec.reward_threshold) to judge the teacher by"
@@ -205,8 +268,15 @@ class DistillCoefMixin:
             if measurement is not None and measurement.where == "student_env":  # else: the env id's, as always
                 reason += f", {measurement.note}"
         self._coef_value = coef
+        self._auto_waits_for_a_stall = not solved
+        when = (
+            "from the first update"
+            if solved
+            else f"only once the student's score has set no new best {STALL_PATIENCE} times in a row (a student that "
+            "improves on its own learns alone)"
+        )
         self.distill_coef_choice = (
-            f"distill_coef='{AUTO}' chose QDagger's rule with λ_0 = {coef:g}: {reason} "
+            f"distill_coef='{AUTO}' chose QDagger's rule with λ_0 = {coef:g}, pulling {when}: {reason} "
             f"(pass distill_coef='{QDAGGER}_<λ0>' to choose yourself)."
         )
         if self.verbose >= 1:
@@ -221,7 +291,19 @@ class DistillCoefMixin:
             return float(self._coef_value)  # type: ignore[arg-type]
         if self._coef_mode == "schedule":
             return float(self._coef_value(self._current_progress_remaining))  # type: ignore[operator]
-        return qdagger_coef(self.student_score(), float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
+        score = self.student_score()
+        if self.distill_coef == AUTO and self._auto_waits_for_a_stall:
+            latest = self.ep_info_buffer[-1] if self.ep_info_buffer else None
+            if not self._stall_gate().stalls(score, latest):
+                return 0.0
+        return qdagger_coef(score, float(self._coef_value), self.anneal_exponent, self.anneal_floor)  # type: ignore[arg-type]
+
+    def _stall_gate(self) -> "StallGate":
+        """The :class:`StallGate` of ``distill_coef="auto"`` (one per model, from its first score on; saved with it)."""
+        gate = getattr(self, "_auto_stall_gate", None)
+        if gate is None:
+            gate = self._auto_stall_gate = StallGate()
+        return gate
 
     def _student_returns(self) -> list[float]:
         """The returns of the student's own latest training episodes (at most :data:`SCORE_EPISODES`)."""
@@ -251,8 +333,10 @@ __all__ = [
     "QDAGGER",
     "RENAMED_VALUES",
     "SCORE_EPISODES",
+    "STALL_PATIENCE",
     "DistillCoefMixin",
     "LinearCoef",
+    "StallGate",
     "parse_distill_coef",
     "qdagger_coef",
     "student_score",

@@ -48,9 +48,11 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     10 rollout episodes and G_T the best teacher's. It fades out as the student reaches its teacher's level, so PPO
     alone carries it beyond a weak teacher; if the student falls back, the teacher's pull returns. It is computed
     once per rollout; a λ_t of 0 costs nothing (plain PPO). The default, ``"auto"``, is this rule with λ_0 chosen
-    from the teacher at each ``learn()``: 1 for a teacher that solves the env (its measured return reaches gymnasium's
-    ``reward_threshold``, or the env has none), 0.1 for a weaker one, whose pull must never hold the student below PPO
-    from scratch (:data:`~sb3_distill.common.distill_coef.AUTO_COEF_CHOICES`); what it chose and why:
+    from the teacher at each ``learn()``: 1 from the first update for a teacher that solves the env (its measured
+    return reaches gymnasium's ``reward_threshold``, or the env has none); 0.1 for a weaker one, and only once the
+    student stalls (its score has set no new best twice in a row,
+    :class:`~sb3_distill.common.distill_coef.StallGate`), so that a weak teacher never holds back a student that
+    improves on its own (measured: docs/guide/distill_ppo.md "Which default"); what it chose and why:
     ``distill_coef_choice``. ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
     ``"qdagger_<λ_0>"`` with a ``FutureWarning``.
 
@@ -67,7 +69,7 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     :param teacher_weights: w_i, one per teacher, >= 0, not all zero (default: 1 / n each)
     :param distill_coef: λ_t: a float >= 0, an SB3 schedule, ``"lin_<λ_0>"``, ``"qdagger"`` (QDagger's rule, λ_0 = 1),
         ``"qdagger_<λ_0>"`` (formerly ``"auto_<λ_0>"``, still accepted with a warning) or ``"auto"`` (the default:
-        QDagger's rule, λ_0 chosen from the teacher)
+        QDagger's rule, λ_0 chosen from the teacher; a weak teacher's pull waits for the student to stall)
     :param distill_loss: ``"kl"``, ``"mse"``, ``"nll"`` or ``"auto"`` (chosen from the teacher: ``"kl"`` where it has
         a distribution of the student's kind, else ``"mse"``), or one per teacher (formerly ``policy_loss``, still
         accepted with a warning)
