@@ -78,12 +78,18 @@ def student_settings(changes: list[str]) -> dict[str, Any]:
     """
     :param changes: ``KEY=VALUE`` items of ``--student-set`` (VALUE a Python expression; ``LinearSchedule`` known)
     :return: the students' PolicyDistill keywords with the changes, plus ``depth``, ``activation`` (a ``torch.nn``
-        class name) and ``teacher_share`` (the ``LinearSchedule`` arguments of the teacher's share)
+        class name), ``teacher_share`` (the ``LinearSchedule`` arguments of the teacher's share) and ``mse_coef``
+        (:func:`add_action_mse`)
     """
+    import inspect
+
     import torch as th
     from stable_baselines3.common.utils import LinearSchedule
 
-    settings: dict[str, Any] = dict(STUDENT_SETTINGS, depth=2, activation=STUDENT_ACTIVATION, teacher_share=TEACHER_SHARE)
+    from sb3_distill import PolicyDistill
+
+    suite_keys = dict(depth=2, activation=STUDENT_ACTIVATION, teacher_share=TEACHER_SHARE, mse_coef=0.0)
+    settings: dict[str, Any] = dict(STUDENT_SETTINGS, **suite_keys)
     for item in changes:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
@@ -92,8 +98,13 @@ def student_settings(changes: list[str]) -> dict[str, Any]:
             if not isinstance(getattr(th.nn, value, None), type):
                 raise ValueError(f"--student-set {item!r}: {value!r} is not a torch.nn class (e.g. ReLU, Tanh, ELU).")
             settings[key] = value
+        elif key not in settings and key not in inspect.signature(PolicyDistill).parameters:
+            raise ValueError(f"--student-set {item!r}: {key} is neither a PolicyDistill keyword nor one of the suite's.")
         else:
-            settings[key] = eval(value, {"LinearSchedule": LinearSchedule, "__builtins__": {}})  # the operator's own line
+            try:
+                settings[key] = eval(value, {"LinearSchedule": LinearSchedule, "__builtins__": {}})  # the operator's line
+            except Exception as error:
+                raise ValueError(f"--student-set {item!r}: {value!r} is not a Python value ({error}).") from error
     return settings
 
 
@@ -296,7 +307,7 @@ class MujocoSuite(Suite):
         share = STUDENT_SHARES[method]
         settings = student_settings(spec.get("settings", {}).get("student_set", []))
         depth, activation = settings.pop("depth"), settings.pop("activation")
-        mse_coef = settings.pop("mse_coef", 0.0)
+        mse_coef = settings.pop("mse_coef")
         if mse_coef:
             add_action_mse(mse_coef)
         # The target's 5% is a limit: that student is the widest within it (Hopper's closest, [52, 52], has 5.03%).
