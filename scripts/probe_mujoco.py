@@ -72,7 +72,7 @@ def build(args: argparse.Namespace, env_id: str, teacher: Any, env: Any) -> Any:
     import torch as th
     from stable_baselines3.common.utils import LinearSchedule
 
-    from scripts.benchmark.suites.mujoco import STUDENT_SETTINGS, TEACHER_SHARE, hidden_width
+    from scripts.benchmark.suites.mujoco import STUDENT_SETTINGS, TEACHER_SHARE, add_action_mse, hidden_width
     from sb3_distill import PolicyDistill
 
     settings: dict[str, Any] = dict(STUDENT_SETTINGS, data_policy=LinearSchedule(*TEACHER_SHARE))
@@ -85,26 +85,11 @@ def build(args: argparse.Namespace, env_id: str, teacher: Any, env: Any) -> Any:
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
         width = hidden_width(obs_dim, action_dim, args.share * teacher.num_parameters, args.depth, at_most=args.share == 0.05)
         policy_kwargs["net_arch"] = [width] * args.depth
-    cls = PolicyDistill
     if args.mse_coef > 0:
-        cls = kl_plus_mse(args.mse_coef)
-    return cls("MlpPolicy", env, teacher=teacher, policy_kwargs=policy_kwargs, seed=args.seed, device="cpu", **settings)
-
-
-def kl_plus_mse(coef: float) -> Any:
-    """PolicyDistill whose policy term is the Gaussian KL + coef · the MSE of the tanh-squashed mean actions."""
-    from sb3_distill import PolicyDistill
-    from sb3_distill.common.policy_terms import DistillTerm, policy_term, teacher_targets
-
-    class KLPlusMSE(PolicyDistill):
-        def _policy_term(self, term: Any, student: Any, obs: Any) -> Any:
-            targets = teacher_targets(term, obs)
-            kl, _ = policy_term(term, student, targets, self.kl_direction, self.policy.squash_output, self.action_space)
-            mse_term = DistillTerm(term.teacher, term.weight, "mse", term.temperature)
-            mse, _ = policy_term(mse_term, student, teacher_targets(mse_term, obs), self.kl_direction, True, self.action_space)
-            return kl + coef * mse, None
-
-    return KLPlusMSE
+        add_action_mse(args.mse_coef)  # the suite's screening loss (this process only)
+    return PolicyDistill(
+        "MlpPolicy", env, teacher=teacher, policy_kwargs=policy_kwargs, seed=args.seed, device="cpu", **settings
+    )
 
 
 def evaluate(policy: Any, eval_env: Any, episodes: int) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch as th
 import yaml
 
 from scripts.benchmark import cli, measure, probes, stats
@@ -315,6 +316,33 @@ def test_mujoco_env_has_the_teachers_wrapper() -> None:
     from stable_baselines3.common.vec_env import VecNormalize
 
     assert not isinstance(SUITE.make_reference_env("Pendulum-v1", teacher, 0), VecNormalize)
+
+
+def test_mujoco_student_set_changes_the_students_settings_and_is_recorded() -> None:
+    from scripts.benchmark.suites.mujoco import hidden_width
+
+    from sb3_distill import load_teacher
+
+    changes = ["batch_size=1024", "depth=3", "activation=ELU", "teacher_share=(1.0, 0.0, 0.5)"]
+    changes.append("learning_rate=LinearSchedule(3e-3, 3e-4, 1.0)")
+    args, suite = cli.parse_args(["--suite", "mujoco", "--out", "x", "--student-set", *changes])
+    settings = suite.plan(args)
+    assert settings["student_set"] == changes  # in results.json
+    # Pendulum's SAC stands in for a MuJoCo teacher: what is tested is what the changes build.
+    teacher = load_teacher("sac/Pendulum-v1")
+    env = suite.make_env("Pendulum-v1", teacher, 0)
+    model = suite.build_model("policy_distill:5%", "Pendulum-v1", env, teacher, 0, dict(settings=settings))
+    width = hidden_width(3, 1, 0.05 * teacher.num_parameters, depth=3, at_most=True)
+    assert model.policy_kwargs["net_arch"] == [width] * 3 and model.policy_kwargs["activation_fn"] is th.nn.ELU
+    assert model.batch_size == 1024 and model.ema_tau == 0.01 and model.gradient_steps == 1  # the rest as before
+    assert model.teacher_share_fn(0.5) == 0.0 and model.teacher_share_fn(0.75) == pytest.approx(0.5)
+    assert model.lr_schedule(1.0) == pytest.approx(3e-3) and model.lr_schedule(0.0) == pytest.approx(3e-4)
+    plain = suite.build_model("policy_distill:5%", "Pendulum-v1", env, teacher, 0, {})  # the suite's own settings
+    assert plain.batch_size == 256 and plain.policy_kwargs["activation_fn"] is th.nn.ReLU
+    for bad in ("batch_size", "activation=Nope", "depth=three", "batch_sise=1024"):
+        args, suite = cli.parse_args(["--suite", "mujoco", "--out", "x", "--student-set", bad])
+        with pytest.raises(ValueError, match=r"--student-set"):
+            suite.plan(args)  # before any teacher is measured
 
 
 def test_mujoco_suite_refuses_to_start_without_a_zoo_folder(tmp_path: Path) -> None:

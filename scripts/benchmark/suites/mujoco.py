@@ -74,6 +74,64 @@ def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True, stu
     return VecNormalize(env, training=training, norm_reward=False) if student else env
 
 
+def student_settings(changes: list[str]) -> dict[str, Any]:
+    """
+    :param changes: ``KEY=VALUE`` items of ``--student-set`` (VALUE a Python expression; ``LinearSchedule`` known)
+    :return: the students' PolicyDistill keywords with the changes, plus ``depth``, ``activation`` (a ``torch.nn``
+        class name), ``teacher_share`` (the ``LinearSchedule`` arguments of the teacher's share) and ``mse_coef``
+        (:func:`add_action_mse`)
+    """
+    import inspect
+
+    import torch as th
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from sb3_distill import PolicyDistill
+
+    suite_keys = dict(depth=2, activation=STUDENT_ACTIVATION, teacher_share=TEACHER_SHARE, mse_coef=0.0)
+    settings: dict[str, Any] = dict(STUDENT_SETTINGS, **suite_keys)
+    for item in changes:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--student-set {item!r}: write KEY=VALUE, e.g. gradient_steps=2 or activation=ELU.")
+        if key == "activation":
+            if not isinstance(getattr(th.nn, value, None), type):
+                raise ValueError(f"--student-set {item!r}: {value!r} is not a torch.nn class (e.g. ReLU, Tanh, ELU).")
+            settings[key] = value
+        elif key not in settings and key not in inspect.signature(PolicyDistill).parameters:
+            raise ValueError(f"--student-set {item!r}: {key} is neither a PolicyDistill keyword nor one of the suite's.")
+        else:
+            try:
+                settings[key] = eval(value, {"LinearSchedule": LinearSchedule, "__builtins__": {}})  # the operator's line
+            except Exception as error:
+                raise ValueError(f"--student-set {item!r}: {value!r} is not a Python value ({error}).") from error
+    return settings
+
+
+def add_action_mse(coef: float) -> None:
+    """
+    Screening only (``--student-set mse_coef=C``; each run is its own process): PolicyDistill's Gaussian KL term of a
+    squashing student gets ``C`` · the mean squared error between the student's and the teacher's deterministic
+    actions (tanh of the pre-tanh means), which is what the evaluation plays.
+
+    :param coef: C
+    """
+    import torch as th
+
+    from sb3_distill.policy_distill import policy_distill
+
+    kl_term = policy_distill.policy_term
+
+    def kl_plus_mse(term: Any, student: Any, targets: Any, direction: Any, squashes: bool, space: Any) -> Any:
+        loss, agreement = kl_term(term, student, targets, direction, squashes, space)
+        if term.distill_loss == "kl" and squashes and not term.teacher.is_discrete:
+            mean = student.distribution.loc
+            loss = loss + coef * th.nn.functional.mse_loss(th.tanh(mean), th.tanh(targets.mean))
+        return loss, agreement
+
+    policy_distill.policy_term = kl_plus_mse  # type: ignore[assignment]
+
+
 def hidden_width(obs_dim: int, action_dim: int, target_params: float, depth: int = 2, at_most: bool = False) -> int:
     """
     :param obs_dim: observation size
@@ -199,6 +257,24 @@ class MujocoSuite(Suite):
             )
         super().check(args)
 
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--student-set",
+            nargs="+",
+            default=[],
+            metavar="KEY=VALUE",
+            help="change one of the students' settings (to screen a lever): a PolicyDistill keyword (a Python "
+            "expression: gradient_steps=2, batch_size=1024, learning_rate=LinearSchedule(3e-3, 3e-4, 1.0), "
+            "distill_loss='mse'), mse_coef=1.0 (screening: KL + 1.0 x the MSE of the squashed mean actions), "
+            "activation=ELU (a torch.nn class), depth=3 (hidden layers, width re-sized to the same share) or "
+            "teacher_share=(1.0, 0.0, 0.5) (LinearSchedule of the teacher's share); recorded in results.json",
+        )
+
+    def plan(self, args: argparse.Namespace) -> dict[str, Any]:
+        for item in args.student_set:
+            student_settings([item])  # a bad setting fails here, before any teacher is measured
+        return dict(super().plan(args), student_set=list(args.student_set))
+
     def make_env(self, env_id: str, teacher: Any, seed: int) -> Any:
         return teacher_env(env_id, teacher, seed)
 
@@ -229,17 +305,22 @@ class MujocoSuite(Suite):
 
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
         share = STUDENT_SHARES[method]
+        settings = student_settings(spec.get("settings", {}).get("student_set", []))
+        depth, activation = settings.pop("depth"), settings.pop("activation")
+        mse_coef = settings.pop("mse_coef")
+        if mse_coef:
+            add_action_mse(mse_coef)
         # The target's 5% is a limit: that student is the widest within it (Hopper's closest, [52, 52], has 5.03%).
-        width = hidden_width(obs_dim, action_dim, share * teacher.num_parameters, at_most=share == TARGET_PARAMS)
+        width = hidden_width(obs_dim, action_dim, share * teacher.num_parameters, depth, at_most=share == TARGET_PARAMS)
         return PolicyDistill(
             "MlpPolicy",
             env,
             teacher=teacher,
-            data_policy=LinearSchedule(*TEACHER_SHARE),
-            policy_kwargs=dict(net_arch=[width, width], activation_fn=getattr(th.nn, STUDENT_ACTIVATION)),
+            data_policy=LinearSchedule(*settings.pop("teacher_share")),
+            policy_kwargs=dict(net_arch=[width] * depth, activation_fn=getattr(th.nn, activation)),
             seed=seed,
             device="cpu",
-            **STUDENT_SETTINGS,
+            **settings,
         )
 
     def gradient_step_reference(self, method: str, model: Any, env: Any, seed: int) -> tuple[str, Any] | None:
