@@ -234,7 +234,14 @@ class RobustnessSuite(Suite):
         others = [part for part in args.parts if part != "grids"]
         seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
         extra = real_world.jobs(
-            others, list(args.envs), list(args.shifts), seeds, settings["eval_episodes"], zoo_dir, args.budget_scale
+            others,
+            list(args.envs),
+            list(args.shifts),
+            seeds,
+            settings["eval_episodes"],
+            zoo_dir,
+            args.budget_scale,
+            str(args.out),
         )
         if "grids" not in args.parts:
             return extra
