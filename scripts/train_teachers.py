@@ -168,7 +168,9 @@ def dynamics_type(value: str) -> tuple[str, float]:
     except ValueError:
         number = float("nan")
     if not sep or not parameter or not np.isfinite(number) or number <= 0:
-        raise argparse.ArgumentTypeError(f"--dynamics takes PARAM=FACTOR with a factor > 0 (e.g. force_mag=0.25), got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"--dynamics takes PARAM=FACTOR with a factor > 0 (e.g. force_mag=0.25), got {value!r}"
+        )
     return parameter, number
 
 

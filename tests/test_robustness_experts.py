@@ -15,12 +15,14 @@ from sb3_distill import PolicyDistill, load_teacher
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.robustness import (
     DYNAMICS_KEY,
+    AttackError,
     TEACHER_OBSERVATION_KEY,
     ExpertTeacher,
     GaussianNoise,
     RandomDynamics,
     ShiftDynamics,
     StudentObservation,
+    differentiable_agent,
     hide_velocities,
 )
 from scripts import train_teachers
@@ -107,7 +109,7 @@ def test_expert_teacher_answers_with_each_rows_expert(experts):
     assert teacher.predict(obs[1])[0] == greedy[1]
     assert len({first.fingerprint, second.fingerprint, teacher.fingerprint}) == 3
 
-    with pytest.raises(IncompatibleTeacherError, match="expert's index, 0 .. 1"):
+    with pytest.raises(IncompatibleTeacherError, match=r"expert's index, 0 \.\. 1"):
         teacher.q_values(np.concatenate([states, np.full((6, 1), 2.0, np.float32)], axis=1))
     with pytest.raises(IncompatibleTeacherError, match="shape"):
         teacher.q_values(states)
@@ -115,6 +117,8 @@ def test_expert_teacher_answers_with_each_rows_expert(experts):
         teacher.make_env()
     with pytest.raises(IncompatibleTeacherError, match="reference_returns"):
         teacher.reference_returns()
+    with pytest.raises(AttackError, match="one by one"):
+        differentiable_agent(teacher)
 
 
 def test_expert_teacher_bad_experts(experts):
@@ -177,7 +181,9 @@ def test_shift_dynamics_wrapper_and_train_teachers_dynamics(monkeypatch, tmp_pat
     assert train_teachers.main(["--only", "dqn/CartPole-v1", "--dynamics", "nothing=2", "--out", str(tmp_path)]) == 2
     assert train_teachers.main(["--only", "dqn/LunarLander-v3", "--dynamics", "gravity=2", "--out", str(tmp_path)]) == 2
     assert train_teachers.main(["--weak", "--dynamics", "force_mag=2", "--out", str(tmp_path)]) == 2
-    assert train_teachers.meets_target({"algo": "dqn", "env_id": "CartPole-v1", "variant": "dynamics x", "dynamics": {}}) is None
+    assert (
+        train_teachers.meets_target({"algo": "dqn", "env_id": "CartPole-v1", "variant": "dynamics x", "dynamics": {}}) is None
+    )
 
 
 class _Failed:

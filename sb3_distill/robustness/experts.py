@@ -150,7 +150,8 @@ class RandomDynamics(gym.Wrapper):
         info = dict(info)
         seen = info[TEACHER_OBSERVATION_KEY] if self._inner_supplies else obs
         space = self.teacher_observation_space
-        info[TEACHER_OBSERVATION_KEY] = np.append(np.asarray(seen, dtype=space.dtype), self.variant).astype(space.dtype)
+        index = float(self.variant if self.variant is not None else 0)
+        info[TEACHER_OBSERVATION_KEY] = np.append(np.asarray(seen, dtype=space.dtype), index).astype(space.dtype)
         info[DYNAMICS_KEY] = self.variant
         return info
 
@@ -286,7 +287,7 @@ class ExpertTeacher(Teacher):
     def distribution(self, obs: ObsLike, temperature: float = 1.0) -> Distribution:
         states, index = self._split(obs)
         parts = [expert.distribution(states, temperature) for expert in self.experts]
-        inner = [part.distribution for part in parts]
+        inner: list[Any] = [part.distribution for part in parts]
         routed = copy.copy(parts[0])
         if isinstance(inner[0], th.distributions.Categorical):
             routed.distribution = th.distributions.Categorical(logits=self._route([d.logits for d in inner], index))

@@ -633,7 +633,16 @@ def report(results: dict[str, Any]) -> list[str]:
                     "met" if returns["student noisy"]["mean"] >= 0.9 * clean else "**missed**",
                 ]
             )
-        header = ["seed", "student's frames", "env steps", "teacher clean", "teacher noisy", "student noisy", "student / teacher clean", "≥ 0.9"]
+        header = [
+            "seed",
+            "student's frames",
+            "env steps",
+            "teacher clean",
+            "teacher noisy",
+            "student noisy",
+            "student / teacher clean",
+            "≥ 0.9",
+        ]
         lines += _table(header, rows)
     return lines
 
@@ -684,7 +693,12 @@ def _multi_teacher_report(runs: list[dict[str, Any]]) -> list[str]:
         singles = {name: values for name, values in means.items() if name.startswith("teacher")}
         best = max(singles, key=lambda name: float(np.mean(singles[name])))
         rows = [
-            [name, str(len(values)), f"{np.mean(values):.2f} ± {np.std(values):.2f}", f"{np.mean(values) - np.mean(singles[best]):+.2f}"]
+            [
+                name,
+                str(len(values)),
+                f"{np.mean(values):.2f} ± {np.std(values):.2f}",
+                f"{np.mean(values) - np.mean(singles[best]):+.2f}",
+            ]
             for name, values in means.items()
         ]
         lines += ["", f"Over seeds {_seeds(new)} (mean ± std of the seeds' grid means; the best single teacher: {best}):", ""]
