@@ -55,6 +55,11 @@ def test_random_dynamics_draws_per_episode_and_tells_the_teacher():
     assert set(drawn) == {0, 1}
     _, info = env.reset(seed=7)
     assert info[DYNAMICS_KEY] == drawn[0]  # a seeded reset draws again from the seed
+    # tell_teacher=False: domain randomization only (for teachers that are no experts of the variants)
+    untold = RandomDynamics(gym.make("CartPole-v1"), VARIANTS, seed=0, tell_teacher=False)
+    obs, info = untold.reset(seed=7)
+    np.testing.assert_array_equal(info[TEACHER_OBSERVATION_KEY], obs)
+    assert info[DYNAMICS_KEY] == drawn[0] and untold.teacher_observation_space.shape == (4,)
 
     # A StudentObservation on top changes the student's view, not the teacher's (index included); frame stacking too
     student = FrameStackObservation(StudentObservation(env, hide_velocities("CartPole-v1")), stack_size=2)

@@ -81,6 +81,10 @@ class RandomDynamics(gym.Wrapper):
         wrapper is made (``{}``: the nominal dynamics); e.g. ``[{"force_mag": 0.25}, {"force_mag": 0.5}, {}]``
     :param probabilities: the chance of each variant at a reset (default: uniform)
     :param seed: seed of the draws (reseeded by a seeded ``reset``)
+    :param tell_teacher: ``False``: the dynamics change per episode and the teacher's observation is the env's own,
+        without the index (domain randomization for teachers that are not experts of the variants: one robust
+        teacher, or several averaged; frame stacking on top still stacks the student's view only);
+        ``info["dynamics"]`` is still there
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class RandomDynamics(gym.Wrapper):
         variants: Sequence[Mapping[str, float]],
         probabilities: Sequence[float] | None = None,
         seed: int | None = None,
+        tell_teacher: bool = True,
     ) -> None:
         super().__init__(env)
         self.variants = [dict(variant) for variant in variants]
@@ -111,22 +116,25 @@ class RandomDynamics(gym.Wrapper):
             if weights.sum() == 0:
                 raise ValueError("RandomDynamics: the probabilities are all zero.")
             self.probabilities = weights / weights.sum()
+        self.tell_teacher = bool(tell_teacher)
         try:
             inner: spaces.Space = env.get_wrapper_attr(TEACHER_OBSERVATION_SPACE)
         except AttributeError:
             inner = env.observation_space
         self._inner_supplies = inner is not env.observation_space
-        if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
-            raise ValueError(
-                f"RandomDynamics appends the variant's index to the teacher's observation, which must be a vector (a "
-                f"1-D Box), not {inner}."
+        if self.tell_teacher:
+            if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
+                raise ValueError(
+                    f"RandomDynamics appends the variant's index to the teacher's observation, which must be a vector "
+                    f"(a 1-D Box), not {inner} (tell_teacher=False leaves the teacher's view as it is)."
+                )
+            inner = spaces.Box(
+                np.append(inner.low, 0).astype(inner.dtype),
+                np.append(inner.high, len(self.variants) - 1).astype(inner.dtype),
+                dtype=inner.dtype,  # type: ignore[arg-type]
             )
-        #: what the teacher observes: its observation with the variant's index appended
-        self.teacher_observation_space = spaces.Box(
-            np.append(inner.low, 0).astype(inner.dtype),
-            np.append(inner.high, len(self.variants) - 1).astype(inner.dtype),
-            dtype=inner.dtype,  # type: ignore[arg-type]
-        )
+        #: what the teacher observes: its observation with the variant's index appended (unless ``tell_teacher=False``)
+        self.teacher_observation_space = inner
         self._nominal = _snapshot(env, {parameter for variant in self.variants for parameter in variant})
         self.rng = np.random.default_rng(seed)
         #: the index of the current episode's variant (``None`` before the first reset)
@@ -148,11 +156,15 @@ class RandomDynamics(gym.Wrapper):
 
     def _with_teacher_observation(self, obs: Any, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)
+        info[DYNAMICS_KEY] = self.variant
         seen = info[TEACHER_OBSERVATION_KEY] if self._inner_supplies else obs
+        if not self.tell_teacher:
+            info[TEACHER_OBSERVATION_KEY] = np.array(seen, copy=True)
+            return info
         space = self.teacher_observation_space
+        assert isinstance(space, spaces.Box)
         index = float(self.variant if self.variant is not None else 0)
         info[TEACHER_OBSERVATION_KEY] = np.append(np.asarray(seen, dtype=space.dtype), index).astype(space.dtype)
-        info[DYNAMICS_KEY] = self.variant
         return info
 
 

@@ -326,7 +326,7 @@ def multi_teacher_job(budget: int, seed: int, episodes: int, teachers_dir: str, 
     Teachers of CartPole's push force × each of :data:`FORCE_TEACHERS` (trained there by ``train_teachers.py
     --dynamics``; × 1 the bundled one) and PolicyDistill students (``[64, 64]``, defaults, the last ``frames`` frames)
     trained on a push force drawn per episode among the teachers' (``RandomDynamics``): labelled by the expert of the
-    episode's force (``ExpertTeacher``), by all teachers averaged (equal weights), or by the nominal teacher alone.
+    episode's force (``ExpertTeacher``) or by all teachers averaged (equal weights).
     Every agent's returns over :data:`FORCE_GRID`.
 
     :param budget: the students' env steps
@@ -353,16 +353,17 @@ def multi_teacher_job(budget: int, seed: int, episodes: int, teachers_dir: str, 
     experts = list(agents.values())
     variants = [{"force_mag": factor} if factor != 1.0 else {} for factor in FORCE_TEACHERS]
 
-    def random_force(env: Any) -> Any:
-        return _stacked(RandomDynamics(env, variants, seed=seed), frames)
+    def random_force(tell_teacher: bool) -> Any:
+        return lambda env: _stacked(RandomDynamics(env, variants, seed=seed, tell_teacher=tell_teacher), frames)
 
+    # The experts' student: the env tells the teacher the episode's force; the averaged one: every teacher, every state
     students = {
         "student of the experts (each labels its force)": ExpertTeacher(experts, device="cpu"),
         "student of all teachers (averaged)": experts,
-        "student of teacher × 1": agents["teacher × 1"],
     }
     for name, teacher in students.items():
-        env = make_vec_env("CartPole-v1", seed=seed, wrapper_class=random_force)
+        wrap = random_force(tell_teacher=isinstance(teacher, ExpertTeacher))
+        env = make_vec_env("CartPole-v1", seed=seed, wrapper_class=wrap)
         agents[name] = PolicyDistill("MlpPolicy", env, teacher=teacher, policy_kwargs=dict(net_arch=NET_ARCH), seed=seed)
         agents[name].learn(budget)
     grids = {}
@@ -659,7 +660,7 @@ def _multi_teacher_report(runs: list[dict[str, Any]]) -> list[str]:
             f"(defaults, {new[0]['budget']:,} env steps, the last {new[0]['frames']} frames) on a push force drawn per "
             "episode among the teachers' (× " + ", × ".join(f"{f:g}" for f in factors) + "; `RandomDynamics`), labelled "
             "by the expert of the episode's force (`ExpertTeacher`: the env tells the teacher, the student must infer "
-            "the force from its frames), by all teachers averaged (equal weights) or by the nominal teacher. Grid mean "
+            "the force from its frames) or by all teachers averaged (equal weights, the env not telling). Grid mean "
             "of the normalized score ((G − 21.5) / (500 − 21.5)) over the force grid × "
             + ", × ".join(f"{f:g}" for f in FORCE_GRID)
             + " (deterministic, per point the same episodes and seeds for every agent).",
