@@ -11,9 +11,12 @@ a list of jobs (one process each) whose results land in their own section of ``r
 * ``privileged``: students that do not see the velocities (the last frames of the rest), taught by the full-state
   teacher through ``StudentObservation``.
 * ``robust``: students trained on noisy observations, the teacher labelling the clean state, and their noise grid.
-* ``multi_teacher``: teachers of several dynamics (the bundled teacher fine-tuned on each variant) distilled into one
-  student that trains on dynamics drawn per episode, against each single teacher over the dynamics grid.
-* ``halfcheetah_noise``: a HalfCheetah student under observation noise σ = 0.1, the SAC teacher on the clean state.
+* ``multi_teacher``: teachers of several dynamics (``scripts/train_teachers.py --dynamics``, trained once into
+  ``OUT/dynamics-teachers``) distilled into one frame-stacked student that trains on dynamics drawn per episode
+  (``RandomDynamics``), each episode labelled by its own dynamics' expert (``ExpertTeacher``) or by all teachers
+  averaged, against each single teacher over the dynamics grid.
+* ``halfcheetah_noise``: a HalfCheetah student under observation noise σ = 0.1 (its last frames stacked), the SAC
+  teacher on the clean state.
 """
 
 from __future__ import annotations
