@@ -670,29 +670,8 @@ def _multi_teacher_report(runs: list[dict[str, Any]]) -> list[str]:
         ]
     legacy = [run for run in runs if "frames" not in run]
     means: dict[str, list[float]] = {}
-    for run in sorted(new, key=lambda run: run["seed"]) + legacy:
-        header = ["agent", *(f"× {f:g}" for f in FORCE_GRID), "grid mean"]
-        rows = []
-        run_means = {}
-        for name, grid in run["grids"].items():
-            scores = [(row["mean"] - 21.5) / (500 - 21.5) for row in grid]
-            run_means[name] = float(np.mean(scores))
-            rows.append([name, *(f"{row['mean']:.0f}" for row in grid), f"{run_means[name]:.2f}"])
-            if run in new:
-                means.setdefault(name, []).append(run_means[name])
-        best_single = max(value for name, value in run_means.items() if name.startswith("teacher"))
-        if run in new:
-            title = f"Seed {run['seed']}:"
-        else:
-            title = (
-                f"Earlier design (seed {run['seed']}): teachers fine-tuned from the bundled one by DQN for "
-                f"{run['teacher_budget']:,} steps, students without frames, {run['budget']:,} steps, averaged teachers:"
-            )
-        lines += ["", title, "", *_table(header, rows), ""]
-        for name, value in run_means.items():
-            if name.startswith("student of all") or name.startswith("student of the experts"):
-                verdict = "met" if value - best_single >= 0.1 else "**missed**"
-                lines.append(f"- {name} − best single teacher: {value - best_single:+.2f} (target ≥ +0.10: {verdict}).")
+    for run in sorted(new, key=lambda run: run["seed"]):
+        lines += ["", f"Seed {run['seed']}:", "", *_multi_teacher_table(run, means)]
     if new:
         singles = {name: values for name, values in means.items() if name.startswith("teacher")}
         best = max(singles, key=lambda name: float(np.mean(singles[name])))
@@ -707,6 +686,32 @@ def _multi_teacher_report(runs: list[dict[str, Any]]) -> list[str]:
         ]
         lines += ["", f"Over seeds {_seeds(new)} (mean ± std of the seeds' grid means; the best single teacher: {best}):", ""]
         lines += _table(["agent", "seeds", "grid mean", "− best single teacher"], rows)
+    for run in legacy:
+        lines += [
+            "",
+            f"Earlier design (seed {run['seed']}): teachers fine-tuned from the bundled one by DQN for "
+            f"{run['teacher_budget']:,} steps, students without frames, {run['budget']:,} steps, averaged teachers:",
+            "",
+            *_multi_teacher_table(run, {}),
+        ]
+    return lines
+
+
+def _multi_teacher_table(run: dict[str, Any], means: dict[str, list[float]]) -> list[str]:
+    """One run's grid table and its verdicts (its grid means are added to ``means``)."""
+    header = ["agent", *(f"× {f:g}" for f in FORCE_GRID), "grid mean"]
+    rows, run_means = [], {}
+    for name, grid in run["grids"].items():
+        scores = [(row["mean"] - 21.5) / (500 - 21.5) for row in grid]
+        run_means[name] = float(np.mean(scores))
+        means.setdefault(name, []).append(run_means[name])
+        rows.append([name, *(f"{row['mean']:.0f}" for row in grid), f"{run_means[name]:.2f}"])
+    best_single = max(value for name, value in run_means.items() if name.startswith("teacher"))
+    lines = [*_table(header, rows), ""]
+    for name, value in run_means.items():
+        if name.startswith("student of all") or name.startswith("student of the experts"):
+            verdict = "met" if value - best_single >= 0.1 else "**missed**"
+            lines.append(f"- {name} − best single teacher: {value - best_single:+.2f} (target ≥ +0.10: {verdict}).")
     return lines
 
 
