@@ -4,6 +4,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -66,6 +67,24 @@ def test_stale_rows_are_never_served(teacher: Teacher) -> None:
     # Another teacher (other weights) recomputes everything.
     other = load_teacher("dqn/CartPole-v1@weak")
     assert buffer.update_teacher_outputs(other) == buffer.size()
+
+
+@pytest.mark.parametrize("added", [7, 10, 23])  # not full, just full, wrapped around
+def test_a_batch_holds_a_pending_row_exactly_when_one_of_its_rows_is_pending(added: int) -> None:
+    """The lazy update's test of a batch (one comparison with the largest row while the buffer is not full) against
+    the set of pending rows: the last ``n_pending`` added."""
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    buffer = TeacherReplayBuffer(10, space, gym.spaces.Discrete(2), device="cpu")
+    obs = np.zeros((1, 2), dtype=np.float32)
+    for _ in range(added):
+        buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    rng = np.random.default_rng(0)
+    for n_pending in range(buffer.size() + 1):
+        buffer._n_pending = n_pending
+        pending = {(buffer.pos - 1 - k) % buffer.buffer_size for k in range(n_pending)}
+        for _ in range(50):
+            rows = rng.integers(0, buffer.size(), size=int(rng.integers(1, 4)))
+            assert buffer._holds_pending(rows) == bool(pending & set(rows.tolist()))
 
 
 def test_without_cache_the_teacher_is_asked(teacher: Teacher) -> None:

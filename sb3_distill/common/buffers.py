@@ -265,17 +265,18 @@ class TeacherCacheMixin:
         state = np.random.get_state() if self.n_envs > 1 else None
         samples: ReplayBufferSamples | DictReplayBufferSamples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
         env_indices = self._drawn_env_indices(state, len(batch_inds))
-        if self._deferred is not None and self._n_pending > 0:
-            first_pending = (self.pos - self._n_pending) % self.buffer_size
-            if np.any((batch_inds - first_pending) % self.buffer_size < self._n_pending):
-                self._compute_pending(self._deferred)
+        if self._deferred is not None and self._n_pending > 0 and self._holds_pending(batch_inds):
+            self._compute_pending(self._deferred)
         outputs = None
         # Stale or missing rows are never served: the caller then asks the teacher. (With a deferred update, the
         # pending rows are not in this batch: the others are fresh.)
         fresh = self._n_pending == 0 or self._deferred is not None
         if fresh and self.teacher_outputs is not None:
+            # One row index per sample into (buffer_size * n_envs, ...) views: a plain take, cheaper than indexing
+            # two axes (the same rows)
+            rows = batch_inds if self.n_envs == 1 else batch_inds * self.n_envs + env_indices
             outputs = {
-                name: th.as_tensor(value[batch_inds, env_indices], device=self.device)
+                name: th.as_tensor(value.reshape(-1, *value.shape[2:]).take(rows, axis=0), device=self.device)
                 for name, value in self.teacher_outputs.items()
             }
         teacher_obs: Obs | None
@@ -303,6 +304,13 @@ class TeacherCacheMixin:
             teacher_next_observations=teacher_next,
             teacher_outputs=outputs,
         )
+
+    def _holds_pending(self, batch_inds: np.ndarray) -> bool:
+        """Whether a batch holds a pending transition (the last ``n_pending`` rows added, before ``pos``)."""
+        first_pending = self.pos - self._n_pending
+        if first_pending >= 0 and not self.full:  # SB3 samples rows below pos only: one comparison with the largest
+            return bool(batch_inds.max() >= first_pending)
+        return bool(np.any((batch_inds - first_pending) % self.buffer_size < self._n_pending))
 
     def _drawn_env_indices(self, state: Any, n: int) -> np.ndarray:
         """The env indices SB3's ``_get_samples`` drew (its first draw) from ``state``; NumPy's state left as SB3 left it."""

@@ -1,5 +1,7 @@
 import dataclasses
 import copy
+import functools
+import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +18,8 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import ConstantSchedule, polyak_update
+from stable_baselines3.common.utils import ConstantSchedule
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -306,9 +309,9 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
         parameter objects, which then hold the other weights).
         """
-        with th.no_grad():
-            for acting, other in zip(*self._averaged_parameters(), strict=True):
-                acting.data, other.data = other.data, acting.data
+        # .data reads and writes the storages without autograd: no no_grad() context needed
+        for acting, other in zip(*self._averaged_parameters(), strict=True):
+            acting.data, other.data = other.data, acting.data
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -427,10 +430,10 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             named = {}
             for index, term in enumerate(terms):
                 targets = teacher_targets(term, obs, policy=policy, value=value)
-                for field in dataclasses.fields(TeacherTargets):
-                    tensor = getattr(targets, field.name)
+                for name in _TARGET_FIELDS:
+                    tensor = getattr(targets, name)
                     if tensor is not None:
-                        named[f"{index}/{field.name}"] = tensor
+                        named[f"{index}/{name}"] = tensor
             return named
 
         # What the outputs depend on: each teacher (weights, statistics), its loss and temperature, which terms
@@ -445,11 +448,13 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         if not self.policy.training:  # predict() leaves it in eval mode; switching every module costs a little
             self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        average = None
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # train θ; unaveraged_policy holds θ̄ meanwhile
+            average = _ema_update(float(self.ema_tau))  # type: ignore[arg-type]
 
         # Logged values stay tensors until the end: no device sync per gradient step for them
-        logged: list[th.Tensor] = []
+        logged: list[tuple[th.Tensor, ...]] = []
         agreements: list[th.Tensor] = []
         zero = th.zeros((), device=self.device)
         # The loss reads nothing of the teachers but their cached outputs: batches that have them need not carry
@@ -492,24 +497,33 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
-            if self.unaveraged_policy is not None:
-                polyak_update(*self._averaged_parameters(), float(self.ema_tau))  # type: ignore[arg-type]
+            if average is not None:
+                trained, averaged = self._averaged_parameters()
+                average(averaged, trained, None)
 
-            logged.append(th.stack([loss, policy_loss, value_loss]).detach())
+            logged.append((loss, policy_loss, value_loss))
 
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # θ̄ acts, θ waits for the next gradient step
         self._n_updates += gradient_steps
+        self._record_train_logs(logged, agreements)
+
+    def _record_train_logs(self, logged: list[tuple[th.Tensor, ...]], agreements: list[th.Tensor]) -> None:
+        """Log the means over a train() call's gradient steps (loss, policy and value terms, agreement) and more."""
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if logged:
-            mean_loss, mean_policy, mean_value = (logged[0] if len(logged) == 1 else th.stack(logged).mean(dim=0)).tolist()
+            if len(logged) == 1:
+                mean_loss, mean_policy, mean_value = (value.item() for value in logged[0])
+            else:
+                mean_loss, mean_policy, mean_value = th.stack([th.stack(row) for row in logged]).detach().mean(dim=0).tolist()
             self.logger.record("train/loss", mean_loss)
             self.logger.record("train/policy_loss", mean_policy)
             self.logger.record("train/value_loss", mean_value)
         if agreements:
-            self.logger.record("train/teacher_agreement", th.stack(agreements).mean().item())
+            agreement = agreements[0] if len(agreements) == 1 else th.stack(agreements).mean()
+            self.logger.record("train/teacher_agreement", agreement.item())
         if isinstance(self.action_space, spaces.Box):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+            self.logger.record("train/std", self.policy.log_std.detach().exp().mean().item())
         self.logger.record("train/teacher_share", self.teacher_share())
 
     def _check_finite(self, loss: th.Tensor, batch: Any, terms: list[DistillTerm]) -> None:
@@ -517,7 +531,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         # The loss does not use rewards, but a NaN reward is a broken env all the same; 0 · NaN = 0 · inf = NaN
         # folds them into the loss's single check.
         probe = loss.detach() + (batch.rewards * 0).sum()
-        if bool(th.isfinite(probe)):
+        if math.isfinite(probe.item()):
             return
         cached = getattr(batch, "teacher_outputs", None)  # what the loss used (the batch then has no teacher observations)
         check_loss_is_finite(
@@ -708,6 +722,16 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         return ["policy", "policy.optimizer", *averaged], []
 
 
+@functools.lru_cache(maxsize=8)
+def _ema_update(tau: float) -> Callable[[list[th.Tensor], list[th.Tensor], Any], None]:
+    """
+    :param tau: τ of θ̄ ← (1 - τ) θ̄ + τ θ
+    :return: torch's EMA update of parameter lists (``update(averaged, trained, None)``: one foreach lerp,
+        θ̄ + τ (θ - θ̄)), made once per τ
+    """
+    return get_ema_multi_avg_fn(1.0 - tau)
+
+
 def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:
     """Σ w · x over the terms with w ≠ 0 (``zero`` if none), without the multiplications by 1 (the same value)."""
     total = None
@@ -735,9 +759,12 @@ def _teacher_obs(replay_data: Any) -> Obs:
     return replay_data.observations if kept is None else kept
 
 
+_TARGET_FIELDS = tuple(f.name for f in dataclasses.fields(TeacherTargets))
+
+
 def _targets_from_outputs(outputs: dict[str, th.Tensor], index: int) -> TeacherTargets:
     """Teacher ``index``'s targets from the buffer's cached outputs (named ``"<index>/<field>"``)."""
-    return TeacherTargets(**{f.name: outputs.get(f"{index}/{f.name}") for f in dataclasses.fields(TeacherTargets)})
+    return TeacherTargets(**{name: outputs.get(f"{index}/{name}") for name in _TARGET_FIELDS})
 
 
 __all__ = ["DEFAULT_TEMPERATURES", "DistillTerm", "PolicyDistill", "check_teacher_weights", "teacher_share_schedule"]
