@@ -456,6 +456,7 @@ def jobs(
     zoo_dir: str,
     scale: float,
     out: str = "runs",
+    frames: int | None = None,
 ) -> list[Any]:
     """
     :param parts: the parts to run (:data:`PARTS` but ``"grids"``)
@@ -466,6 +467,7 @@ def jobs(
     :param zoo_dir: the teachers' folder (HalfCheetah's)
     :param scale: multiplies every budget (smoke tests)
     :param out: the run's folder (the dynamics-teachers are trained into ``OUT/dynamics-teachers``)
+    :param frames: frames the students of ``multi_teacher`` and ``halfcheetah_noise`` stack (default: the parts' own)
     :return: the jobs, one process each
     """
     from ..suite import Job
@@ -491,10 +493,10 @@ def jobs(
                 found.append(Job(robust_student_job, args, name, "robust_students", budget, seed))
         if "multi_teacher" in parts:
             teachers_dir = str(Path(out) / "dynamics-teachers")
-            args = (steps(MULTI_TEACHER["budget"]), seed, episodes, teachers_dir, MULTI_TEACHER["frames"])
+            args = (steps(MULTI_TEACHER["budget"]), seed, episodes, teachers_dir, frames or MULTI_TEACHER["frames"])
             found.append(Job(multi_teacher_job, args, f"multi-teacher seed {seed}", "multi_teacher", 20_000, seed))
         if "halfcheetah_noise" in parts:
-            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, HALFCHEETAH["frames"])
+            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, frames or HALFCHEETAH["frames"])
             name = f"HalfCheetah noise seed {seed}"
             found.append(Job(halfcheetah_noise_job, args, name, "halfcheetah_noise", 40_000, seed))
     return found

@@ -167,6 +167,13 @@ class RobustnessSuite(Suite):
             choices=list(real_world.SHIFTS),
             help="sim_to_real's shifted envs",
         )
+        parser.add_argument(
+            "--frames",
+            type=int,
+            default=None,
+            help=f"frames the students of multi_teacher and halfcheetah_noise stack (default "
+            f"{real_world.MULTI_TEACHER['frames']} / {real_world.HALFCHEETAH['frames']})",
+        )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
@@ -242,6 +249,7 @@ class RobustnessSuite(Suite):
             zoo_dir,
             args.budget_scale,
             str(args.out),
+            args.frames,
         )
         if "grids" not in args.parts:
             return extra
