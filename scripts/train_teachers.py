@@ -20,12 +20,19 @@ score ``(G - G_random) / (G_strong - G_random)`` is closest to the middle of the
 under ``{out}/weak/{algo}/{env_id}_1/`` (the spec ``"dqn/CartPole-v1@weak"`` loads it). ``G_strong`` is the bundled
 strong teacher's return in ``teachers.json``; ``G_random`` is measured on the same evaluation env and seed.
 
+Teachers of shifted dynamics (``--dynamics PARAM=FACTOR ...``, the experts of
+``sb3_distill.robustness.ExpertTeacher``) are trained the same way on the env wrapped in
+``sb3_distill.robustness.ShiftDynamics`` (rl-zoo3's ``env_wrapper`` hyperparameter, before the zoo's own wrappers: the
+run's ``config.yml`` records it, so the teacher's ``make_env()`` rebuilds its shifted env), evaluated there, and
+bundled under ``{out}/dynamics/{PARAM=FACTOR,...}/{algo}/{env_id}_1/`` (load it with ``load_teacher(that folder)``).
+
 Examples::
 
     python scripts/train_teachers.py                                  # all default teachers, seed 0
     python scripts/train_teachers.py --only dqn/LunarLander-v3 --seed 1 --force
     python scripts/train_teachers.py --only sac/Pendulum-v1 --n-timesteps 30000 --force
     python scripts/train_teachers.py --weak --only dqn/CartPole-v1 -n 20000 --checkpoints 1000
+    python scripts/train_teachers.py --only dqn/CartPole-v1 --dynamics force_mag=0.25 --out runs/teachers
 """
 
 from __future__ import annotations
@@ -89,6 +96,12 @@ DEFAULT_WEAK_BAND = (0.2, 0.5)
 #: Sub-folder of ``--out`` holding the weak teachers (same rl-zoo3 layout below it).
 WEAK_SUBDIR = "weak"
 
+#: Sub-folder of ``--out`` holding the teachers of shifted dynamics, one folder per shift below it.
+DYNAMICS_SUBDIR = "dynamics"
+
+#: The wrapper that shifts a teacher's dynamics (rl-zoo3's ``env_wrapper`` entry).
+SHIFT_WRAPPER = "sb3_distill.robustness.wrappers.ShiftDynamics"
+
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "sb3_distill" / "teachers" / "bundled"
 
 
@@ -139,6 +152,48 @@ def weak_band_type(value: str) -> tuple[float, float]:
     if not 0.0 <= lo < hi <= 1.0:
         raise argparse.ArgumentTypeError(f"--weak needs 0 <= LO < HI <= 1, got {value!r}")
     return lo, hi
+
+
+def dynamics_type(value: str) -> tuple[str, float]:
+    """
+    Argparse type for ``--dynamics``: ``PARAM=FACTOR`` with a factor > 0.
+
+    :param value: Command-line value, e.g. ``force_mag=0.25``.
+    :return: ``(param, factor)``.
+    :raises argparse.ArgumentTypeError: If the value is not such a pair.
+    """
+    parameter, sep, factor = value.partition("=")
+    try:
+        number = float(factor)
+    except ValueError:
+        number = float("nan")
+    if not sep or not parameter or not np.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(
+            f"--dynamics takes PARAM=FACTOR with a factor > 0 (e.g. force_mag=0.25), got {value!r}"
+        )
+    return parameter, number
+
+
+def dynamics_tag(dynamics: dict[str, float]) -> str:
+    """
+    :param dynamics: ``{parameter: factor}``
+    :return: the folder name of its teachers, e.g. ``force_mag=0.25``
+    """
+    return ",".join(f"{parameter}={factor:g}" for parameter, factor in sorted(dynamics.items()))
+
+
+def zoo_env_wrapper(algo: str, env_id: str) -> list[Any]:
+    """
+    :param algo: Algorithm name.
+    :param env_id: Gymnasium environment id.
+    :return: the zoo's ``env_wrapper`` entries for this teacher, as a list (empty if none)
+    """
+    import rl_zoo3
+
+    with (Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml").open() as f:
+        entry = (yaml.safe_load(f) or {}).get(env_id) or {}
+    wrappers = entry.get("env_wrapper")
+    return [] if wrappers is None else list(wrappers) if isinstance(wrappers, list) else [wrappers]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,7 +256,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Bundle a weak teacher: the checkpoint whose normalized score is closest to the middle of LO,HI "
         f"(default {DEFAULT_WEAK_BAND[0]:g},{DEFAULT_WEAK_BAND[1]:g}) under OUT/weak/",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--dynamics",
+        type=dynamics_type,
+        nargs="+",
+        default=None,
+        metavar="PARAM=FACTOR",
+        help="Train a teacher of shifted dynamics (sb3_distill.robustness.ShiftDynamics: e.g. force_mag=0.25 for "
+        f"CartPole's push force × 0.25) under OUT/{DYNAMICS_SUBDIR}/PARAM=FACTOR/",
+    )
+    args = parser.parse_args(argv)
+    args.dynamics = dict(args.dynamics) if args.dynamics else None
+    return args
 
 
 def teacher_dir(out: Path, algo: str, env_id: str) -> Path:
@@ -217,7 +283,14 @@ def teacher_dir(out: Path, algo: str, env_id: str) -> Path:
 
 
 def train_with_zoo(
-    algo: str, env_id: str, seed: int, log_folder: Path, n_timesteps: int, num_threads: int, save_freq: int = -1
+    algo: str,
+    env_id: str,
+    seed: int,
+    log_folder: Path,
+    n_timesteps: int,
+    num_threads: int,
+    save_freq: int = -1,
+    dynamics: dict[str, float] | None = None,
 ) -> Path:
     """
     Train one agent with ``python -m rl_zoo3.train`` and the zoo's hyperparameters.
@@ -229,6 +302,7 @@ def train_with_zoo(
     :param n_timesteps: Override of the number of timesteps (``-n``), or -1 for the zoo's value.
     :param num_threads: Number of torch threads.
     :param save_freq: Keep a checkpoint ``rl_model_{steps}_steps.zip`` every ``save_freq`` steps (-1: none).
+    :param dynamics: ``{parameter: factor}`` of a shifted env (:data:`SHIFT_WRAPPER`, before the zoo's wrappers)
     :return: The rl-zoo3 run folder, ``{log_folder}/{algo}/{env_id}_1``.
     :raises RuntimeError: If training fails.
     """
@@ -255,6 +329,9 @@ def train_with_zoo(
         "--save-freq",
         str(save_freq),
     ]
+    if dynamics:
+        wrappers = [{SHIFT_WRAPPER: {"shifts": dict(dynamics)}}, *zoo_env_wrapper(algo, env_id)]
+        cmd += ["--hyperparams", f"env_wrapper:{wrappers!r}"]
     log_folder.mkdir(parents=True, exist_ok=True)
     log_file = log_folder / "train.log"
     print(f"[{algo}/{env_id}] $ {' '.join(cmd[1:])}\n[{algo}/{env_id}] rl-zoo3 output -> {log_file}", flush=True)
@@ -288,16 +365,26 @@ def configured_timesteps(run_dir: Path, env_id: str, n_timesteps: int) -> int:
     return int(float(config["n_timesteps"]))
 
 
-def make_eval_env(env_id: str, run_dir: Path, eval_seed: int) -> VecEnv:
+def make_eval_env(env_id: str, run_dir: Path, eval_seed: int, dynamics: dict[str, float] | None = None) -> VecEnv:
     """
     Fresh ``Monitor``-wrapped evaluation environment (with the run's frozen ``VecNormalize`` stats if any).
 
     :param env_id: Gymnasium environment id.
     :param run_dir: rl-zoo3 run folder.
     :param eval_seed: Seed of the evaluation environment.
+    :param dynamics: ``{parameter: factor}`` of a shifted env, or ``None``
     :return: A single-environment ``VecEnv``.
     """
-    env: VecEnv = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
+
+    def make() -> gym.Env:
+        env = gym.make(env_id)
+        if dynamics:
+            from sb3_distill.robustness import ShiftDynamics
+
+            env = ShiftDynamics(env, dynamics)
+        return Monitor(env)
+
+    env: VecEnv = DummyVecEnv([make])
     vecnormalize_path = run_dir / env_id / "vecnormalize.pkl"
     if vecnormalize_path.is_file():
         normalized = VecNormalize.load(str(vecnormalize_path), env)
@@ -377,7 +464,7 @@ def evaluate(model_zip: Path, algo: str, env_id: str, run_dir: Path, args: argpa
     :return: One return per episode.
     """
     model = ALGOS[algo].load(model_zip, device="cpu")
-    eval_env = make_eval_env(env_id, run_dir, args.eval_seed)
+    eval_env = make_eval_env(env_id, run_dir, args.eval_seed, getattr(args, "dynamics", None))
     rewards, _ = evaluate_policy(
         model, eval_env, n_eval_episodes=args.n_eval_episodes, deterministic=True, return_episode_rewards=True
     )
@@ -469,7 +556,9 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
     if args.from_run is not None:
         run_dir = args.from_run.resolve()  # an earlier rl-zoo3 run (e.g. stopped early): pick from its checkpoints
     else:
-        run_dir = train_with_zoo(algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads, save_freq)
+        run_dir = train_with_zoo(
+            algo, env_id, args.seed, log_folder, args.n_timesteps, args.num_threads, save_freq, args.dynamics
+        )
     final_zip = run_dir / f"{env_id}.zip"
     if not final_zip.is_file():  # a run stopped before its end has only checkpoints
         final_zip = max(run_dir.glob("rl_model_*_steps.zip"), key=checkpoint_steps)
@@ -502,6 +591,11 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
             "strong_return": reference,
             "weak_band": list(args.weak),
         }
+    elif args.dynamics:
+        rewards = evaluate(final_zip, algo, env_id, run_dir, args)
+        zip_path = bundle_teacher(run_dir, output_root(args), algo, env_id)
+        entry.update(variant=f"dynamics {dynamics_tag(args.dynamics)}", path=zip_path.relative_to(args.out).as_posix())
+        extra = {"dynamics": dict(args.dynamics)}
     else:
         rewards = evaluate(final_zip, algo, env_id, run_dir, args)
         zip_path = bundle_teacher(run_dir, args.out, algo, env_id)
@@ -518,6 +612,18 @@ def train_teacher(algo: str, env_id: str, args: argparse.Namespace, log_root: Pa
     )
     print(f"[{algo}/{env_id}] mean return {entry['mean_return']:.2f} +/- {entry['std_return']:.2f}", flush=True)
     return entry
+
+
+def output_root(args: argparse.Namespace) -> Path:
+    """
+    :param args: Parsed command-line arguments.
+    :return: The zoo root the teachers of this invocation go to: ``--out``, its ``weak/`` or its ``dynamics/TAG/``.
+    """
+    if args.weak:
+        return args.out / WEAK_SUBDIR
+    if args.dynamics:
+        return args.out / DYNAMICS_SUBDIR / dynamics_tag(args.dynamics)
+    return args.out
 
 
 def index_key(entry: dict[str, Any]) -> tuple[str, str, str]:
@@ -560,6 +666,8 @@ def meets_target(entry: dict[str, Any]) -> bool | None:
     if index_key(entry)[0] == "weak":
         low, high = entry["weak_band"]
         return bool(low <= entry["normalized_score"] <= high)
+    if "dynamics" in entry:  # the target return is the nominal env's: a shifted env may not allow it
+        return None
     target = TARGET_RETURNS.get(entry["env_id"])
     return None if target is None else bool(entry["mean_return"] >= target)
 
@@ -604,7 +712,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_run is not None and (not args.weak or len(teachers) != 1):
         print("error: --from-run needs --weak and exactly one --only ALGO/ENV", file=sys.stderr)
         return 2
-    root = args.out / WEAK_SUBDIR if args.weak else args.out
+    if args.weak and args.dynamics:
+        print("error: --weak and --dynamics do not go together: train the shifted teacher, then pick", file=sys.stderr)
+        return 2
+    if args.dynamics:
+        from sb3_distill.robustness import check_dynamics
+
+        for _, env_id in teachers:
+            probe = gym.make(env_id)
+            try:
+                for parameter in args.dynamics:
+                    check_dynamics(probe, parameter)
+            except ValueError as error:
+                print(f"error: --dynamics on {env_id}: {error}", file=sys.stderr)
+                return 2
+            finally:
+                probe.close()
+    root = output_root(args)
     existing = [teacher_dir(root, a, e) for a, e in teachers if teacher_dir(root, a, e).exists()]
     if existing and not args.force:
         print(

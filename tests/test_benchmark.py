@@ -469,3 +469,24 @@ def test_robustness_suite_plans_and_reports_the_real_world_parts(tmp_path: Path)
     assert (
         "vs DQN from scratch: 18% of its 8,750 (met, ≤ 20%); vs the fine-tuned teacher: 52% of its 3,000 (**missed**" in report
     )
+
+
+def test_robustness_suite_multi_teacher_part_plans_teachers_once_and_reports_over_seeds(tmp_path: Path) -> None:
+    from scripts.benchmark.cli import parse_args
+    from scripts.benchmark.suites import _real_world as real_world
+
+    args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "multi_teacher", "--seeds", "2"])
+    jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+    multi = [job for job in jobs if job.section == "multi_teacher"]
+    assert len(multi) == 2  # one per seed; the dynamics-teachers are trained once, into the run's folder
+    assert {job.args[3] for job in multi} == {str(tmp_path / "dynamics-teachers")}
+
+    def run(seed: int, expert_student: float) -> dict:
+        grid = lambda value: [dict(level=f, mean=value, std=0.0) for f in real_world.FORCE_GRID]  # noqa: E731
+        grids = {"teacher × 0.25": grid(260.75), "teacher × 1": grid(21.5), "student of the experts": grid(expert_student)}
+        return dict(seed=seed, budget=20_000, frames=2, variants=[0.25, 1.0], grids=grids, teachers=[])
+
+    report = "\n".join(real_world.report(dict(multi_teacher=[run(0, 500.0), run(1, 260.75)])))
+    assert "- student of the experts − best single teacher: +0.50 (target ≥ +0.10: met)." in report
+    assert "- student of the experts − best single teacher: +0.00 (target ≥ +0.10: **missed**)." in report
+    assert "| student of the experts | 2 | 0.75 ± 0.25 | +0.25 |" in report

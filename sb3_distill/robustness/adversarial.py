@@ -96,6 +96,11 @@ def differentiable_agent(model: Any) -> DifferentiableAgent:
     :raises AttackError: for models without gradients (ARS, exported files, functions) or unsupported observations
     """
     if isinstance(model, Teacher):
+        if hasattr(model, "experts"):  # an ExpertTeacher: its observation carries the expert's index, not a state
+            raise AttackError(
+                "An ExpertTeacher acts on observations ending with the expert's index, which an attack must not move: "
+                "attack its experts one by one (teacher.experts)."
+            )
         return DifferentiableAgent(model.policy, model.obs_normalizer)
     if isinstance(model, BaseAlgorithm):
         return DifferentiableAgent(model.policy, model.get_vec_normalize_env())

@@ -92,7 +92,9 @@ class StudentObservation(gym.Wrapper):
     """
     The student sees ``transform(obs)``; the teacher gets the wrapped env's own ``obs`` in
     ``info["teacher_observation"]`` at reset and at every step (at the step that ends an episode: the teacher's view
-    of the terminal observation).
+    of the terminal observation). Over an env that already supplies teacher observations (a
+    :class:`~sb3_distill.robustness.RandomDynamics`, another ``StudentObservation``), the teacher keeps those: the
+    transforms stack up for the student only.
 
     :param env: the env whose observations are the teacher's
     :param transform: ``obs -> student's obs`` (a function, or one of this module's transforms: noise, hidden
@@ -107,8 +109,13 @@ class StudentObservation(gym.Wrapper):
         if not callable(transform):
             raise TypeError(f"StudentObservation: transform must be a callable obs -> obs, not {type(transform).__name__}.")
         self.transform = transform
-        #: what the teacher observes: the wrapped env's own observation space
-        self.teacher_observation_space = env.observation_space
+        try:  # an env below that supplies teacher observations keeps them (the most privileged view wins)
+            inner: spaces.Space | None = env.get_wrapper_attr("teacher_observation_space")
+        except AttributeError:
+            inner = None
+        self._inner_supplies = inner is not None
+        #: what the teacher observes: the wrapped env's own observation space (or the teacher space of the env below)
+        self.teacher_observation_space = env.observation_space if inner is None else inner
         if observation_space is None:
             observation_space = student_space(transform, env.observation_space)
         self.observation_space = observation_space
@@ -119,15 +126,17 @@ class StudentObservation(gym.Wrapper):
             self.transform.seed(seed)
         if isinstance(self.transform, Resettable):
             self.transform.reset()
-        info = dict(info)
-        info[TEACHER_OBSERVATION_KEY] = _copy(obs)
-        return self.transform(obs), info
+        return self.transform(obs), self._with_teacher_observation(obs, info)
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        return self.transform(obs), reward, terminated, truncated, self._with_teacher_observation(obs, info)
+
+    def _with_teacher_observation(self, obs: Any, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)
-        info[TEACHER_OBSERVATION_KEY] = _copy(obs)
-        return self.transform(obs), reward, terminated, truncated, info
+        if not self._inner_supplies:
+            info[TEACHER_OBSERVATION_KEY] = _copy(obs)
+        return info
 
 
 def _copy(obs: Any) -> Any:

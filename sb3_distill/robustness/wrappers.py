@@ -185,4 +185,24 @@ def shift_dynamics(env: gym.Env, parameter: str, factor: float) -> gym.Env:
     return env
 
 
-__all__ = ["MUJOCO_PARAMETERS", "ActionNoise", "StickyActions", "check_dynamics", "shift_dynamics"]
+class ShiftDynamics(gym.Wrapper):
+    """
+    An env whose physical constants are multiplied by factors, once, when it is made: :func:`shift_dynamics` as a
+    wrapper class, for what takes wrapper classes (SB3's ``make_vec_env(wrapper_class=...)``, rl-zoo3's
+    ``env_wrapper`` hyperparameter: ``scripts/train_teachers.py --dynamics force_mag=0.25`` trains a teacher there,
+    and the teacher's ``make_env()`` rebuilds its shifted env from the run's ``config.yml``).
+
+    :param env: the env
+    :param shifts: ``{parameter: factor}`` (see :func:`shift_dynamics`), e.g. ``{"force_mag": 0.25}``
+    """
+
+    def __init__(self, env: gym.Env, shifts: dict[str, float]) -> None:
+        super().__init__(env)
+        if not shifts:
+            raise ValueError("ShiftDynamics needs at least one {parameter: factor}, e.g. {'force_mag': 0.25}.")
+        self.shifts = {str(parameter): float(factor) for parameter, factor in shifts.items()}
+        for parameter, factor in self.shifts.items():
+            shift_dynamics(env, parameter, factor)
+
+
+__all__ = ["MUJOCO_PARAMETERS", "ActionNoise", "ShiftDynamics", "StickyActions", "check_dynamics", "shift_dynamics"]

@@ -11,13 +11,17 @@ a list of jobs (one process each) whose results land in their own section of ``r
 * ``privileged``: students that do not see the velocities (the last frames of the rest), taught by the full-state
   teacher through ``StudentObservation``.
 * ``robust``: students trained on noisy observations, the teacher labelling the clean state, and their noise grid.
-* ``multi_teacher``: teachers of several dynamics (the bundled teacher fine-tuned on each variant) distilled into one
-  student that trains on dynamics drawn per episode, against each single teacher over the dynamics grid.
-* ``halfcheetah_noise``: a HalfCheetah student under observation noise σ = 0.1, the SAC teacher on the clean state.
+* ``multi_teacher``: teachers of several dynamics (``scripts/train_teachers.py --dynamics``, trained once into
+  ``OUT/dynamics-teachers``) distilled into one frame-stacked student that trains on dynamics drawn per episode
+  (``RandomDynamics``), each episode labelled by its own dynamics' expert (``ExpertTeacher``) or by all teachers
+  averaged, against each single teacher over the dynamics grid.
+* ``halfcheetah_noise``: a HalfCheetah student under observation noise σ = 0.1 (its last frames stacked), the SAC
+  teacher on the clean state.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,9 +62,10 @@ SIM_TO_REAL_BUDGETS = {"CartPole-v1": (20_000, 60_000), "LunarLander-v3": (100_0
 ROBUST_NOISE = {"fixed_0.2": (0.2,), "per_episode": (0.0, 0.1, 0.2, 0.3)}
 #: the noise grid the robust students are measured on (the robustness suite's)
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
-#: CartPole's push-force grid of the multi-teacher students, and the variants that get a teacher of their own
+#: CartPole's push-force grid of the multi-teacher students, and the variants that get a teacher of their own (the
+#: students train on these, each episode's force drawn among them)
 FORCE_GRID = (0.25, 0.35, 0.5, 0.75, 1.0, 1.5)
-FORCE_TEACHERS = (0.25, 0.5)
+FORCE_TEACHERS = (0.25, 0.5, 1.0)
 
 
 def _eval_grid(budget: int) -> list[int]:
@@ -283,107 +288,112 @@ def robust_student_job(env_id: str, noise: str, budget: int, seed: int, episodes
 
 
 # ----------------------------------------------------------------------------------------------- several teachers
-class RandomForce:
-    """CartPole whose push force is the nominal one times a factor drawn from ``factors`` at every reset."""
-
-    def __init__(self, factors: tuple[float, ...], seed: int) -> None:
-        self.factors, self.rng = factors, np.random.default_rng(seed)
-
-    def __call__(self, env: Any) -> Any:
-        import gymnasium as gym
-
-        nominal = env.unwrapped.force_mag
-        factors, rng = self.factors, self.rng
-
-        class Resample(gym.Wrapper):
-            def reset(self, **kwargs: Any) -> Any:
-                self.unwrapped.force_mag = nominal * float(rng.choice(factors))  # type: ignore[attr-defined]
-                return self.env.reset(**kwargs)
-
-        return Resample(env)
-
-
-def _force_teacher(factor: float, budget: int) -> Any:
-    """The bundled CartPole teacher fine-tuned by DQN (the zoo's hyperparameters) with the push force × ``factor``;
-    the best of its evaluations (10 episodes every 1,000 env steps) is kept."""
-    import copy
-
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    from sb3_distill import load_teacher
-
-    teacher = load_teacher("dqn/CartPole-v1", device="cpu")
-    shift = dict(env="CartPole-v1", dynamics={"force_mag": factor}, kwargs={}, label="")
-    SHIFTS[f"force_{factor}"] = shift
-    model = _zoo_model("dqn", "CartPole-v1", lambda n_envs: shifted_env(f"force_{factor}", n_envs=n_envs, seed=0), 0, None)
-    model.policy.load_state_dict(teacher.policy.state_dict())
-    eval_env = shifted_env(f"force_{factor}", seed=999)
-    start, _ = evaluate_policy(model, eval_env, n_eval_episodes=10)
-    best: dict[str, Any] = dict(mean=float(start), state=copy.deepcopy(model.policy.state_dict()), step=0)
-
-    class KeepBest(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps % 1000 == 0:
-                mean, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=10)
-                if mean > best["mean"]:
-                    best.update(mean=float(mean), state=copy.deepcopy(self.model.policy.state_dict()), step=self.num_timesteps)
-            return True
-
-    model.learn(budget, callback=KeepBest())
-    model.policy.load_state_dict(best["state"])
-    return load_teacher(model, device="cpu"), best
-
-
-def multi_teacher_job(budget: int, teacher_budget: int, seed: int, episodes: int) -> dict[str, Any]:
+def force_teacher(factor: float, folder: Path, seed: int = 0) -> str:
     """
-    Teachers of CartPole's push force × 1 (the bundled one) and × each of :data:`FORCE_TEACHERS` (fine-tuned there),
-    and PolicyDistill students (``[64, 64]``, defaults) trained on a push force drawn per episode from
-    :data:`FORCE_GRID`: from all teachers (equal weights) and from the nominal teacher alone. Every agent's returns
-    over the force grid.
+    The CartPole teacher of the push force × ``factor``, trained by ``scripts/train_teachers.py --dynamics
+    force_mag=FACTOR`` (rl-zoo3, the zoo's DQN hyperparameters) into ``folder`` unless it is there already (× 1: the
+    bundled teacher, trained by the same script). One process at a time trains (a lock in ``folder``).
+
+    :param factor: the push force's factor
+    :param folder: where the teachers are kept (``train_teachers.py --out``)
+    :param seed: seed of the teacher's training
+    :return: the teacher's spec (a run folder, or the bundled zoo id)
+    """
+    import fcntl
+
+    if factor == 1.0:
+        return "dqn/CartPole-v1"
+    from scripts import train_teachers
+
+    tag = train_teachers.dynamics_tag({"force_mag": factor})
+    run = train_teachers.teacher_dir(folder / train_teachers.DYNAMICS_SUBDIR / tag, "dqn", "CartPole-v1")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run / "CartPole-v1.zip").is_file():
+            argv = ["--only", "dqn/CartPole-v1", "--dynamics", f"force_mag={factor:g}", "--out", str(folder)]
+            code = train_teachers.main([*argv, "--seed", str(seed), "--n-eval-episodes", "10"])
+            if code == 2:
+                raise RuntimeError(f"scripts/train_teachers.py {' '.join(argv)} refused to run (exit 2)")
+    return str(run)
+
+
+def _stacked(env: Any, frames: int) -> Any:
+    from gymnasium.wrappers import FrameStackObservation
+
+    return FrameStackObservation(env, stack_size=frames) if frames > 1 else env
+
+
+def multi_teacher_job(budget: int, seed: int, episodes: int, teachers_dir: str, frames: int = 2) -> dict[str, Any]:
+    """
+    Teachers of CartPole's push force × each of :data:`FORCE_TEACHERS` (trained there by ``train_teachers.py
+    --dynamics``; × 1 the bundled one) and PolicyDistill students (``[64, 64]``, defaults, the last ``frames`` frames)
+    trained on a push force drawn per episode among the teachers' (``RandomDynamics``): labelled by the expert of the
+    episode's force (``ExpertTeacher``) or by all teachers averaged (equal weights).
+    Every agent's returns over :data:`FORCE_GRID`.
 
     :param budget: the students' env steps
-    :param teacher_budget: env steps of each variant teacher's fine-tuning
     :param seed: seed of the students
     :param episodes: evaluation episodes per grid point
-    :return: the grid of every agent, and the variant teachers' training records
+    :param teachers_dir: where the teachers are trained (once; later jobs load them)
+    :param frames: frames each student stacks (from which it can tell the push force)
+    :return: the grid of every agent, and the teachers' ``teachers.json`` entries
     """
+    import json
+
+    import gymnasium as gym
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_distill import PolicyDistill, load_teacher
-    from sb3_distill.robustness import evaluate_robustness
+    from sb3_distill.robustness import ExpertTeacher, RandomDynamics, evaluate_robustness
 
     from ..runners import setup_worker
 
     setup_worker()
-    agents: dict[str, Any] = {"teacher × 1": load_teacher("dqn/CartPole-v1", device="cpu")}
-    trained = {}
-    for factor in FORCE_TEACHERS:
-        agents[f"teacher × {factor:g}"], record = _force_teacher(factor, teacher_budget)
-        trained[f"teacher × {factor:g}"] = dict(best_return=record["mean"], best_step=record["step"])
-    teachers = list(agents.values())
-    for name, teacher_list in (("student of all teachers", teachers), ("student of teacher × 1", teachers[:1])):
-        env = make_vec_env("CartPole-v1", seed=seed, wrapper_class=RandomForce(FORCE_GRID, seed))
-        agents[name] = PolicyDistill("MlpPolicy", env, teacher=teacher_list, policy_kwargs=dict(net_arch=NET_ARCH), seed=seed)
+    folder = Path(teachers_dir)
+    specs = {factor: force_teacher(factor, folder) for factor in FORCE_TEACHERS}
+    agents: dict[str, Any] = {f"teacher × {factor:g}": load_teacher(spec, device="cpu") for factor, spec in specs.items()}
+    experts = list(agents.values())
+    variants = [{"force_mag": factor} if factor != 1.0 else {} for factor in FORCE_TEACHERS]
+
+    def random_force(tell_teacher: bool) -> Any:
+        return lambda env: _stacked(RandomDynamics(env, variants, seed=seed, tell_teacher=tell_teacher), frames)
+
+    # The experts' student: the env tells the teacher the episode's force; the averaged one: every teacher, every state
+    students = {
+        "student of the experts (each labels its force)": ExpertTeacher(experts, device="cpu"),
+        "student of all teachers (averaged)": experts,
+    }
+    for name, teacher in students.items():
+        wrap = random_force(tell_teacher=isinstance(teacher, ExpertTeacher))
+        env = make_vec_env("CartPole-v1", seed=seed, wrapper_class=wrap)
+        agents[name] = PolicyDistill("MlpPolicy", env, teacher=teacher, policy_kwargs=dict(net_arch=NET_ARCH), seed=seed)
         agents[name].learn(budget)
     grids = {}
     for name, agent in agents.items():
-        rows = evaluate_robustness(agent, "CartPole-v1", "dynamics:force_mag", list(FORCE_GRID), episodes, 0)
+        env = "CartPole-v1" if name.startswith("teacher") else _stacked(gym.make("CartPole-v1"), frames)
+        rows = evaluate_robustness(agent, env, "dynamics:force_mag", list(FORCE_GRID), episodes, 0)
         grids[name] = [dict(level=row["level"], mean=row["mean"], std=row["std"]) for row in rows]
-    return dict(seed=seed, budget=budget, teacher_budget=teacher_budget, grids=grids, teachers=trained)
+    index = folder / "teachers.json"
+    trained = [entry for entry in json.loads(index.read_text())] if index.is_file() else []
+    return dict(seed=seed, budget=budget, frames=frames, variants=list(FORCE_TEACHERS), grids=grids, teachers=trained)
 
 
 # ----------------------------------------------------------------------------------------------- HalfCheetah
-def halfcheetah_noise_job(zoo_dir: str, budget: int, seed: int, episodes: int, sigma: float = 0.1) -> dict[str, Any]:
+def halfcheetah_noise_job(
+    zoo_dir: str, budget: int, seed: int, episodes: int, sigma: float = 0.1, frames: int = 1
+) -> dict[str, Any]:
     """
     The MuJoCo suite's ~10% PolicyDistill student, trained on HalfCheetah with absolute Gaussian observation noise σ
-    (the teacher labels the clean state), against the SAC teacher's clean return.
+    (the teacher labels the clean state), against the SAC teacher's clean return. With ``frames`` > 1 the student
+    sees its last noisy frames (independent noise on each: it can average it out), the teacher the clean state.
 
     :param zoo_dir: the folder holding ``sac/HalfCheetah-v3_1``
     :param budget: env steps
     :param seed: seed
     :param episodes: evaluation episodes
     :param sigma: absolute noise σ
+    :param frames: frames the student stacks
     :return: the teacher's clean and noisy returns, the student's noisy return
     """
     from stable_baselines3.common.env_util import make_vec_env
@@ -402,19 +412,22 @@ def halfcheetah_noise_job(zoo_dir: str, budget: int, seed: int, episodes: int, s
     def noisy(env: Any) -> Any:
         return StudentObservation(env, GaussianNoise(sigma, 1.0, env.observation_space, seed=seed))
 
+    def student_view(env: Any) -> Any:
+        return _stacked(noisy(env), frames)
+
     def env(env_seed: int, wrapper: Any = None) -> Any:
         return make_vec_env("HalfCheetah-v5", seed=env_seed, wrapper_class=wrapper)
 
     # The MuJoCo suite's student keeps its own VecNormalize statistics (observations only), above the noise; the
     # teacher gets the clean raw state through StudentObservation's channel and normalizes it itself
-    train_env = VecNormalize(env(seed, noisy), norm_reward=False)
+    train_env = VecNormalize(env(seed, student_view), norm_reward=False)
     model = mujoco.build_model("policy_distill:10%", "HalfCheetah-v5", train_env, teacher, seed, {})
     model.learn(budget)
     results = {}
     for name, agent, wrapper in (
         ("teacher clean", teacher, None),
         ("teacher noisy", teacher, noisy),
-        ("student noisy", model, noisy),
+        ("student noisy", model, student_view),
     ):
         eval_env = env(1000 + seed, wrapper)
         if agent is model:
@@ -422,20 +435,28 @@ def halfcheetah_noise_job(zoo_dir: str, budget: int, seed: int, episodes: int, s
             sync_envs_normalization(train_env, eval_env)
         returns, _ = evaluate_policy(agent, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
         results[name] = dict(mean=float(np.mean(returns)), std=float(np.std(returns)))
-    return dict(seed=seed, budget=budget, sigma=sigma, returns=results)
+    return dict(seed=seed, budget=budget, sigma=sigma, frames=frames, returns=results)
 
 
 # ----------------------------------------------------------------------------------------------- plan and report
 #: part → its jobs' settings: (what, seeds (None: --seeds), env steps)
 PRIVILEGED = (("CartPole-v1", 2, 5_000), ("LunarLander-v3", 2, 100_000))
 ROBUST = (("CartPole-v1", "fixed_0.2", 15_000), ("CartPole-v1", "per_episode", 15_000), ("Acrobot-v1", "per_episode", 15_000))
-MULTI_TEACHER = dict(budget=10_000, teacher_budget=5_000)
-HALFCHEETAH = dict(budget=20_000)
+MULTI_TEACHER = dict(budget=20_000, frames=2)
+HALFCHEETAH = dict(budget=20_000, frames=4)
 PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise")
 
 
 def jobs(
-    parts: list[str], envs: list[str], shifts: list[str], seeds: list[int], episodes: int, zoo_dir: str, scale: float
+    parts: list[str],
+    envs: list[str],
+    shifts: list[str],
+    seeds: list[int],
+    episodes: int,
+    zoo_dir: str,
+    scale: float,
+    out: str = "runs",
+    frames: int | None = None,
 ) -> list[Any]:
     """
     :param parts: the parts to run (:data:`PARTS` but ``"grids"``)
@@ -445,6 +466,8 @@ def jobs(
     :param episodes: evaluation episodes
     :param zoo_dir: the teachers' folder (HalfCheetah's)
     :param scale: multiplies every budget (smoke tests)
+    :param out: the run's folder (the dynamics-teachers are trained into ``OUT/dynamics-teachers``)
+    :param frames: frames the students of ``multi_teacher`` and ``halfcheetah_noise`` stack (default: the parts' own)
     :return: the jobs, one process each
     """
     from ..suite import Job
@@ -469,10 +492,11 @@ def jobs(
                 name = f"robust {env_id} {noise} seed {seed}"
                 found.append(Job(robust_student_job, args, name, "robust_students", budget, seed))
         if "multi_teacher" in parts:
-            args = (steps(MULTI_TEACHER["budget"]), steps(MULTI_TEACHER["teacher_budget"]), seed, episodes)
+            teachers_dir = str(Path(out) / "dynamics-teachers")
+            args = (steps(MULTI_TEACHER["budget"]), seed, episodes, teachers_dir, frames or MULTI_TEACHER["frames"])
             found.append(Job(multi_teacher_job, args, f"multi-teacher seed {seed}", "multi_teacher", 20_000, seed))
         if "halfcheetah_noise" in parts:
-            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5))
+            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, frames or HALFCHEETAH["frames"])
             name = f"HalfCheetah noise seed {seed}"
             found.append(Job(halfcheetah_noise_job, args, name, "halfcheetah_noise", 40_000, seed))
     return found
@@ -596,35 +620,7 @@ def report(results: dict[str, Any]) -> list[str]:
         ]
     if results.get("multi_teacher"):
         lines += ["", "### Several dynamics-teachers into one student (CartPole, push force grid)", ""]
-        lines += [
-            "Teachers: the bundled one (force × 1) and the bundled one fine-tuned by DQN (the zoo's hyperparameters, the "
-            "best of 10-episode evaluations every 1,000 steps kept) at force × "
-            + " and × ".join(f"{f:g}" for f in FORCE_TEACHERS)
-            + ". Students: PolicyDistill `[64, 64]` (defaults) on a push force drawn per episode from the grid, from all "
-            "teachers (equal weights) or from the nominal one. Return per force factor (deterministic); grid mean of "
-            "the normalized score ((G − 21.5) / (500 − 21.5), CartPole's random and teacher returns)."
-        ]
-        for run in results["multi_teacher"]:
-            header = ["agent", *(f"× {f:g}" for f in FORCE_GRID), "grid mean"]
-            rows = []
-            means = {}
-            for name, grid in run["grids"].items():
-                scores = [(row["mean"] - 21.5) / (500 - 21.5) for row in grid]
-                means[name] = float(np.mean(scores))
-                rows.append([name, *(f"{row['mean']:.0f}" for row in grid), f"{means[name]:.2f}"])
-            best_single = max(value for name, value in means.items() if name.startswith("teacher"))
-            student = means.get("student of all teachers", np.nan)
-            lines += [
-                "",
-                f"Seed {run['seed']}, students {run['budget']:,} env steps, teachers fine-tuned {run['teacher_budget']:,}:",
-                "",
-            ]
-            lines += [
-                *_table(header, rows),
-                "",
-                f"Student of all teachers − best single teacher: {student - best_single:+.2f} (target ≥ +0.10: "
-                f"{'met' if student - best_single >= 0.1 else '**missed**'}).",
-            ]
+        lines += _multi_teacher_report(results["multi_teacher"])
     if results.get("halfcheetah_noise"):
         lines += ["", "### HalfCheetah under observation noise σ = 0.1 (absolute), the teacher on the clean state", ""]
         rows = []
@@ -634,6 +630,7 @@ def report(results: dict[str, Any]) -> list[str]:
             rows.append(
                 [
                     str(run["seed"]),
+                    str(run.get("frames", 1)),
                     f"{run['budget']:,}",
                     f"{clean:.0f}",
                     f"{returns['teacher noisy']['mean']:.0f}",
@@ -642,8 +639,81 @@ def report(results: dict[str, Any]) -> list[str]:
                     "met" if returns["student noisy"]["mean"] >= 0.9 * clean else "**missed**",
                 ]
             )
-        header = ["seed", "env steps", "teacher clean", "teacher noisy", "student noisy", "student / teacher clean", "≥ 0.9"]
+        header = [
+            "seed",
+            "student's frames",
+            "env steps",
+            "teacher clean",
+            "teacher noisy",
+            "student noisy",
+            "student / teacher clean",
+            "≥ 0.9",
+        ]
         lines += _table(header, rows)
+    return lines
+
+
+def _multi_teacher_report(runs: list[dict[str, Any]]) -> list[str]:
+    """The multi-teacher tables: per seed, and the grid means over seeds against the best single teacher."""
+    lines: list[str] = []
+    new = [run for run in runs if "frames" in run]
+    if new:
+        factors = new[0]["variants"]
+        lines += [
+            "Teachers trained on their push force by `scripts/train_teachers.py --dynamics force_mag=F` (rl-zoo3, the "
+            "zoo's DQN hyperparameters; × 1: the bundled teacher, same script). Students: PolicyDistill `[64, 64]` "
+            f"(defaults, {new[0]['budget']:,} env steps, the last {new[0]['frames']} frames) on a push force drawn per "
+            "episode among the teachers' (× " + ", × ".join(f"{f:g}" for f in factors) + "; `RandomDynamics`), labelled "
+            "by the expert of the episode's force (`ExpertTeacher`: the env tells the teacher, the student must infer "
+            "the force from its frames) or by all teachers averaged (equal weights, the env not telling). Grid mean "
+            "of the normalized score ((G − 21.5) / (500 − 21.5)) over the force grid × "
+            + ", × ".join(f"{f:g}" for f in FORCE_GRID)
+            + " (deterministic, per point the same episodes and seeds for every agent).",
+        ]
+    legacy = [run for run in runs if "frames" not in run]
+    means: dict[str, list[float]] = {}
+    for run in sorted(new, key=lambda run: run["seed"]):
+        lines += ["", f"Seed {run['seed']}:", "", *_multi_teacher_table(run, means)]
+    if new:
+        singles = {name: values for name, values in means.items() if name.startswith("teacher")}
+        best = max(singles, key=lambda name: float(np.mean(singles[name])))
+        rows = [
+            [
+                name,
+                str(len(values)),
+                f"{np.mean(values):.2f} ± {np.std(values):.2f}",
+                f"{np.mean(values) - np.mean(singles[best]):+.2f}",
+            ]
+            for name, values in means.items()
+        ]
+        lines += ["", f"Over seeds {_seeds(new)} (mean ± std of the seeds' grid means; the best single teacher: {best}):", ""]
+        lines += _table(["agent", "seeds", "grid mean", "− best single teacher"], rows)
+    for run in legacy:
+        lines += [
+            "",
+            f"Earlier design (seed {run['seed']}): teachers fine-tuned from the bundled one by DQN for "
+            f"{run['teacher_budget']:,} steps, students without frames, {run['budget']:,} steps, averaged teachers:",
+            "",
+            *_multi_teacher_table(run, {}),
+        ]
+    return lines
+
+
+def _multi_teacher_table(run: dict[str, Any], means: dict[str, list[float]]) -> list[str]:
+    """One run's grid table and its verdicts (its grid means are added to ``means``)."""
+    header = ["agent", *(f"× {f:g}" for f in FORCE_GRID), "grid mean"]
+    rows, run_means = [], {}
+    for name, grid in run["grids"].items():
+        scores = [(row["mean"] - 21.5) / (500 - 21.5) for row in grid]
+        run_means[name] = float(np.mean(scores))
+        means.setdefault(name, []).append(run_means[name])
+        rows.append([name, *(f"{row['mean']:.0f}" for row in grid), f"{run_means[name]:.2f}"])
+    best_single = max(value for name, value in run_means.items() if name.startswith("teacher"))
+    lines = [*_table(header, rows), ""]
+    for name, value in run_means.items():
+        if name.startswith("student of all") or name.startswith("student of the experts"):
+            verdict = "met" if value - best_single >= 0.1 else "**missed**"
+            lines.append(f"- {name} − best single teacher: {value - best_single:+.2f} (target ≥ +0.10: {verdict}).")
     return lines
 
 

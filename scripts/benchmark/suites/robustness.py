@@ -167,6 +167,13 @@ class RobustnessSuite(Suite):
             choices=list(real_world.SHIFTS),
             help="sim_to_real's shifted envs",
         )
+        parser.add_argument(
+            "--frames",
+            type=int,
+            default=None,
+            help=f"frames the students of multi_teacher and halfcheetah_noise stack (default "
+            f"{real_world.MULTI_TEACHER['frames']} / {real_world.HALFCHEETAH['frames']})",
+        )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
@@ -234,7 +241,15 @@ class RobustnessSuite(Suite):
         others = [part for part in args.parts if part != "grids"]
         seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
         extra = real_world.jobs(
-            others, list(args.envs), list(args.shifts), seeds, settings["eval_episodes"], zoo_dir, args.budget_scale
+            others,
+            list(args.envs),
+            list(args.shifts),
+            seeds,
+            settings["eval_episodes"],
+            zoo_dir,
+            args.budget_scale,
+            str(args.out),
+            args.frames,
         )
         if "grids" not in args.parts:
             return extra
