@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_distill.common.teacher_observations import TEACHER_OBSERVATION_KEY, TEACHER_OBSERVATION_SPACE
 from sb3_distill.errors import IncompatibleTeacherError
-from sb3_distill.robustness.wrappers import check_dynamics, shift_dynamics
+from sb3_distill.robustness.wrappers import check_dynamics, shift_dynamics, update_derived_constants
 from sb3_distill.teachers import Teacher, load_teacher
 from sb3_distill.teachers.spaces import same_space
 from sb3_distill.teachers.teacher import ObsLike
@@ -50,8 +50,7 @@ def _snapshot(env: gym.Env, parameters: set[str]) -> dict[str, Any]:
     if hasattr(unwrapped, "model") and hasattr(unwrapped.model, "body_mass"):
         model = unwrapped.model
         return {name: np.array(getattr(model, name)) for name in ("body_mass", "geom_friction", "actuator_gainprm")}
-    names = set(parameters) | ({"total_mass", "polemass_length"} & set(vars(unwrapped)))
-    return {name: getattr(unwrapped, name) for name in names}
+    return {name: getattr(unwrapped, name) for name in parameters}
 
 
 def _restore(env: gym.Env, snapshot: dict[str, Any]) -> None:
@@ -62,6 +61,7 @@ def _restore(env: gym.Env, snapshot: dict[str, Any]) -> None:
         return
     for name, value in snapshot.items():
         setattr(unwrapped, name, value)
+    update_derived_constants(unwrapped)
 
 
 class RandomDynamics(gym.Wrapper):

@@ -179,10 +179,20 @@ def shift_dynamics(env: gym.Env, parameter: str, factor: float) -> gym.Env:
         array[index] = array[index] * factor
         return env
     setattr(unwrapped, parameter, _classic_attribute(unwrapped, parameter) * factor)
-    if hasattr(unwrapped, "polemass_length") and hasattr(unwrapped, "masspole"):  # CartPole's derived constants
+    update_derived_constants(unwrapped)
+    return env
+
+
+def update_derived_constants(unwrapped: Any) -> None:
+    """
+    Recompute the constants a classic-control env derives from others in its ``__init__`` (CartPole's ``total_mass``
+    and ``polemass_length``), after some of those were changed in place.
+
+    :param unwrapped: the env's ``env.unwrapped``
+    """
+    if hasattr(unwrapped, "polemass_length") and hasattr(unwrapped, "masspole"):
         unwrapped.total_mass = unwrapped.masspole + unwrapped.masscart
         unwrapped.polemass_length = unwrapped.masspole * unwrapped.length
-    return env
 
 
 class ShiftDynamics(gym.Wrapper):
@@ -205,4 +215,12 @@ class ShiftDynamics(gym.Wrapper):
             shift_dynamics(env, parameter, factor)
 
 
-__all__ = ["MUJOCO_PARAMETERS", "ActionNoise", "ShiftDynamics", "StickyActions", "check_dynamics", "shift_dynamics"]
+__all__ = [
+    "MUJOCO_PARAMETERS",
+    "ActionNoise",
+    "ShiftDynamics",
+    "StickyActions",
+    "check_dynamics",
+    "shift_dynamics",
+    "update_derived_constants",
+]
