@@ -1,3 +1,4 @@
+import copy
 import warnings
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from sb3_distill.common.guards import check_loss_is_finite
 from sb3_distill.common.renamed import accepts_renamed_keywords
 from sb3_distill.common.teacher_mixin import TeacherMixin
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
+from sb3_distill.common.weight_average import check_ema_tau, ema_update, swap_weights
 from sb3_distill.distill_dqn.recipes import (
     AUTO_RECIPE,
     DEFAULT_RECIPE,
@@ -104,6 +106,14 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         the raw observations kept for the teacher), computed once in a batched pass over the new transitions at each
         update, instead of a teacher forward pass per sampled batch. Used when ``replay_buffer_class`` is not given;
         faster per gradient step, same values (``python -m scripts.benchmark`` measures it)
+    :param ema_tau: τ in (0, 1] of an exponential moving average of the student's Q-network weights,
+        θ̄ ← (1 - τ) θ̄ + τ θ after every gradient step (``None``, the default: no average). With an average, ``q_net``
+        holds θ̄ outside of :meth:`train`: it acts (in the env and in ``predict()``), is saved and exported, and the
+        target network copies it; the gradient steps update θ, kept in ``unaveraged_q_net`` (saved too, so that
+        training resumes exactly). It steadies a student that cannot copy its teacher exactly, e.g. a privileged
+        teacher's student without velocities (CartPole, 2 frames: 500 on 5 seeds of 5 at 5,000 env steps with
+        ``ema_tau=0.01``, where the plain student swung between 500 and 109 from one 500-step window to the next;
+        docs/guide/robustness.md)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -156,9 +166,13 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         anneal_floor: float | None = None,
         reference_returns: tuple[float, float] | None = None,
         cache_teacher_outputs: bool = True,
+        ema_tau: float | None = None,
     ) -> None:
         # Checked before anything is built, so bad input costs nothing.
         self.recipe = resolve_recipe(recipe or DEFAULT_RECIPE)
+        check_ema_tau(ema_tau)
+        self.ema_tau = ema_tau
+        self.unaveraged_q_net: th.nn.Module | None = None
         explicit = dict(
             distill_loss=distill_loss,
             kl_direction=kl_direction,
@@ -305,6 +319,24 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
             # _setup_model); ours is the n-step buffer SB3 would have chosen, given n_steps and gamma above.
             warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored because a custom `replay_buffer_class`")
             super()._setup_model()
+        if self.ema_tau is not None:
+            # θ (trained) and θ̄ (averaged, in q_net) start equal; only the weights are used from this copy
+            self.unaveraged_q_net = copy.deepcopy(self.q_net)
+            self.unaveraged_q_net.requires_grad_(False)
+
+    def _averaged_parameters(self) -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """
+        :return: the parameters of ``q_net`` and of ``unaveraged_q_net``, listed once per pair of networks (listing
+            walks every module: at one gradient step per env step it would cost more than the average itself)
+        """
+        assert self.unaveraged_q_net is not None
+        cached: tuple[Any, ...] | None = getattr(self, "_ema_parameters", None)
+        if cached is None or cached[0] is not self.q_net or cached[1] is not self.unaveraged_q_net:
+            trained, averaged = list(self.q_net.parameters()), list(self.unaveraged_q_net.parameters())
+            if len(trained) != len(averaged):
+                raise RuntimeError("q_net and unaveraged_q_net no longer have the same parameters.")
+            cached = self._ema_parameters = (self.q_net, self.unaveraged_q_net, trained, averaged)
+        return cached[2], cached[3]
 
     def _teacher_buffer_class(self) -> tuple[type[ReplayBuffer], dict[str, Any]]:
         """SB3's choice of buffer (off_policy_algorithm.py, ``_setup_model``), keeping what the teacher sees and says."""
@@ -408,6 +440,10 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         self._update_learning_rate(self.policy.optimizer)
         # Weight of the distillation term: constant, scheduled, or annealed on the student's returns
         distill_coef = self.current_distill_coef()
+        average = None
+        if self.unaveraged_q_net is not None:
+            swap_weights(*self._averaged_parameters())  # train θ; unaveraged_q_net holds θ̄ meanwhile
+            average = ema_update(float(self.ema_tau))  # type: ignore[arg-type]
 
         logged = []
         for _ in range(gradient_steps):
@@ -460,7 +496,13 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
             # Clip gradient norm
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
+            if average is not None:
+                trained, averaged = self._averaged_parameters()
+                average(averaged, trained, None)
             logged.append(th.stack([loss, td, distill, agreement(q_values, teacher_logits)]).detach())
+
+        if self.unaveraged_q_net is not None:
+            swap_weights(*self._averaged_parameters())  # θ̄ acts (and the target network copies it), θ waits
 
         # Increase update counter
         self._n_updates += gradient_steps
@@ -475,6 +517,15 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
             self.logger.record("train/distill_loss", mean_distill)
             self.logger.record("train/teacher_agreement", mean_agreement)
         self.logger.record("train/distill_coef", distill_coef)
+
+    # ------------------------------------------------------------------ save
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_ema_parameters"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        averaged = ["unaveraged_q_net"] if self.unaveraged_q_net is not None else []
+        return [*state_dicts, *averaged], variables
 
 
 def _raw(replay_data: ReplayBufferSamples | TeacherReplayBufferSamples, field: str) -> Any:

@@ -1,6 +1,5 @@
 import dataclasses
 import copy
-import functools
 import math
 import pathlib
 import time
@@ -19,7 +18,6 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import ConstantSchedule
-from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from sb3_distill.common.datasets import DatasetError, check_dataset_spaces, load_teacher_dataset, scale_box_actions
 from sb3_distill.common.guards import check_loss_is_finite, check_observations_are_finite
@@ -41,6 +39,7 @@ from sb3_distill.common.buffers import (
 )
 from sb3_distill.common.obs import Obs
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
+from sb3_distill.common.weight_average import check_ema_tau, ema_update, swap_weights
 from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_distill.common.actor_critic import ActorCriticStudentMixin
 from sb3_distill.teachers import Teacher
@@ -234,10 +233,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None (got {max_grad_norm}).")
-        if ema_tau is not None and not 0 < ema_tau <= 1:
-            raise ValueError(
-                f"ema_tau must be in (0, 1] or None (got {ema_tau}): e.g. 0.01 averages about the last 100 gradient steps."
-            )
+        check_ema_tau(ema_tau)
         if env is None and dataset is None and _init_setup_model:
             raise ValueError("PolicyDistill needs an env, or a dataset (offline distillation) to take the spaces from.")
 
@@ -309,9 +305,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         Exchange the weights of ``policy`` and ``unaveraged_policy`` (their storages: no copy; the optimizer keeps its
         parameter objects, which then hold the other weights).
         """
-        # .data reads and writes the storages without autograd: no no_grad() context needed
-        for acting, other in zip(*self._averaged_parameters(), strict=True):
-            acting.data, other.data = other.data, acting.data
+        swap_weights(*self._averaged_parameters())
 
     def _choose_replay_buffer(self) -> None:
         """SB3's buffers (and datasets) become the ones that keep what the teacher sees; a custom one must too."""
@@ -451,7 +445,7 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
         average = None
         if self.unaveraged_policy is not None:
             self._swap_averaged_weights()  # train θ; unaveraged_policy holds θ̄ meanwhile
-            average = _ema_update(float(self.ema_tau))  # type: ignore[arg-type]
+            average = ema_update(float(self.ema_tau))  # type: ignore[arg-type]
 
         # Logged values stay tensors until the end: no device sync per gradient step for them
         logged: list[tuple[th.Tensor, ...]] = []
@@ -720,16 +714,6 @@ class PolicyDistill(ActorCriticStudentMixin, OffPolicyAlgorithm):
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         averaged = ["unaveraged_policy"] if self.unaveraged_policy is not None else []
         return ["policy", "policy.optimizer", *averaged], []
-
-
-@functools.lru_cache(maxsize=8)
-def _ema_update(tau: float) -> Callable[[list[th.Tensor], list[th.Tensor], Any], None]:
-    """
-    :param tau: τ of θ̄ ← (1 - τ) θ̄ + τ θ
-    :return: torch's EMA update of parameter lists (``update(averaged, trained, None)``: one foreach lerp,
-        θ̄ + τ (θ - θ̄)), made once per τ
-    """
-    return get_ema_multi_avg_fn(1.0 - tau)
 
 
 def _weighted_sum(terms: list[tuple[float, th.Tensor]], zero: th.Tensor) -> th.Tensor:

@@ -381,12 +381,13 @@ def multi_teacher_job(budget: int, seed: int, episodes: int, teachers_dir: str, 
 
 # ----------------------------------------------------------------------------------------------- HalfCheetah
 def halfcheetah_noise_job(
-    zoo_dir: str, budget: int, seed: int, episodes: int, sigma: float = 0.1, frames: int = 1
+    zoo_dir: str, budget: int, seed: int, episodes: int, sigma: float = 0.1, frames: int = 1, share: float = 0.1
 ) -> dict[str, Any]:
     """
-    The MuJoCo suite's ~10% PolicyDistill student, trained on HalfCheetah with absolute Gaussian observation noise σ
-    (the teacher labels the clean state), against the SAC teacher's clean return. With ``frames`` > 1 the student
-    sees its last noisy frames (independent noise on each: it can average it out), the teacher the clean state.
+    The MuJoCo suite's PolicyDistill student (its settings; ``share`` of the teacher's acting parameters, ~10% by
+    default), trained on HalfCheetah with absolute Gaussian observation noise σ (the teacher labels the clean state),
+    against the SAC teacher's clean return. With ``frames`` > 1 the student sees its last noisy frames (independent
+    noise on each: it can average it out), the teacher the clean state.
 
     :param zoo_dir: the folder holding ``sac/HalfCheetah-v3_1``
     :param budget: env steps
@@ -394,7 +395,9 @@ def halfcheetah_noise_job(
     :param episodes: evaluation episodes
     :param sigma: absolute noise σ
     :param frames: frames the student stacks
-    :return: the teacher's clean and noisy returns, the student's noisy return
+    :param share: the student's acting parameters as a share of the teacher's (its hidden width is chosen for the
+        stacked input), in (0, 1]
+    :return: the teacher's clean and noisy returns, the student's noisy return, its size
     """
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -402,6 +405,7 @@ def halfcheetah_noise_job(
 
     from sb3_distill.robustness import GaussianNoise, StudentObservation
 
+    from ..measure import acting_and_critic_parameters
     from ..runners import setup_worker
     from ..suite import get_suite
 
@@ -421,7 +425,7 @@ def halfcheetah_noise_job(
     # The MuJoCo suite's student keeps its own VecNormalize statistics (observations only), above the noise; the
     # teacher gets the clean raw state through StudentObservation's channel and normalizes it itself
     train_env = VecNormalize(env(seed, student_view), norm_reward=False)
-    model = mujoco.build_model("policy_distill:10%", "HalfCheetah-v5", train_env, teacher, seed, {})
+    model = mujoco.build_model(f"policy_distill:{share * 100:g}%", "HalfCheetah-v5", train_env, teacher, seed, {})
     model.learn(budget)
     results = {}
     for name, agent, wrapper in (
@@ -435,7 +439,9 @@ def halfcheetah_noise_job(
             sync_envs_normalization(train_env, eval_env)
         returns, _ = evaluate_policy(agent, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
         results[name] = dict(mean=float(np.mean(returns)), std=float(np.std(returns)))
-    return dict(seed=seed, budget=budget, sigma=sigma, frames=frames, returns=results)
+    params = acting_and_critic_parameters(model)[0]
+    size = dict(share=share, net_arch=model.policy.net_arch, params=params, params_ratio=params / teacher.num_parameters)
+    return dict(seed=seed, budget=budget, sigma=sigma, frames=frames, returns=results, student=size)
 
 
 # ----------------------------------------------------------------------------------------------- plan and report
@@ -443,7 +449,7 @@ def halfcheetah_noise_job(
 PRIVILEGED = (("CartPole-v1", 2, 5_000), ("LunarLander-v3", 2, 100_000))
 ROBUST = (("CartPole-v1", "fixed_0.2", 15_000), ("CartPole-v1", "per_episode", 15_000), ("Acrobot-v1", "per_episode", 15_000))
 MULTI_TEACHER = dict(budget=20_000, frames=2)
-HALFCHEETAH = dict(budget=20_000, frames=4)
+HALFCHEETAH = dict(budget=20_000, frames=4, share=0.1)
 PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise")
 
 
@@ -457,6 +463,7 @@ def jobs(
     scale: float,
     out: str = "runs",
     frames: int | None = None,
+    student_share: float | None = None,
 ) -> list[Any]:
     """
     :param parts: the parts to run (:data:`PARTS` but ``"grids"``)
@@ -468,6 +475,8 @@ def jobs(
     :param scale: multiplies every budget (smoke tests)
     :param out: the run's folder (the dynamics-teachers are trained into ``OUT/dynamics-teachers``)
     :param frames: frames the students of ``multi_teacher`` and ``halfcheetah_noise`` stack (default: the parts' own)
+    :param student_share: the ``halfcheetah_noise`` student's acting parameters as a share of the teacher's (default:
+        the part's own)
     :return: the jobs, one process each
     """
     from ..suite import Job
@@ -496,7 +505,8 @@ def jobs(
             args = (steps(MULTI_TEACHER["budget"]), seed, episodes, teachers_dir, frames or MULTI_TEACHER["frames"])
             found.append(Job(multi_teacher_job, args, f"multi-teacher seed {seed}", "multi_teacher", 20_000, seed))
         if "halfcheetah_noise" in parts:
-            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, frames or HALFCHEETAH["frames"])
+            share = student_share or HALFCHEETAH["share"]
+            args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, frames or HALFCHEETAH["frames"], share)
             name = f"HalfCheetah noise seed {seed}"
             found.append(Job(halfcheetah_noise_job, args, name, "halfcheetah_noise", 40_000, seed))
     return found
@@ -627,9 +637,11 @@ def report(results: dict[str, Any]) -> list[str]:
         for run in results["halfcheetah_noise"]:
             returns = run["returns"]
             clean = returns["teacher clean"]["mean"]
+            size = run.get("student")
             rows.append(
                 [
                     str(run["seed"]),
+                    f"{size['params']:,} ({size['params_ratio']:.0%})" if size else "~10% (width for 1 frame)",
                     str(run.get("frames", 1)),
                     f"{run['budget']:,}",
                     f"{clean:.0f}",
@@ -641,6 +653,7 @@ def report(results: dict[str, Any]) -> list[str]:
             )
         header = [
             "seed",
+            "student's acting params (of teacher's)",
             "student's frames",
             "env steps",
             "teacher clean",

@@ -9,6 +9,7 @@ within 2% of it, with at most 5% of its acting parameters.
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +73,24 @@ def teacher_env(env_id: str, teacher: Any, seed: int, training: bool = True, stu
 
         env = make_vec_env(env_id, n_envs=1, seed=seed)
     return VecNormalize(env, training=training, norm_reward=False) if student else env
+
+
+def student_share(method: str) -> float:
+    """
+    :param method: a key of :data:`STUDENT_SHARES`, or ``"policy_distill:<P>%"`` for another share (the robustness
+        suite's HalfCheetah students, up to the teacher's size)
+    :return: the student's share of the teacher's acting parameters
+    """
+    if method in STUDENT_SHARES:
+        return STUDENT_SHARES[method]
+    name, _, percent = method.partition(":")
+    try:
+        share = float(percent.removesuffix("%")) / 100
+    except ValueError:
+        share = math.nan
+    if name != "policy_distill" or not percent.endswith("%") or not 0 < share <= 1:
+        raise ValueError(f"Unknown student {method!r}: use policy_distill:<P>% with 0 < P <= 100, e.g. policy_distill:25%.")
+    return share
 
 
 def student_settings(changes: list[str]) -> dict[str, Any]:
@@ -298,13 +317,15 @@ class MujocoSuite(Suite):
         return sorted({*range(2_500, budget + 1, 2_500), budget})
 
     def build_model(self, method: str, env_id: str, env: Any, teacher: Any, seed: int, spec: dict[str, Any]) -> Any:
+        import numpy as np
         import torch as th
         from stable_baselines3.common.utils import LinearSchedule
 
         from sb3_distill import PolicyDistill
 
-        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-        share = STUDENT_SHARES[method]
+        # Flattened: a frame-stacked student (the robustness suite's) sees frames × the state
+        obs_dim, action_dim = int(np.prod(env.observation_space.shape)), env.action_space.shape[0]
+        share = student_share(method)
         settings = student_settings(spec.get("settings", {}).get("student_set", []))
         depth, activation = settings.pop("depth"), settings.pop("activation")
         mse_coef = settings.pop("mse_coef")

@@ -76,6 +76,17 @@ GRIDS: dict[str, dict[str, list[tuple[str, tuple[float, ...], dict[str, Any]]]]]
 }
 
 
+def _share(text: str) -> float:
+    """``--student-share``: a share of the teacher's acting parameters in (0, 1]."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share in (0, 1], e.g. 0.25 or 1")
+    return share
+
+
 def probe_name(perturbation: str, options: dict[str, Any]) -> str:
     """
     :param perturbation: a perturbation name
@@ -174,6 +185,13 @@ class RobustnessSuite(Suite):
             help=f"frames the students of multi_teacher and halfcheetah_noise stack (default "
             f"{real_world.MULTI_TEACHER['frames']} / {real_world.HALFCHEETAH['frames']})",
         )
+        parser.add_argument(
+            "--student-share",
+            type=_share,
+            default=None,
+            help="the halfcheetah_noise student's acting parameters as a share of the teacher's, in (0, 1] (default "
+            f"{real_world.HALFCHEETAH['share']:g})",
+        )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
@@ -250,6 +268,7 @@ class RobustnessSuite(Suite):
             args.budget_scale,
             str(args.out),
             args.frames,
+            args.student_share,
         )
         if "grids" not in args.parts:
             return extra
