@@ -87,6 +87,17 @@ def _share(text: str) -> float:
     return share
 
 
+def _ema_tau(text: str) -> float:
+    """``--ema-tau``: DistillDQN's ``ema_tau`` in (0, 1], or 0 for none."""
+    try:
+        tau = float(text)
+    except ValueError:
+        tau = float("nan")
+    if not 0 <= tau <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ema_tau in (0, 1] (or 0: no average), e.g. 0.01")
+    return tau
+
+
 def probe_name(perturbation: str, options: dict[str, Any]) -> str:
     """
     :param perturbation: a perturbation name
@@ -192,6 +203,13 @@ class RobustnessSuite(Suite):
             help="the halfcheetah_noise student's acting parameters as a share of the teacher's, in (0, 1] (default "
             f"{real_world.HALFCHEETAH['share']:g})",
         )
+        parser.add_argument(
+            "--ema-tau",
+            type=_ema_tau,
+            default=real_world.PRIVILEGED_EMA_TAU,
+            help="the privileged students' weight average, DistillDQN's ema_tau in (0, 1]; 0: none (default "
+            f"{real_world.PRIVILEGED_EMA_TAU:g})",
+        )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
         settings = super().plan(args)
@@ -269,6 +287,7 @@ class RobustnessSuite(Suite):
             str(args.out),
             args.frames,
             args.student_share,
+            args.ema_tau or None,
         )
         if "grids" not in args.parts:
             return extra
