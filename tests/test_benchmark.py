@@ -490,3 +490,42 @@ def test_robustness_suite_multi_teacher_part_plans_teachers_once_and_reports_ove
     assert "- student of the experts − best single teacher: +0.50 (target ≥ +0.10: met)." in report
     assert "- student of the experts − best single teacher: +0.00 (target ≥ +0.10: **missed**)." in report
     assert "| student of the experts | 2 | 0.75 ± 0.25 | +0.25 |" in report
+
+
+def test_robustness_suite_privileged_weight_average_and_halfcheetah_student_size(tmp_path: Path, capsys) -> None:
+    from scripts.benchmark.cli import parse_args
+    from scripts.benchmark.suites import _real_world as real_world
+    from scripts.benchmark.suites.mujoco import student_share
+
+    def planned(*extra: str) -> list:
+        args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "privileged",
+                                  "halfcheetah_noise", "--envs", "CartPole-v1", *extra])  # fmt: skip
+        return suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+
+    jobs = {job.section: job for job in planned()}
+    assert jobs["privileged"].args[-1] == real_world.PRIVILEGED_EMA_TAU == 0.01  # DistillDQN's ema_tau, by default
+    assert jobs["halfcheetah_noise"].args[-1] == real_world.HALFCHEETAH["share"]
+    jobs = {job.section: job for job in planned("--ema-tau", "0", "--student-share", "1")}
+    assert jobs["privileged"].args[-1] is None and jobs["halfcheetah_noise"].args[-1] == 1.0
+    for bad in (["--ema-tau", "1.5"], ["--student-share", "0"], ["--student-share", "many"]):
+        with pytest.raises(SystemExit):  # refused by the parser, before any job
+            planned(*bad)
+        assert "is not a" in capsys.readouterr().err
+    assert student_share("policy_distill:10%") == 0.1 and student_share("policy_distill:100%") == 1.0
+    with pytest.raises(ValueError, match="policy_distill:<P>%"):
+        student_share("policy_distill:150%")
+
+    # The privileged table: the weight average per run, and the mean over seeds against the env's target
+    def run(seed: int, final: float, ema_tau: float | None) -> dict:
+        return dict(env="CartPole-v1", frames=2, seed=seed, budget=5_000, ema_tau=ema_tau, final=final,
+                    curve=[dict(step=5_000, mean=final, std=0.0)])  # fmt: skip
+
+    results = dict(
+        teachers={"CartPole-v1": dict(random_return=20.0, teacher_return=500.0)},
+        privileged=[run(0, 500.0, 0.01), run(1, 452.0, 0.01), run(0, 500.0, None), run(1, 182.0, None)],
+    )
+    report = "\n".join(real_world.report(results))
+    assert "| CartPole-v1 | ema_tau=0.01 | 2 | 1 | 5,000: 452.0 | 500.0 | 0.90 | 0.90 |" in report
+    means = "| CartPole-v1 | {} | 2 | 5,000 | 0, 1 | {} | final / teacher ≥ 0.95: {} |"
+    assert means.format("none", "0.68 ± 0.32 | 0.67 ± 0.33", "**missed** (1 of 2 seeds)") in report
+    assert means.format("ema_tau=0.01", "0.95 ± 0.05 | 0.95 ± 0.05", "met (1 of 2 seeds)") in report
