@@ -1,4 +1,4 @@
-"""DistillDQN's ``ema_tau``: an exponential moving average of the Q-network's weights acts, is saved and exported."""
+"""DistillDQN's ``ema_tau``: an exponential moving average of the Q-network's weights predicts, is saved and exported."""
 
 import zipfile
 from pathlib import Path
@@ -35,19 +35,33 @@ def _student(**kwargs) -> DistillDQN:
     )
 
 
-def test_the_average_is_the_exponential_moving_average_of_every_gradient_step_and_the_target_network_copies_it():
+def test_the_average_of_every_gradient_step_predicts_theta_acts_in_the_env_and_the_target_network_copies_the_average():
     tau = 0.2
     model = _student(ema_tau=tau)
     expected = _weights(model.q_net)  # θ̄_0 = θ_0
     optimizer = model.policy.optimizer
     step = optimizer.step
 
+    trained: list[list[th.Tensor]] = []
+
     def step_and_record(*args, **kwargs):
         result = step(*args, **kwargs)
         # inside train(), q_net holds θ: the average moves towards it after every gradient step
         for average, weight in zip(expected, model.q_net.parameters(), strict=True):
             average.mul_(1 - tau).add_(weight.detach(), alpha=tau)
+        trained[:] = [_weights(model.q_net)]
         return result
+
+    predict = model.predict
+    acted_with_theta = []
+
+    def predict_and_check(*args, **kwargs):
+        # The student's env steps are chosen by θ (the latest trained weights), not by the average
+        if trained and model.num_timesteps < 40:
+            acted_with_theta.append(all(th.equal(a, b) for a, b in zip(model.q_net.parameters(), trained[0], strict=True)))
+        return predict(*args, **kwargs)
+
+    model.predict = predict_and_check  # type: ignore[method-assign]
 
     optimizer.step = step_and_record  # type: ignore[method-assign]
     train = model.train
@@ -68,6 +82,7 @@ def test_the_average_is_the_exponential_moving_average_of_every_gradient_step_an
     for acting, average in zip(model.q_net.parameters(), expected, strict=True):
         assert th.allclose(acting, average, atol=1e-6)
     assert not all(th.equal(a, b) for a, b in zip(model.q_net.parameters(), model.unaveraged_q_net.parameters(), strict=True))
+    assert len(acted_with_theta) == 40 - 21 and all(acted_with_theta)
     assert targets_copied_the_average == [True, True]  # steps 30 and 40 (none at 20: learning starts after it)
 
 
@@ -78,7 +93,7 @@ def test_tau_one_trains_exactly_as_without_an_average():
         assert th.equal(a, b)
 
 
-def test_save_and_load_keep_both_weights_and_the_average_acts(tmp_path: Path):
+def test_save_and_load_keep_both_weights_and_the_average_predicts(tmp_path: Path):
     model = _student(ema_tau=0.1).learn(60)
     path = tmp_path / "student.zip"
     model.save(path)

@@ -108,12 +108,12 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         faster per gradient step, same values (``python -m scripts.benchmark`` measures it)
     :param ema_tau: τ in (0, 1] of an exponential moving average of the student's Q-network weights,
         θ̄ ← (1 - τ) θ̄ + τ θ after every gradient step (``None``, the default: no average). With an average, ``q_net``
-        holds θ̄ outside of :meth:`train`: it acts (in the env and in ``predict()``), is saved and exported, and the
-        target network copies it; the gradient steps update θ, kept in ``unaveraged_q_net`` (saved too, so that
-        training resumes exactly). It steadies a student that cannot copy its teacher exactly, e.g. a privileged
-        teacher's student without velocities (CartPole, 2 frames: 500 on 5 seeds of 5 at 5,000 env steps with
-        ``ema_tau=0.01``, where the plain student swung between 500 and 109 from one 500-step window to the next;
-        docs/guide/robustness.md)
+        holds θ̄ outside of :meth:`train` and of the student's env steps: it predicts (evaluations included), is saved
+        and exported, and the target network copies it; the gradient steps update θ, kept in ``unaveraged_q_net``
+        (saved too, so that training resumes exactly), and θ chooses the actions of the env steps during ``learn()``
+        (unlike PolicyDistill's ``ema_tau``, where the average acts: θ's swings visit more states for the teacher to
+        label). It steadies a student that cannot copy its teacher exactly, e.g. a privileged teacher's student
+        without velocities (docs/guide/robustness.md, "Privileged teachers")
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -382,7 +382,14 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
     ) -> tuple[np.ndarray, np.ndarray]:
         # Phase 1: the teacher acts (the hook SB3's collect_rollouts calls for every env step).
         if not self._in_teacher_phase():
-            return super()._sample_action(learning_starts, action_noise, n_envs)
+            if self.unaveraged_q_net is None:
+                return super()._sample_action(learning_starts, action_noise, n_envs)
+            # ema_tau: the trained weights θ collect the env steps (their swings explore), the average θ̄ is the model
+            swap_weights(*self._averaged_parameters())
+            try:
+                return super()._sample_action(learning_starts, action_noise, n_envs)
+            finally:
+                swap_weights(*self._averaged_parameters())
         teacher = self._require_teacher()
         # The teacher acts on what it sees (raw observations, not the student's normalized ones).
         actions, _ = teacher.predict(self._teacher_current_observations(), deterministic=True)  # type: ignore[arg-type]

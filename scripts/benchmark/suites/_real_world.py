@@ -229,7 +229,9 @@ def privileged_job(
     env = _blind_env(env_id, frames, seed)
     model = DistillDQN("MlpPolicy", env, teacher=teacher, policy_kwargs=dict(net_arch=NET_ARCH), seed=seed, ema_tau=ema_tau)
     curve = _curve(model, budget, _blind_env(env_id, frames, 1000 + seed), episodes)
-    return dict(env=env_id, frames=frames, seed=seed, budget=budget, ema_tau=ema_tau, curve=curve, final=curve[-1]["mean"])
+    # ema_acting: which weights chose the env steps during learn() (DistillDQN's design since issue 21: θ, not θ̄)
+    extra = dict(ema_tau=ema_tau, ema_acting="trained") if ema_tau else {}
+    return dict(env=env_id, frames=frames, seed=seed, budget=budget, curve=curve, final=curve[-1]["mean"], **extra)
 
 
 # ----------------------------------------------------------------------------------------------- robust students
@@ -675,7 +677,10 @@ def _privileged_report(runs: list[dict[str, Any]], teachers: dict[str, Any]) -> 
     ]
 
     def average(run: dict[str, Any]) -> str:
-        return f"ema_tau={run['ema_tau']:g}" if run.get("ema_tau") else "none"
+        if not run.get("ema_tau"):
+            return "none"
+        # Runs of the first design, where the average also chose the env steps during learn()
+        return f"ema_tau={run['ema_tau']:g}" + ("" if run.get("ema_acting") == "trained" else " (the average acting)")
 
     def shares(run: dict[str, Any]) -> tuple[float, float] | None:
         record = teachers.get(run["env"])
