@@ -690,7 +690,7 @@ def _privileged_report(runs: list[dict[str, Any]], teachers: dict[str, Any]) -> 
         return run["final"] / teacher, (run["final"] - random_return) / (teacher - random_return)
 
     rows = []
-    ordered = sorted(runs, key=lambda r: (r["env"], bool(r.get("ema_tau")), r.get("ema_tau") or 0, r["seed"]))
+    ordered = sorted(runs, key=lambda r: (r["env"], average(r) != "none", average(r), r["budget"], r["seed"]))
     for run in ordered:
         record = teachers.get(run["env"], {})
         cells = ", ".join(f"{p['step']:,}: {p['mean']:.1f}" for p in run["curve"] if p["step"] >= run["budget"] / 4)
