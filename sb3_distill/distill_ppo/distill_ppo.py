@@ -19,6 +19,7 @@ from sb3_distill.common.distill_coef import AUTO, QDAGGER, DistillCoef, DistillC
 from sb3_distill.common.obs import Obs, obs_rows
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
+from sb3_distill.distill_ppo.teacher_phase import TeacherPhaseMixin, TeacherPhaseSetting, check_teacher_phase_setting
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_distill.common.actor_critic import ActorCriticStudentMixin
@@ -29,7 +30,7 @@ from sb3_distill.teachers.loading import TeacherSpec
 TEACHER_CHUNK = 4096
 
 
-class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
+class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, PPO):
     """
     PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
     learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
@@ -132,6 +133,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         distill_value_coef: float = 0.0,
         squash_output: bool | None = None,
         reference_returns: tuple[float, float] | None = None,
+        teacher_rollout_steps: TeacherPhaseSetting = AUTO,
+        pretrain_gradient_steps: TeacherPhaseSetting = AUTO,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
@@ -141,6 +144,16 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
+        check_teacher_phase_setting("teacher_rollout_steps", teacher_rollout_steps)
+        check_teacher_phase_setting("pretrain_gradient_steps", pretrain_gradient_steps)
+        if teacher_rollout_steps == 0 and pretrain_gradient_steps not in (0, AUTO):
+            raise ValueError(
+                f"pretrain_gradient_steps={pretrain_gradient_steps} trains on the rollouts the teacher plays, and "
+                "teacher_rollout_steps=0 plays none: give teacher_rollout_steps > 0 (or 'auto'), or leave "
+                "pretrain_gradient_steps unset."
+            )
+        self.teacher_rollout_steps = teacher_rollout_steps
+        self.pretrain_gradient_steps = pretrain_gradient_steps
 
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
@@ -224,6 +237,17 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                     "distill_value_coef=0."
                 )
 
+    def _choose_auto_coef(self) -> None:
+        super()._choose_auto_coef()
+        teacher_phase = self._choose_teacher_phase()
+        if teacher_phase is not None and self.distill_coef_choice is not None:
+            self.distill_coef_choice = self.distill_coef_choice.removesuffix(".") + teacher_phase + "."
+
+    def _excluded_save_params(self) -> list[str]:
+        # Chosen again at each learn(), or about the rollout buffer (not saved); what the teacher has played is saved
+        excluded = ["_teacher_phase_steps", "_pretrain_steps", "_rollout_played_by_teacher", "_teacher_in_episode"]
+        return [*super()._excluded_save_params(), *excluded]
+
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
         """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
@@ -284,6 +308,10 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
 
         # Kickstarting: λ_t for this rollout, and the teachers' outputs on its states, computed once for all epochs.
         distill_coef = self.current_distill_coef()
+        # Teacher phase: after the teacher's last rollout, the teacher term alone first; on a rollout the teacher
+        # played, no PPO surrogate (its ratio is an importance weight for actions the student drew).
+        self._pretrain_on_teacher_rollout(self._distill_term)
+        student_acted = not self._rollout_played_by_teacher
         rollout_targets = self._rollout_teacher_targets() if distill_coef > 0 else None
 
         entropy_losses = []
@@ -318,6 +346,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                 policy_loss_1 = advantages * ratio
                 policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
                 policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+                if not student_acted:  # Teacher phase: the teacher's actions
+                    policy_loss = th.zeros_like(policy_loss)
 
                 # Logging
                 pg_losses.append(policy_loss.item())
@@ -365,7 +395,7 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                     approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
                     approx_kl_divs.append(approx_kl_div)
 
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                if self.target_kl is not None and student_acted and approx_kl_div > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
                         print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
@@ -426,6 +456,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             self.logger.record("train/distill_loss", np.mean(distill_losses))
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
+        if self._rollout_played_by_teacher:
+            self.logger.record("train/teacher_rollout", 1)
 
 
 __all__ = ["DistillPPO"]
