@@ -54,7 +54,12 @@ class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, P
     student stalls (its score has set no new best twice in a row,
     :class:`~sb3_distill.common.distill_coef.StallGate`), so that a weak teacher never holds back a student that
     improves on its own (measured: docs/guide/distill_ppo.md "Which default"); what it chose and why:
-    ``distill_coef_choice``. ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
+    ``distill_coef_choice``. For a teacher it judges strong on a discrete action space, ``"auto"`` also starts with a
+    teacher phase (``teacher_rollout_steps``, ``pretrain_gradient_steps``, :mod:`sb3_distill.distill_ppo.teacher_phase`):
+    the teacher plays the first rollout, counted in ``num_timesteps``, and the student is cloned on its states by the
+    teacher term alone for 50 passes, before PPO's updates; imitating the teacher on the states of the student's own
+    near-random first rollouts instead left it 110-290 below PPO from scratch up to 10k env steps (CartPole-v1, SB3's
+    defaults). ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
     ``"qdagger_<λ_0>"`` with a ``FutureWarning``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
@@ -85,6 +90,16 @@ class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, P
         teacher, 10 episodes each, on a separate env (a copy of the student's env when it behaves differently from its
         registered id, e.g. shifted dynamics; not counted as training steps), and not saved (see
         :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
+    :param teacher_rollout_steps: env steps the teacher plays (its greedy action; with several teachers, the one of the
+        largest weight) before the student acts, rounded up to whole rollouts (``n_steps`` × ``n_envs``) and counted in
+        ``num_timesteps``, once per model (DistillDQN's keyword, the same meaning). PPO's surrogate skips the teacher's
+        transitions (its ratio is an importance weight for actions the student drew); the value loss and the teacher
+        term keep them; QDagger's score counts only episodes the teacher played no step of. ``"auto"`` (default): one
+        rollout when ``distill_coef="auto"`` judges the teacher strong (its return reaches the env's reward threshold,
+        or the env has none) and the action space is discrete, else 0 (off)
+    :param pretrain_gradient_steps: gradient steps (minibatches of ``batch_size``) of the teacher term alone on the
+        teacher phase's last rollout, once, right after it (DistillDQN's keyword). ``"auto"`` (default): 50 passes over
+        the rollout when the teacher plays one, else 0
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
