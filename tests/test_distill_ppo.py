@@ -548,7 +548,10 @@ def test_default_coef_waits_for_a_stall_of_a_weak_teachers_student(teachers):
     assert weak.current_distill_coef() == pytest.approx(stalled)  # no new episode: the same answer
     _set_student_returns(weak, [70.0] * 10)  # a new best (60 was): alone again
     assert weak.current_distill_coef() == 0.0
-    strong = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    # (Without its teacher phase, whose episodes would not score the student: test_teacher_phase_episodes_... below.)
+    strong = DistillPPO(
+        "MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), teacher_rollout_steps=0, **TINY
+    )
     strong.learn(64)
     assert not strong._auto_waits_for_a_stall and "from the first update" in strong.distill_coef_choice
     explicit = DistillPPO(
