@@ -88,6 +88,7 @@ class TeacherPhaseMixin:
     rollout_buffer: RolloutBuffer
     teachers: list[Any]
     _n_updates: int
+    num_timesteps: int
     _auto_waits_for_a_stall: bool
     _terms: list[Any]
 
@@ -134,14 +135,14 @@ class TeacherPhaseMixin:
         self._rollout_played_by_teacher = self._teacher_acts_in_next_rollout()
         if not self._rollout_played_by_teacher:
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)  # type: ignore[misc]
-        student_forward = self.policy.forward
+        student_forward, steps_before = self.policy.forward, self.num_timesteps
         self.policy.forward = self._teacher_forward  # the hook: SB3's collect_rollouts asks self.policy(obs)
         try:
             completed = super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)  # type: ignore[misc]
         finally:
             del self.policy.forward
         assert self.policy.forward == student_forward
-        self.teacher_steps_played += n_rollout_steps * env.num_envs
+        self.teacher_steps_played += self.num_timesteps - steps_before  # fewer if a callback stopped the rollout
         return completed
 
     def _acting_teacher(self) -> Any:
