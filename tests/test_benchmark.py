@@ -479,6 +479,10 @@ def test_robustness_suite_plans_and_reports_the_real_world_parts(tmp_path: Path)
     )
     assert "- distilled in sim, then DistillDQN (defaults) in real: vs DQN from scratch: 17% of its 8,750 (met" in report
     assert "vs the fine-tuned teacher: 50% of its 3,000 (met, ≤ 50%)" in report
+    # One already at the threshold in the real env before learning there: 0 real steps
+    sim_first[1]["zero_shot"] = 480.0
+    report = "\n".join(real_world.report(dict(results, sim_to_real=results["sim_to_real"] + sim_first)))
+    assert "| 1,000, 0 | 500 |" in report
 
 
 def test_robustness_suite_multi_teacher_part_plans_teachers_once_and_reports_over_seeds(tmp_path: Path) -> None:

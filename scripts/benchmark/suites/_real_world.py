@@ -240,6 +240,8 @@ def sim_to_real_job(shift: str, method: str, seed: int, episodes: int, budget_sc
     reached = next((point["step"] for point in curve if point["mean"] >= threshold), None)
     if reached is not None and method != "teacher":
         reached += extra.get("reference_env_steps", 0)
+    if extra.get("zero_shot", -np.inf) >= threshold:  # the sim student is there before any real step
+        reached = 0
     return dict(
         shift=shift,
         method=method,
@@ -578,9 +580,14 @@ def _steps(value: int | None, budget: int | None = None) -> str:
     return f"{value:,}" if value is not None else (f"never (≤ {budget:,})" if budget else "never")
 
 
+def _reached(run: dict[str, Any]) -> int | None:
+    """Real env steps to the threshold: 0 for a student distilled in sim that reaches it there before any real step."""
+    return 0 if run.get("zero_shot", -np.inf) >= run["threshold"] else run["steps_to_threshold"]
+
+
 def _median_steps(runs: list[dict[str, Any]]) -> float | None:
     """The median of the seeds' steps to the threshold, a seed that never reached it counting as infinite."""
-    values = sorted(np.inf if run["steps_to_threshold"] is None else run["steps_to_threshold"] for run in runs)
+    values = sorted(np.inf if _reached(run) is None else _reached(run) for run in runs)
     median = float(np.median(values)) if values else np.inf
     return None if not np.isfinite(median) else median
 
@@ -612,7 +619,7 @@ def report(results: dict[str, Any]) -> list[str]:
                     continue
                 budget = max(point["step"] for run in method_runs for point in run["curve"])
                 finals = [run["final"] for run in method_runs]
-                per_seed = ", ".join(_steps(run["steps_to_threshold"]) for run in sorted(method_runs, key=lambda r: r["seed"]))
+                per_seed = ", ".join(_steps(_reached(run)) for run in sorted(method_runs, key=lambda r: r["seed"]))
                 median = _median_steps(method_runs)
                 sim = ""
                 if method in SIM_FIRST:
