@@ -6,6 +6,7 @@ runs every test. A test that skips or xfails fails instead, unless its reason na
 a skipped test is a guarantee nobody checked.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +18,22 @@ th.set_num_threads(1)
 
 #: Skip / xfail reasons that are allowed: hardware this machine does not have.
 ACCELERATOR_REASON = re.compile(r"\b(cuda|gpu|mps|accelerator)\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sb3_log_folder(tmp_path_factory: pytest.TempPathFactory):
+    """
+    SB3 makes an empty folder ``<tempdir>/SB3-<date and time>`` for every ``learn()`` without a log folder unless
+    ``$SB3_LOGDIR`` names one: the suite's thousands of runs share one inside pytest's own temporary folder.
+    """
+    folder = str(tmp_path_factory.mktemp("sb3-logs"))
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = folder
+    yield folder
+    if previous is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from sb3_distill import DistillPPO, load_teacher
 from sb3_distill.common.distill_coef import qdagger_coef, student_score
 from sb3_distill.common.distill_coef import AUTO_COEF_CHOICES, StallGate
 from sb3_distill.distill_ppo import TeacherRolloutBuffer, parse_distill_coef
+from sb3_distill.distill_ppo.teacher_phase import AUTO_PRETRAIN_EPOCHS
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
 from sb3_distill.policy_distill import SquashedActorCriticPolicy
 from sb3_distill.zoo.samplers import convert_distill_ppo_params, sample_distill_ppo_params
@@ -437,6 +438,24 @@ def test_kickstarting_from_strong_teacher_reaches_its_level():
     assert _score(model) >= 475
 
 
+@pytest.mark.learning
+def test_defaults_from_a_strong_teacher_start_at_its_level():
+    """
+    Issue 20, strong teacher: with nothing but ``teacher=`` and ``seed=`` (SB3's PPO defaults) the teacher plays the
+    first rollout and the student, cloned on it, plays at the teacher's level after two rollouts (one of its own), where
+    PPO from scratch (the control: same defaults, seed and budget) is not. Before the teacher phase the student was at
+    104 here (seed 0: 112; imitating the teacher on the states of its own near-random first rollout), PPO from scratch
+    at 429 (docs/guide/distill_ppo.md "Which default").
+    """
+    budget = 2 * 2048
+    student = DistillPPO("MlpPolicy", "CartPole-v1", teacher="dqn/CartPole-v1", seed=0).learn(budget)
+    assert student.teacher_steps_played == 2048 and "the teacher plays the first 2048 env steps" in student.distill_coef_choice
+    scratch_score = _score(PPO("MlpPolicy", "CartPole-v1", seed=0).learn(budget), n_episodes=10)
+    student_score = _score(student, n_episodes=10)
+    assert student_score >= 475, f"student {student_score} (PPO from scratch {scratch_score})"
+    assert student_score >= scratch_score, f"student {student_score} vs PPO from scratch {scratch_score}"
+
+
 #: How far below PPO from scratch (same seed, budget and settings) a student may end and still count as "not below":
 #: PPO's own spread on CartPole-v1 at these budgets (SB3 defaults, 10k steps: 468 / 368 on seeds 0 / 1; DistillPPO runs
 #: with a vanishing pull, distill_coef="qdagger_0.03" / "qdagger_0.1", 300 / 402 on seed 0), 20 evaluation episodes.
@@ -529,7 +548,10 @@ def test_default_coef_waits_for_a_stall_of_a_weak_teachers_student(teachers):
     assert weak.current_distill_coef() == pytest.approx(stalled)  # no new episode: the same answer
     _set_student_returns(weak, [70.0] * 10)  # a new best (60 was): alone again
     assert weak.current_distill_coef() == 0.0
-    strong = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    # (Without its teacher phase, whose episodes would not score the student: test_teacher_phase_episodes_... below.)
+    strong = DistillPPO(
+        "MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), teacher_rollout_steps=0, **TINY
+    )
     strong.learn(64)
     assert not strong._auto_waits_for_a_stall and "from the first update" in strong.distill_coef_choice
     explicit = DistillPPO(
@@ -561,6 +583,122 @@ def test_stall_gate_is_saved_with_the_model(teachers, tmp_path):
     loaded._choose_auto_coef()  # what learn() does first: λ_0 = 0.1 and the gate for this teacher
     _set_student_returns(loaded, [50.0] * 10)  # the second score in a row without a new best: a stall
     assert loaded.current_distill_coef() == pytest.approx(0.1 * (1 - 30 / 80))
+
+
+def _teacher_agreement_of_actions(model: DistillPPO, teacher) -> float:
+    """
+    The share of the rollout buffer's actions that are the teacher's greedy action on the stored state (a DQN teacher;
+    states where its two Q-values tie within float error, which a batch of another size may break the other way, left out).
+    """
+    observations = model.rollout_buffer.observations.reshape(-1, *model.observation_space.shape)
+    teacher_actions, _ = teacher.predict(observations, deterministic=True)
+    with th.no_grad():
+        q_values = teacher.q_values(th.as_tensor(observations)).numpy()
+    clear = np.abs(q_values[:, 0] - q_values[:, 1]) > 1e-3
+    return float(np.mean((model.rollout_buffer.actions.reshape(-1) == teacher_actions)[clear]))
+
+
+def test_teacher_plays_the_first_rollout_of_a_strong_teachers_student(teachers, tmp_path):
+    """
+    distill_coef="auto" with a teacher that solves the env: the teacher plays the first rollout (counted in
+    num_timesteps, its actions in the buffer, no PPO surrogate on them), the student is pre-trained on it by the teacher
+    term, and the choice says so; then the student acts. A weak teacher and teacher_rollout_steps=0: no teacher phase.
+    """
+    strong = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    strong.learn(64)
+    assert strong.num_timesteps == strong.teacher_steps_played == 64 and strong.pretrained
+    assert _teacher_agreement_of_actions(strong, teachers["dqn"]) == 1.0
+    assert "the teacher plays the first 64 env steps" in strong.distill_coef_choice
+    assert f"for {AUTO_PRETRAIN_EPOCHS * 2} gradient steps" in strong.distill_coef_choice  # 50 passes of 64 / 32
+    strong.learn(64, reset_num_timesteps=False)  # the student's rollout: the teacher does not play again
+    assert strong.num_timesteps == 128 and strong.teacher_steps_played == 64 and not strong._rollout_played_by_teacher
+    assert _teacher_agreement_of_actions(strong, teachers["dqn"]) < 1.0
+    logged = DistillPPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=teachers["dqn"],
+        reference_returns=(20.0, 500.0),
+        pretrain_gradient_steps=10,
+        **TINY,
+    )
+    teachers_update, students_update = _logged(logged, tmp_path, 192).iloc[:2].to_dict("records")
+    assert teachers_update["train/teacher_rollout"] == 1 and teachers_update["train/policy_gradient_loss"] == 0
+    assert teachers_update["train/pretrain_teacher_agreement"] > 0.5 and teachers_update["train/distill_coef"] == 1.0
+    assert np.isnan(students_update["train/teacher_rollout"]) and students_update["train/policy_gradient_loss"] != 0
+
+    weak = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 100.0), **TINY)
+    off = DistillPPO(
+        "MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), teacher_rollout_steps=0, **TINY
+    )
+    for model in (weak, off):
+        model.learn(64)
+        assert model.teacher_steps_played == 0 and not model.pretrained and "teacher plays" not in model.distill_coef_choice
+    # Explicit: whole rollouts (100 -> 128), with any distill_coef, and the given number of pre-training steps.
+    explicit = DistillPPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        teacher=teachers["dqn"],
+        distill_coef=0.5,
+        teacher_rollout_steps=100,
+        pretrain_gradient_steps=3,
+        **TINY,
+    )
+    explicit.learn(128)
+    assert explicit.teacher_steps_played == 128 and explicit._pretrain_steps == 3 and explicit.pretrained
+    assert _teacher_agreement_of_actions(explicit, teachers["dqn"]) == 1.0
+    # A continuous teacher acts too, in the squashed student's [-1, 1]
+    pendulum = DistillPPO(
+        "MlpPolicy",
+        "Pendulum-v1",
+        teacher=teachers["sac"],
+        distill_coef=0.5,
+        teacher_rollout_steps=64,
+        pretrain_gradient_steps=0,
+        **TINY,
+    )
+    pendulum.learn(64)
+    observations = pendulum.rollout_buffer.observations.reshape(-1, 3)
+    expected = pendulum.policy.scale_action(teachers["sac"].predict(observations, deterministic=True)[0])
+    np.testing.assert_allclose(pendulum.rollout_buffer.actions.reshape(-1, 1), expected, atol=1e-5)
+
+
+def test_teacher_phase_episodes_do_not_score_the_student(teachers, tmp_path):
+    """QDagger's score after a teacher phase counts only episodes the teacher played no step of; the phase is saved."""
+    strong = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    strong.learn(64)
+    assert strong._teacher_in_episode.tolist() == [True]  # the teacher's episode goes on into the student's rollout
+    episode = {"episode": {"r": 500.0, "l": 500, "t": 0.0}}
+    strong._update_info_buffer([episode], np.array([True]))  # it ends: not the student's
+    assert strong._student_returns() == [] and strong.student_score() is None
+    strong._update_info_buffer([{"episode": {"r": 60.0, "l": 60, "t": 0.0}}], np.array([True]))
+    assert strong._student_returns() == [60.0] and strong.student_score() == pytest.approx(40 / 480)
+    strong.save(tmp_path / "student")
+    loaded = DistillPPO.load(tmp_path / "student", env=gym.make("CartPole-v1"), teacher=teachers["dqn"])
+    assert (loaded.teacher_steps_played, loaded.pretrained, loaded._student_returns()) == (64, True, [60.0])
+    assert loaded.teacher_rollout_steps == "auto" and loaded._teacher_in_episode is None
+    loaded.learn(64)  # a resumed run: the teacher does not play again
+    assert loaded.teacher_steps_played == 64 and not loaded._rollout_played_by_teacher
+    # A model that learned before the teacher phase existed (nothing played, updates done) does not start one.
+    resumed = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 500.0), **TINY)
+    resumed._n_updates = 2
+    resumed.learn(64)
+    assert resumed.teacher_steps_played == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(teacher_rollout_steps=-1), ValueError, "teacher_rollout_steps must be >= 0"),
+        (dict(teacher_rollout_steps="always"), ValueError, "Unknown teacher_rollout_steps='always'"),
+        (dict(teacher_rollout_steps=1.5), TypeError, "teacher_rollout_steps=1.5 is not an int"),
+        (dict(pretrain_gradient_steps=True), TypeError, "pretrain_gradient_steps=True is not an int"),
+        (dict(teacher_rollout_steps=0, pretrain_gradient_steps=10), ValueError, "teacher_rollout_steps=0 plays none"),
+    ],
+)
+def test_bad_teacher_phase(kwargs, error, match):
+    # Raised before the teacher is even loaded.
+    with pytest.raises(error, match=match):
+        DistillPPO("MlpPolicy", "CartPole-v1", teacher="no/such-teacher", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- Optuna

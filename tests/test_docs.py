@@ -28,6 +28,8 @@ SHORTER: dict[str, list[tuple[str, str]]] = {
         ("blind_student.learn(3_000)", "blind_student.learn(300)"),
         ("robust_student.learn(total_timesteps=15_000)", "robust_student.learn(total_timesteps=300)"),
         ("adapting.learn(2_000)", "adapting.learn(300)"),
+        ("sim_student.learn(10_000)", "sim_student.learn(300)"),
+        ("on_robot.learn(5_000)", "on_robot.learn(300)"),
         ("all_pushes.learn(20_000)", "all_pushes.learn(300)"),
         # the experts' training (scripts/train_teachers.py --dynamics, minutes each): the bundled teacher stands in
         ('"teachers/dynamics/force_mag=0.25/dqn/CartPole-v1_1"', '"dqn/CartPole-v1"'),

@@ -85,3 +85,46 @@ def test_auto_choices_judge_the_teacher_where_the_student_trains(teacher) -> Non
     assert ppo.distill_coef_choice.startswith(f"distill_coef='auto' chose QDagger's rule with λ_0 = {AUTO_COEF_CHOICES[1]:g}")
     assert "measured in the student's own env" in ppo.distill_coef_choice
     assert ppo.current_distill_coef() == 0.0
+
+
+def test_set_env_to_the_real_env_judges_the_teacher_there(teacher) -> None:
+    # Distilled in "sim" (the registered env, where the teacher solves it): "auto" copies the teacher
+    student = DistillDQN("MlpPolicy", cartpole(), teacher=teacher, learning_starts=50, seed=0)
+    student.learn(60)
+    assert student.recipe == "policy_distillation" and student.reference_measurement.where == "registered"
+    sim_returns = student.teacher_reference_returns()
+    # The same env again changes nothing
+    student.set_env(student.get_env())
+    assert student.recipe == "policy_distillation" and student.teacher_reference_returns() == sim_returns
+    # "Real": the teacher is measured again there, and "auto" chooses again (it is worse than random: outgrow it)
+    student.set_env(cartpole(wrapper_class=weak_push))
+    assert student.recipe == "auto" and student.recipe_choice is None
+    student.learn(60)
+    assert student.recipe == "outgrow" and student.td_target == "student", student.recipe_choice
+    assert student.reference_measurement.where == "student_env"
+    assert student.teacher_reference_returns()[1] < 30 < sim_returns[1]
+    assert student.current_distill_coef() == 0.0
+    # An explicit recipe is the user's: kept, but the reference returns are still the new env's
+    explicit = DistillDQN("MlpPolicy", cartpole(), teacher=teacher, recipe="outgrow", learning_starts=50, seed=0)
+    explicit.learn(60)
+    explicit.set_env(cartpole(wrapper_class=weak_push))
+    explicit.learn(60)
+    assert explicit.recipe == "outgrow" and explicit.reference_measurement.where == "student_env"
+    # DistillPPO: its distill_coef="auto" follows the new env's measurement (λ_0 of a weak teacher)
+    ppo = DistillPPO("MlpPolicy", cartpole(n_envs=2), teacher=teacher, n_steps=64, batch_size=64, seed=0)
+    ppo.learn(128)
+    assert ppo.distill_coef_choice.startswith(f"distill_coef='auto' chose QDagger's rule with λ_0 = {AUTO_COEF_CHOICES[0]:g}")
+    ppo.set_env(cartpole(wrapper_class=weak_push, n_envs=2))
+    ppo.learn(128)
+    assert ppo.distill_coef_choice.startswith(f"distill_coef='auto' chose QDagger's rule with λ_0 = {AUTO_COEF_CHOICES[1]:g}")
+    assert ppo.reference_measurement.where == "student_env"
+
+
+def test_a_student_distilled_in_sim_starts_the_real_learner() -> None:
+    # The benchmark's sim-first method at its smallest budget: sim steps reported apart from the real ones
+    from scripts.benchmark.suites._real_world import sim_to_real_job
+
+    run = sim_to_real_job("cartpole_weak_push", "sim_student", 0, 1, budget_scale=0.0)
+    assert run["sim_steps"] == 500 and run["curve"][-1]["step"] == 500
+    assert run["reference_where"] == "student_env" and run["reference_env_steps"] > 0
+    assert {"sim_return", "zero_shot"} <= set(run) and "'outgrow'" in run["choice"]

@@ -241,6 +241,8 @@ class DistillCoefMixin:
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         self._choose_auto_coef()
+        if self.verbose >= 1 and self.distill_coef_choice is not None and self.distill_coef == AUTO:
+            print(self.distill_coef_choice)
         return super()._setup_learn(*args, **kwargs)  # type: ignore[misc]
 
     def _choose_auto_coef(self) -> None:
@@ -279,8 +281,6 @@ class DistillCoefMixin:
             f"distill_coef='{AUTO}' chose QDagger's rule with λ_0 = {coef:g}, pulling {when}: {reason} "
             f"(pass distill_coef='{QDAGGER}_<λ0>' to choose yourself)."
         )
-        if self.verbose >= 1:
-            print(self.distill_coef_choice)
 
     def current_distill_coef(self) -> float:
         """

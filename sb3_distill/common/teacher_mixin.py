@@ -301,6 +301,30 @@ class TeacherMixin:
         except gym.error.Error:  # an env that is not registered has no threshold
             return None
 
+    # ------------------------------------------------------------------ a new env
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        """
+        SB3's ``set_env`` (same arguments). Another env than the current one also gets its own reference returns:
+        those measured for the previous env are forgotten (measured again at the next ``learn()``, on a copy of the
+        new env if it behaves differently from its registered id) and the ``"auto"`` choices made from them are made
+        again there (DistillDQN's ``recipe``; DistillPPO's ``distill_coef`` is chosen at every ``learn()``). So a
+        student distilled in a simulator and then ``set_env(real_env)`` judges its teacher in the real env.
+        ``reference_returns`` given by the user are kept. The replay buffer, as in SB3, keeps the previous env's
+        transitions.
+
+        :param env: the env to learn on from now on
+        :param force_reset: reset the env before training (SB3's meaning)
+        """
+        previous = getattr(self, "env", None)
+        super().set_env(env, force_reset=force_reset)  # type: ignore[misc]
+        if self.env is not previous:
+            self._measured_reference_returns = None
+            self.reference_measurement = None
+            self._forget_env_choices()
+
+    def _forget_env_choices(self) -> None:
+        """Undo what was chosen from the previous env's reference returns; algorithms with such choices extend it."""
+
     # ------------------------------------------------------------------ learn
     def learn(
         self: SelfTeacherMixin,

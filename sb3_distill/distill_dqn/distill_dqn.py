@@ -49,7 +49,8 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
     α_t = max(1 − s, 0)³ (s: QDagger's score, the student's teacher-normalized training return), which took students
     of the weak CartPole (0.36) and Acrobot (0.29) teachers to 0.89-1.0 in 20,000 env steps. No single recipe did both:
     with a TD term, students of the strong Acrobot, MountainCar and LunarLander teachers are unsteady (a MountainCar
-    student fell from 0.98 to 0.0 even at α = 1). What was chosen and why: ``recipe``, ``recipe_choice``.
+    student fell from 0.98 to 0.0 even at α = 1). What was chosen and why: ``recipe``, ``recipe_choice``;
+    ``set_env()`` to another env chooses again at the next ``learn()``, from the teacher's return there.
     Numbers: ``docs/guide/distill_dqn.md``, "Which default".
 
     Like QR-DQN, DistillDQN has defaults of its own, chosen for distillation. Those that differ from DQN's, and why:
@@ -285,6 +286,13 @@ class DistillDQN(DistillCoefMixin, TeacherMixin, DQN):
         self.recipe_choice = f"recipe='auto' chose {chosen!r}: {reason} (pass recipe= to choose yourself)."
         if self.verbose >= 1:
             print(self.recipe_choice)
+
+    def _forget_env_choices(self) -> None:
+        # set_env() to another env: a recipe that "auto" chose from the previous env's teacher return is chosen again
+        if self.recipe_choice is not None:
+            self.recipe, self.recipe_choice = AUTO_RECIPE, None
+            self._apply_recipe(AUTO_RECIPE)
+            self._resolve_auto_loss()
 
     def _resolve_auto_loss(self) -> None:
         if self.distill_loss == "auto" and self.teachers:

@@ -19,6 +19,7 @@ from sb3_distill.common.distill_coef import AUTO, QDAGGER, DistillCoef, DistillC
 from sb3_distill.common.obs import Obs, obs_rows
 from sb3_distill.common.teacher_observations import env_teacher_observation_space
 from sb3_distill.distill_ppo.buffers import TeacherDictRolloutBuffer, TeacherRolloutBuffer, TeacherRolloutMixin
+from sb3_distill.distill_ppo.teacher_phase import TeacherPhaseMixin, TeacherPhaseSetting, check_teacher_phase_setting
 from sb3_distill.errors import IncompatibleTeacherError
 from sb3_distill.common.actor_critic import CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_distill.common.actor_critic import ActorCriticStudentMixin
@@ -29,7 +30,7 @@ from sb3_distill.teachers.loading import TeacherSpec
 TEACHER_CHUNK = 4096
 
 
-class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
+class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, PPO):
     """
     PPO with a kickstarting term (Schmitt et al. 2018, "Kickstarting Deep Reinforcement Learning"): the student
     learns by PPO and, on the states of its own rollouts, is pulled towards its teacher(s):
@@ -53,7 +54,12 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
     student stalls (its score has set no new best twice in a row,
     :class:`~sb3_distill.common.distill_coef.StallGate`), so that a weak teacher never holds back a student that
     improves on its own (measured: docs/guide/distill_ppo.md "Which default"); what it chose and why:
-    ``distill_coef_choice``. ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
+    ``distill_coef_choice``. For a teacher it judges strong on a discrete action space, ``"auto"`` also starts with a
+    teacher phase (``teacher_rollout_steps``, ``pretrain_gradient_steps``, :mod:`sb3_distill.distill_ppo.teacher_phase`):
+    the teacher plays the first rollout, counted in ``num_timesteps``, and the student is cloned on its states by the
+    teacher term alone for 50 passes, before PPO's updates; imitating the teacher on the states of the student's own
+    near-random first rollouts instead left it 120-240 below PPO from scratch on the mean up to 10k env steps
+    (CartPole-v1, SB3's defaults, 5 seeds). ``"auto_<λ_0>"``, the rule's old name with a given λ_0, still works as
     ``"qdagger_<λ_0>"`` with a ``FutureWarning``.
 
     The teachers see raw observations (with their own VecNormalize statistics) even when the student's env is
@@ -84,6 +90,16 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         teacher, 10 episodes each, on a separate env (a copy of the student's env when it behaves differently from its
         registered id, e.g. shifted dynamics; not counted as training steps), and not saved (see
         :meth:`~sb3_distill.common.teacher_mixin.TeacherMixin.teacher_reference_returns`)
+    :param teacher_rollout_steps: env steps the teacher plays (its greedy action; with several teachers, the one of the
+        largest weight) before the student acts, rounded up to whole rollouts (``n_steps`` × ``n_envs``) and counted in
+        ``num_timesteps``, once per model (DistillDQN's keyword, the same meaning). PPO's surrogate skips the teacher's
+        transitions (its ratio is an importance weight for actions the student drew); the value loss and the teacher
+        term keep them; QDagger's score counts only episodes the teacher played no step of. ``"auto"`` (default): one
+        rollout when ``distill_coef="auto"`` judges the teacher strong (its return reaches the env's reward threshold,
+        or the env has none) and the action space is discrete, else 0 (off)
+    :param pretrain_gradient_steps: gradient steps (minibatches of ``batch_size``) of the teacher term alone on the
+        teacher phase's last rollout, once, right after it (DistillDQN's keyword). ``"auto"`` (default): 50 passes over
+        the rollout when the teacher plays one, else 0
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -132,6 +148,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
         distill_value_coef: float = 0.0,
         squash_output: bool | None = None,
         reference_returns: tuple[float, float] | None = None,
+        teacher_rollout_steps: TeacherPhaseSetting = AUTO,
+        pretrain_gradient_steps: TeacherPhaseSetting = AUTO,
     ) -> None:
         # Everything that can be checked without loading anything is checked first.
         self._init_terms(teacher, teacher_weights, distill_loss, kl_direction, temperature, squash_output, _init_setup_model)
@@ -141,6 +159,16 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             raise ValueError(f"distill_value_coef must be finite and >= 0 (got {distill_value_coef}); 0 turns it off.")
         if reference_returns is not None and len(reference_returns) != 2:
             raise ValueError(f"reference_returns is (random_return, teacher_return); got {reference_returns}.")
+        check_teacher_phase_setting("teacher_rollout_steps", teacher_rollout_steps)
+        check_teacher_phase_setting("pretrain_gradient_steps", pretrain_gradient_steps)
+        if teacher_rollout_steps == 0 and pretrain_gradient_steps not in (0, AUTO):
+            raise ValueError(
+                f"pretrain_gradient_steps={pretrain_gradient_steps} trains on the rollouts the teacher plays, and "
+                "teacher_rollout_steps=0 plays none: give teacher_rollout_steps > 0 (or 'auto'), or leave "
+                "pretrain_gradient_steps unset."
+            )
+        self.teacher_rollout_steps = teacher_rollout_steps
+        self.pretrain_gradient_steps = pretrain_gradient_steps
 
         self.distill_value_coef = float(distill_value_coef)
         self.reference_returns = reference_returns
@@ -224,6 +252,17 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                     "distill_value_coef=0."
                 )
 
+    def _choose_auto_coef(self) -> None:
+        super()._choose_auto_coef()
+        teacher_phase = self._choose_teacher_phase()
+        if teacher_phase is not None and self.distill_coef_choice is not None:
+            self.distill_coef_choice = self.distill_coef_choice.removesuffix(".") + teacher_phase + "."
+
+    def _excluded_save_params(self) -> list[str]:
+        # Chosen again at each learn(), or about the rollout buffer (not saved); what the teacher has played is saved
+        excluded = ["_teacher_phase_steps", "_pretrain_steps", "_rollout_played_by_teacher", "_teacher_in_episode"]
+        return [*super()._excluded_save_params(), *excluded]
+
     # ------------------------------------------------------------------ the kickstarting term
     def _rollout_teacher_targets(self) -> list[TeacherTargets] | None:
         """Each teacher's outputs on the whole rollout, in sample-index order; ``None`` if the buffer gives no indices."""
@@ -284,6 +323,10 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
 
         # Kickstarting: λ_t for this rollout, and the teachers' outputs on its states, computed once for all epochs.
         distill_coef = self.current_distill_coef()
+        # Teacher phase: after the teacher's last rollout, the teacher term alone first; on a rollout the teacher
+        # played, no PPO surrogate (its ratio is an importance weight for actions the student drew).
+        self._pretrain_on_teacher_rollout(self._distill_term)
+        student_acted = not self._rollout_played_by_teacher
         rollout_targets = self._rollout_teacher_targets() if distill_coef > 0 else None
 
         entropy_losses = []
@@ -318,6 +361,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                 policy_loss_1 = advantages * ratio
                 policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
                 policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+                if not student_acted:  # Teacher phase: the teacher's actions
+                    policy_loss = th.zeros_like(policy_loss)
 
                 # Logging
                 pg_losses.append(policy_loss.item())
@@ -365,7 +410,7 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
                     approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
                     approx_kl_divs.append(approx_kl_div)
 
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                if self.target_kl is not None and student_acted and approx_kl_div > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
                         print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
@@ -426,6 +471,8 @@ class DistillPPO(DistillCoefMixin, ActorCriticStudentMixin, PPO):
             self.logger.record("train/distill_loss", np.mean(distill_losses))
         if agreements:
             self.logger.record("train/teacher_agreement", np.mean(agreements))
+        if self._rollout_played_by_teacher:
+            self.logger.record("train/teacher_rollout", 1)
 
 
 __all__ = ["DistillPPO"]

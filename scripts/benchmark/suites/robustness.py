@@ -190,6 +190,13 @@ class RobustnessSuite(Suite):
             help="sim_to_real's shifted envs",
         )
         parser.add_argument(
+            "--s2r-methods",
+            nargs="+",
+            default=list(real_world.SIM_TO_REAL_METHODS),
+            choices=list(real_world.SIM_TO_REAL_METHODS),
+            help="sim_to_real's methods (default: all; e.g. to add a method's seeds to an earlier run's)",
+        )
+        parser.add_argument(
             "--frames",
             type=int,
             default=None,
@@ -218,7 +225,7 @@ class RobustnessSuite(Suite):
         settings["students"] = [env for env in args.envs if env not in self.optional_students or args.halfcheetah_student]
         grids = "grids" in args.parts
         self._students = tuple(settings["students"]) if grids else ()
-        settings.update(parts=list(args.parts), shifts=list(args.shifts))
+        settings.update(parts=list(args.parts), shifts=list(args.shifts), s2r_methods=list(args.s2r_methods))
         return settings
 
     def trains(self, env_id: str, method: str) -> bool:
@@ -286,8 +293,9 @@ class RobustnessSuite(Suite):
             args.budget_scale,
             str(args.out),
             args.frames,
-            args.student_share,
-            args.ema_tau or None,
+            list(getattr(args, "s2r_methods", real_world.SIM_TO_REAL_METHODS)),
+            student_share=args.student_share,
+            ema_tau=args.ema_tau or None,
         )
         if "grids" not in args.parts:
             return extra
