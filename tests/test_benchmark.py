@@ -402,6 +402,31 @@ def test_reincarnation_defaults_methods_build_what_a_user_builds() -> None:
 SUITE_DEFAULTS = ("distill_dqn:defaults", "distill_ppo:defaults", "dqn:defaults", "ppo:defaults")
 
 
+def test_reincarnation_strong_teacher_option_plans_the_bundled_strong_teachers(tmp_path: Path) -> None:
+    """Issue 20's strong half: ``--strong-teacher`` is ``--teacher ENV=dqn/ENV`` for every env; the default is unchanged."""
+    base = ["--suite", "reincarnation", "--out", str(tmp_path / "out"), "--methods", "distill_dqn:defaults", "dqn:defaults"]
+    args, suite = cli.parse_args(base)
+    assert not args.strong_teacher and suite.teachers["CartPole-v1"] == "dqn/CartPole-v1@weak"
+    args, suite = cli.parse_args([*base, "--envs", "CartPole-v1", "Acrobot-v1", "--strong-teacher"])
+    assert args.strong_teacher and suite.teachers == suite.reference_teachers
+    settings = suite.plan(args)
+    assert settings["teachers"] == {"CartPole-v1": "dqn/CartPole-v1", "Acrobot-v1": "dqn/Acrobot-v1"}
+    assert settings["budgets"]["CartPole-v1"] == {"distill_dqn:defaults": 20_000, "dqn:defaults": 20_000}
+    suite.check(args)  # the bundled strong teachers are there
+    teacher = dict(random_return=22.0, teacher_return=500.0, reference_return=500.0, params=1)
+    assert suite.levels_for(teacher) == {"weak": 1.0, "1.0": 1.0}  # "weak" is the strong teacher's own level
+    jobs = cli.training_jobs(suite, args, settings, dict.fromkeys(args.envs, teacher), "zoo")
+    assert len(jobs) == 2 * 2 * 5 and {job.args[0]["settings"]["teachers"]["Acrobot-v1"] for job in jobs} == {
+        "dqn/Acrobot-v1"
+    }  # the workers rebuild the suite from these
+    # Refused before anything is measured or written: another teacher, or another folder, with it.
+    for extra in (["--teacher", "CartPole-v1=dqn/CartPole-v1@weak"], ["--zoo-dir", str(tmp_path)]):
+        args, suite = cli.parse_args([*base, "--strong-teacher", *extra])
+        with pytest.raises(ValueError, match="--strong-teacher runs the bundled strong teachers: drop --"):
+            suite.check(args)
+        assert cli.main([*base, "--strong-teacher", *extra]) == 2 and not (tmp_path / "out").exists()
+
+
 def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     import gymnasium as gym
     from scripts.benchmark.suites.robustness import GRIDS, SUITE, probe_name

@@ -16,6 +16,10 @@ The methods ending in ``:defaults`` (issue 20) build the students as a user woul
 scratch with SB3's defaults (``ppo:defaults``) and DQN from scratch with rl-zoo3's hyperparameters (``dqn:defaults``,
 the zoo's DQN at the students' budget); they run :data:`DEFAULTS_BUDGETS` env steps, evaluated every
 :data:`DEFAULTS_EVAL_EVERY`. No VecNormalize there, so Acrobot-v1 runs too.
+
+``--strong-teacher`` (issue 20's strong half) gives every env its bundled *strong* teacher (``dqn/ENV``, the reference)
+instead of the weak one: the same as ``--teacher ENV=dqn/ENV`` for every env. The ``weak`` level of the report is then
+the strong teacher's own (about 1.0), so "steps to the weak teacher's level" reads "steps to the teacher's level".
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ DEFAULTS_BUDGETS = {"CartPole-v1": 20_000, "Acrobot-v1": 20_000, "LunarLander-v3
 #: Env steps between two evaluations of the ``:defaults`` methods (the zoo runs use the shared grid).
 DEFAULTS_EVAL_EVERY = 2_500
 DEFAULTS = ":defaults"
+STRONG_TEACHER = "--strong-teacher"
+
+
+class _StrongTeachers(argparse.Action):
+    """``--strong-teacher``: ``--teacher ENV=dqn/ENV`` (the bundled strong teacher, the reference) for every env."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: Any) -> None:
+        setattr(namespace, self.dest, True)
+        strong = [f"{env_id}={spec}" for env_id, spec in ReincarnationSuite.reference_teachers.items()]
+        namespace.teacher = [*(getattr(namespace, "teacher", None) or []), *strong]
 
 
 class ReincarnationSuite(Suite):
@@ -76,7 +90,25 @@ class ReincarnationSuite(Suite):
         """
         return METHODS[method][1] or self.teachers[env_id].split("/")[0]
 
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            STRONG_TEACHER,
+            action=_StrongTeachers,
+            nargs=0,
+            default=False,
+            help="the students learn from the bundled strong teachers (dqn/ENV, 1.0) instead of the weak ones: "
+            "--teacher ENV=dqn/ENV for every env (the report's 'weak' level is then the strong teacher's own)",
+        )
+
     def check(self, args: argparse.Namespace) -> None:
+        if getattr(args, "strong_teacher", False):
+            strong = {f"{env_id}={spec}" for env_id, spec in self.reference_teachers.items()}
+            others = [item for item in args.teacher if item not in strong]
+            if others or args.zoo_dir is not None:
+                given = " ".join([*(f"--teacher {item}" for item in others), *(["--zoo-dir"] if args.zoo_dir else [])])
+                raise ValueError(
+                    f"{STRONG_TEACHER} runs the bundled strong teachers: drop {given} (or drop {STRONG_TEACHER})."
+                )
         if "distill_ppo" in args.methods:
             try:
                 from sb3_distill.distill_ppo import DistillPPO  # noqa: F401
