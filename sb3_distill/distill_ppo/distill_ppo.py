@@ -279,7 +279,7 @@ class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, P
         return teacher_targets(term, obs, policy=True, value=self.distill_value_coef > 0)
 
     def _distill_term(
-        self, rollout_data: Any, student_values: th.Tensor, rollout_targets: list[TeacherTargets] | None
+        self, rollout_data: Any, student_values: th.Tensor | None, rollout_targets: list[TeacherTargets] | None
     ) -> tuple[th.Tensor, list[float], list[TeacherTargets]]:
         """
         Σ_i w_i · (L_policy,i + distill_value_coef · L_value,i) on a minibatch.
@@ -297,7 +297,7 @@ class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, P
         agreements = []
         for term, targets in zip(self._terms, batch_targets, strict=True):
             term_loss, agreement = policy_term(term, distribution, targets, self.kl_direction, squashes, self.action_space)  # type: ignore[arg-type]
-            if self.distill_value_coef > 0:
+            if student_values is not None and self.distill_value_coef > 0:
                 term_loss = term_loss + self.distill_value_coef * value_term(student_values, targets)
             loss = loss + term.weight * term_loss
             if agreement is not None:

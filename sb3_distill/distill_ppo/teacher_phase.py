@@ -83,6 +83,7 @@ class TeacherPhaseMixin:
     n_envs: int
     batch_size: int
     distill_coef: Any
+    distill_value_coef: float
     action_space: spaces.Space
     policy: Any
     rollout_buffer: RolloutBuffer
@@ -209,7 +210,9 @@ class TeacherPhaseMixin:
         steps, losses, agreements = 0, [], []
         while steps < self._pretrain_steps:
             for rollout_data in self.rollout_buffer.get(self.batch_size):
-                values = self.policy.predict_values(rollout_data.observations).flatten()
+                # The critic's values enter the teacher term only through its value part
+                value_term = self.distill_value_coef > 0
+                values = self.policy.predict_values(rollout_data.observations).flatten() if value_term else None
                 loss, batch_agreements, _ = distill_term(rollout_data, values, rollout_targets)
                 self.policy.optimizer.zero_grad()
                 loss.backward()
