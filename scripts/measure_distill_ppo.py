@@ -18,6 +18,12 @@ network; DistillPPO adds its teacher. Scores are deterministic evaluations (10 e
 
     python scripts/measure_distill_ppo.py --settings defaults --teacher weak-dqn --algo distill_ppo --seeds 0 1 \
         --steps 30000 --eval-freq 10000 --eval-episodes 20
+
+``--eval-after-update`` evaluates after every PPO update instead (and once more at the end), the protocol of issue 20's
+tables in docs/benchmarks.md; ``--kwargs`` passes further keywords to DistillPPO (e.g. to switch its teacher phase off):
+
+    python scripts/measure_distill_ppo.py --settings defaults --teacher dqn/CartPole-v1 --algo distill_ppo \
+        --seeds 0 1 2 3 4 --steps 12288 --eval-after-update --eval-episodes 20 --kwargs '{"teacher_rollout_steps": 0}'
 """
 
 import argparse
@@ -30,8 +36,9 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import DQN, PPO
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -61,16 +68,49 @@ def reference(env_id: str, teacher: Teacher, episodes: int = 10) -> tuple[float,
     return float(np.mean(random_returns)), float(np.mean(teacher_returns))
 
 
-def run_defaults(args: argparse.Namespace, seed: int, teacher: Teacher) -> tuple[PPO, EvalCallback, float]:
-    """PPO or DistillPPO with their defaults (``distill_coef`` only if given), trained with a 20-episode EvalCallback."""
+class EvalAfterUpdate(BaseCallback):
+    """Deterministic evaluations after every PPO update and at the end, recorded as EvalCallback records them.
+
+    Each evaluation plays the same episodes: the env is seeded anew with ``seed`` before it.
+    """
+
+    def __init__(self, eval_env: Any, n_eval_episodes: int, seed: int) -> None:
+        super().__init__()
+        self.eval_env, self.n_eval_episodes, self.seed = eval_env, n_eval_episodes, seed
+        self.evaluations_timesteps: list[int] = []
+        self.evaluations_results: list[list[float]] = []
+
+    def _evaluate(self) -> None:
+        self.eval_env.seed(self.seed)
+        returns, _ = evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, return_episode_rewards=True)
+        self.evaluations_timesteps.append(self.num_timesteps)
+        self.evaluations_results.append([float(ret) for ret in returns])
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps > 0:  # a rollout starts after each update but the first
+            self._evaluate()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self._evaluate()
+
+
+def run_defaults(args: argparse.Namespace, seed: int, teacher: Teacher) -> tuple[PPO, Any, float]:
+    """PPO or DistillPPO with their defaults (``distill_coef`` and ``--kwargs`` only if given), evaluated on the way."""
     if args.algo == "ppo":
         model: PPO = PPO("MlpPolicy", args.env, seed=seed)
     else:
         coef = {} if args.distill_coef in ("auto", "qdagger") else dict(distill_coef=args.distill_coef)
-        model = DistillPPO("MlpPolicy", args.env, teacher=teacher, seed=seed, **coef)
+        model = DistillPPO("MlpPolicy", args.env, teacher=teacher, seed=seed, **coef, **args.kwargs)
     eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 10_000)
-    log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
-    callback = EvalCallback(eval_env, eval_freq=args.eval_freq, n_eval_episodes=args.eval_episodes, log_path=log_path)
+    callback: EvalAfterUpdate | EvalCallback
+    if args.eval_after_update:
+        callback = EvalAfterUpdate(eval_env, args.eval_episodes, seed + 10_000)
+    else:
+        log_path = tempfile.mkdtemp(prefix="measure_distill_ppo_")
+        callback = EvalCallback(eval_env, eval_freq=args.eval_freq, n_eval_episodes=args.eval_episodes, log_path=log_path)
     start = time.time()
     model.learn(args.steps, callback=callback)
     return model, callback, time.time() - start
@@ -112,7 +152,7 @@ def run(args: argparse.Namespace, seed: int, teacher: Teacher | None, refs: tupl
 def summarize(
     args: argparse.Namespace,
     seed: int,
-    callback: EvalCallback,
+    callback: Any,
     refs: tuple[float, float],
     seconds: float,
     choice: str | None,
@@ -146,8 +186,14 @@ def main() -> None:
         "--settings", default="zoo", choices=["zoo", "defaults"], help="rl-zoo3's PPO settings, or SB3's defaults"
     )
     parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument(
+        "--eval-after-update", action="store_true", help="with --settings defaults: evaluate after every PPO update"
+    )
+    parser.add_argument("--kwargs", type=json.loads, default={}, help="with --settings defaults: DistillPPO keywords")
     parser.add_argument("--output", default=None, help="append one JSON line per run")
     args = parser.parse_args()
+    if args.settings != "defaults" and (args.eval_after_update or args.kwargs):
+        parser.error("--eval-after-update and --kwargs go with --settings defaults")
     try:
         args.distill_coef = float(args.distill_coef)
     except ValueError:
