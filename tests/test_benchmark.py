@@ -450,10 +450,15 @@ def test_reincarnation_defaults_eval_grid_option_and_paired_report(tmp_path: Pat
     teacher = dict(teacher="dqn/CartPole-v1@weak", teacher_return=50.0, random_return=0.0, reference_return=100.0)
     rows = [row("distill_dqn:defaults", 0, [60, 100]), row("distill_dqn:defaults", 1, [20, 90])]
     rows += [row("dqn:defaults", 0, [10, 100]), row("dqn:defaults", 1, [140, 80]), row("ppo:defaults", 0, [0, 0])]
+    rows[1].update(distill_coef_by_eval=[0.5, None], choice="recipe='auto' chose 'outgrow'")
     text = "\n".join(paired_sections(dict(teachers={"CartPole-v1": teacher}, rows=rows)))
     assert "DistillDQN vs DQN (zoo) from scratch, seeds 0, 1 (teacher 50, random 0, strong 100)" in text
     assert "| student − scratch, mean ± SE | -35 ± 85 | +5 ± 5 |" in text and "| seeds > 100 below | 1/2 | 0/2 |" in text
     assert "final 100 / 100; 90 / 80; steps to the strong level (1.0) 10k / 10k; never / 5k" in text
+    assert (
+        "DistillDQN seed 1, mean λ_t of the updates before each evaluation (since the previous one): 0.5 / –; "
+        "recipe='auto' chose 'outgrow'" in text
+    )
     assert "DistillPPO" not in text  # no student run to pair with PPO from scratch
 
 

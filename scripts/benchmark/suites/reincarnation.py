@@ -21,7 +21,9 @@ the zoo's DQN at the students' budget); they run :data:`DEFAULTS_BUDGETS` env st
 40 evaluations of up to 1,000-step episodes cost as much as the training); ``--budget-scale`` shortens their budget.
 The report pairs every ``:defaults`` student with its algorithm from scratch at the same seeds (:func:`paired_sections`:
 the mean curves, student − scratch per seed as mean ± standard error, the seeds more than :data:`PAIRED_NOISE`
-below, finals and first crossings per seed).
+below, finals and first crossings per seed). The students' rows also hold what their defaults chose (``choice``:
+DistillDQN's ``recipe_choice``, DistillPPO's ``distill_coef_choice``) and their mean λ_t over the updates between two
+evaluations (``distill_coef_by_eval``), printed under the pair's table.
 
 ``--strong-teacher`` (issue 20's strong half) gives every env its bundled *strong* teacher (``dqn/ENV``, the reference)
 instead of the weak one: the same as ``--teacher ENV=dqn/ENV`` for every env. The ``weak`` level of the report is then
@@ -206,7 +208,10 @@ class ReincarnationSuite(Suite):
         if method.endswith(DEFAULTS):
             self._eval_every = spec.get("settings", {}).get("defaults_eval_every", DEFAULTS_EVAL_EVERY)
             if method != "dqn:defaults":
-                return self._build_with_defaults(method, env, teacher, seed)
+                model = self._build_with_defaults(method, env, teacher, seed)
+                if method != "ppo:defaults":
+                    _trace_distill_coef(model, self._eval_every)
+                return model
             method = "dqn"
         config = zoo_config(self.algorithm(method, env_id), env_id)
         hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
@@ -239,6 +244,18 @@ class ReincarnationSuite(Suite):
         recipe = method.partition(":")[2] or None
         return DistillDQN(teacher=teacher, recipe=recipe, reference_returns=tuple(spec["teacher_returns"]), **common)
 
+    def after_training(self, method: str, env_id: str, model: Any, teacher: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """The :defaults students: what their defaults chose, and their mean λ_t between two evaluations."""
+        trace = getattr(model, "_distill_coef_trace", None)
+        if trace is None:
+            return {}
+        return dict(
+            distill_coef_by_eval=[
+                float(np.mean(trace[i])) if trace.get(i) else None for i in range(max(trace, default=-1) + 1)
+            ],
+            choice=getattr(model, "recipe_choice", None) or getattr(model, "distill_coef_choice", None),
+        )
+
     def report_sections(self, results: dict[str, Any]) -> list[str]:
         return paired_sections(results)
 
@@ -256,6 +273,23 @@ class ReincarnationSuite(Suite):
         from sb3_distill import DistillDQN
 
         return DistillDQN("MlpPolicy", env, teacher=teacher, seed=seed, device="cpu")
+
+
+def _trace_distill_coef(model: Any, every: int) -> None:
+    """
+    Record the student's λ_t (``current_distill_coef``, called once per update) by evaluation interval, in
+    ``model._distill_coef_trace`` (interval index → values); what the student computes is unchanged.
+    """
+    trace: dict[int, list[float]] = {}
+    compute = model.current_distill_coef
+
+    def traced() -> float:
+        value = compute()
+        trace.setdefault(max(model.num_timesteps - 1, 0) // every, []).append(float(value))
+        return value
+
+    model._distill_coef_trace = trace
+    model.current_distill_coef = traced
 
 
 def _steps_label(step: int) -> str:
@@ -326,6 +360,13 @@ def paired_sections(results: dict[str, Any]) -> list[str]:
                 f"seconds per run (training and evaluations), {student_label} / {scratch_label}: "
                 + "; ".join(f"{s['total_seconds']:.0f} / {b['total_seconds']:.0f}" for s, b in pairs),
             ]
+            traced = [(seed, s) for seed, (s, _) in zip(seeds, pairs, strict=True) if s.get("distill_coef_by_eval")]
+            for seed, s in traced:
+                values = " / ".join("–" if v is None else f"{v:.2g}" for v in s["distill_coef_by_eval"])
+                lines.append(
+                    f"{student_label} seed {seed}, mean λ_t of the updates before each evaluation (since the previous "
+                    f"one): {values}; {s.get('choice')}"
+                )
     return ["", "### Students' defaults against their algorithm from scratch (paired by seed)", *lines] if lines else []
 
 
