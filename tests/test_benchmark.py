@@ -427,6 +427,41 @@ def test_reincarnation_strong_teacher_option_plans_the_bundled_strong_teachers(t
         assert cli.main([*base, "--strong-teacher", *extra]) == 2 and not (tmp_path / "out").exists()
 
 
+def test_reincarnation_defaults_eval_grid_option_and_paired_report(tmp_path: Path) -> None:
+    """``--defaults-eval-every`` reaches the workers' grid; the report pairs each student with scratch by seed."""
+    from scripts.benchmark.suites.reincarnation import paired_sections
+
+    base = ["--suite", "reincarnation", "--out", str(tmp_path / "out"), "--envs", "LunarLander-v3"]
+    args, suite = cli.parse_args([*base, "--methods", *SUITE_DEFAULTS, "--defaults-eval-every", "10000"])
+    settings = suite.plan(args)
+    suite.build_model("ppo:defaults", "LunarLander-v3", "LunarLander-v3", None, 0, dict(settings=settings))
+    assert suite.eval_steps(25_000) == [10_000, 20_000, 25_000]
+    args, suite = cli.parse_args([*base, "--defaults-eval-every", "0"])
+    with pytest.raises(ValueError, match="--defaults-eval-every 0: give a positive"):
+        suite.check(args)
+
+    def row(method: str, seed: int, returns: list[float]) -> dict:
+        curve = [
+            dict(step=step, mean_return=r, normalized_score=r / 100) for step, r in zip((5_000, 10_000), returns, strict=True)
+        ]
+        return dict(env="CartPole-v1", method=method, seed=seed, curve=curve, final_return=returns[-1],
+                    levels={"weak": 0.5, "1.0": 1.0}, total_seconds=1.0)  # fmt: skip
+
+    teacher = dict(teacher="dqn/CartPole-v1@weak", teacher_return=50.0, random_return=0.0, reference_return=100.0)
+    rows = [row("distill_dqn:defaults", 0, [60, 100]), row("distill_dqn:defaults", 1, [20, 90])]
+    rows += [row("dqn:defaults", 0, [10, 100]), row("dqn:defaults", 1, [140, 80]), row("ppo:defaults", 0, [0, 0])]
+    rows[1].update(distill_coef_by_eval=[0.5, None], choice="recipe='auto' chose 'outgrow'")
+    text = "\n".join(paired_sections(dict(teachers={"CartPole-v1": teacher}, rows=rows)))
+    assert "DistillDQN vs DQN (zoo) from scratch, seeds 0, 1 (teacher 50, random 0, strong 100)" in text
+    assert "| student − scratch, mean ± SE | -35 ± 85 | +5 ± 5 |" in text and "| seeds > 100 below | 1/2 | 0/2 |" in text
+    assert "final 100 / 100; 90 / 80; steps to the strong level (1.0) 10k / 10k; never / 5k" in text
+    assert (
+        "DistillDQN seed 1, mean λ_t of the updates before each evaluation (since the previous one): 0.5 / –; "
+        "recipe='auto' chose 'outgrow'" in text
+    )
+    assert "DistillPPO" not in text  # no student run to pair with PPO from scratch
+
+
 def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:
     import gymnasium as gym
     from scripts.benchmark.suites.robustness import GRIDS, SUITE, probe_name

@@ -17,6 +17,14 @@ scratch with SB3's defaults (``ppo:defaults``) and DQN from scratch with rl-zoo3
 the zoo's DQN at the students' budget); they run :data:`DEFAULTS_BUDGETS` env steps, evaluated every
 :data:`DEFAULTS_EVAL_EVERY`. No VecNormalize there, so Acrobot-v1 runs too.
 
+``--defaults-eval-every STEPS`` sets that interval (a coarser grid for LunarLander-v3's 100,000 steps, where
+40 evaluations of up to 1,000-step episodes cost as much as the training); ``--budget-scale`` shortens their budget.
+The report pairs every ``:defaults`` student with its algorithm from scratch at the same seeds (:func:`paired_sections`:
+the mean curves, student − scratch per seed as mean ± standard error, the seeds more than :data:`PAIRED_NOISE`
+below, finals and first crossings per seed). The students' rows also hold what their defaults chose (``choice``:
+DistillDQN's ``recipe_choice``, DistillPPO's ``distill_coef_choice``) and their mean λ_t over the updates between two
+evaluations (``distill_coef_by_eval``), printed under the pair's table.
+
 ``--strong-teacher`` (issue 20's strong half) gives every env its bundled *strong* teacher (``dqn/ENV``, the reference)
 instead of the weak one: the same as ``--teacher ENV=dqn/ENV`` for every env. The ``weak`` level of the report is then
 the strong teacher's own (about 1.0), so "steps to the weak teacher's level" reads "steps to the teacher's level".
@@ -27,7 +35,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..stats import normalized
+import numpy as np
+
+from ..stats import first_reaching, normalized
 from ..suite import Suite
 from ..zoo_config import zoo_config
 
@@ -54,6 +64,14 @@ DEFAULTS_BUDGETS = {"CartPole-v1": 20_000, "Acrobot-v1": 20_000, "LunarLander-v3
 #: Env steps between two evaluations of the ``:defaults`` methods (the zoo runs use the shared grid).
 DEFAULTS_EVAL_EVERY = 2_500
 DEFAULTS = ":defaults"
+DEFAULTS_EVAL_OPTION = "--defaults-eval-every"
+#: The ``:defaults`` pairs of the report: student → (its label, its algorithm from scratch, that one's label).
+PAIRS = {
+    "distill_dqn:defaults": ("DistillDQN", "dqn:defaults", "DQN (zoo)"),
+    "distill_ppo:defaults": ("DistillPPO", "ppo:defaults", "PPO (SB3 defaults)"),
+}
+#: "Seeds more than this below" in the paired tables (returns; PPO's own spread on CartPole at these budgets).
+PAIRED_NOISE = 100
 STRONG_TEACHER = "--strong-teacher"
 
 
@@ -100,7 +118,25 @@ class ReincarnationSuite(Suite):
             "--teacher ENV=dqn/ENV for every env (the report's 'weak' level is then the strong teacher's own)",
         )
 
+        parser.add_argument(
+            DEFAULTS_EVAL_OPTION,
+            type=int,
+            default=DEFAULTS_EVAL_EVERY,
+            metavar="STEPS",
+            help=f"env steps between two evaluations of the :defaults methods (default {DEFAULTS_EVAL_EVERY:,}; the "
+            "budget's end is always evaluated); e.g. 5000 or 10000 for LunarLander-v3, with --budget-scale to "
+            "shorten its 100,000 env steps",
+        )
+
+    def plan(self, args: argparse.Namespace) -> dict[str, Any]:
+        settings = super().plan(args)
+        settings["defaults_eval_every"] = getattr(args, "defaults_eval_every", DEFAULTS_EVAL_EVERY)
+        return settings
+
     def check(self, args: argparse.Namespace) -> None:
+        every = getattr(args, "defaults_eval_every", DEFAULTS_EVAL_EVERY)
+        if every < 1:
+            raise ValueError(f"{DEFAULTS_EVAL_OPTION} {every}: give a positive number of env steps (e.g. 5000).")
         if getattr(args, "strong_teacher", False):
             strong = {f"{env_id}={spec}" for env_id, spec in self.reference_teachers.items()}
             others = [item for item in args.teacher if item not in strong]
@@ -170,9 +206,12 @@ class ReincarnationSuite(Suite):
         from stable_baselines3.common.env_util import make_vec_env
 
         if method.endswith(DEFAULTS):
-            self._eval_every = DEFAULTS_EVAL_EVERY
+            self._eval_every = spec.get("settings", {}).get("defaults_eval_every", DEFAULTS_EVAL_EVERY)
             if method != "dqn:defaults":
-                return self._build_with_defaults(method, env, teacher, seed)
+                model = self._build_with_defaults(method, env, teacher, seed)
+                if method != "ppo:defaults":
+                    _trace_distill_coef(model, self._eval_every)
+                return model
             method = "dqn"
         config = zoo_config(self.algorithm(method, env_id), env_id)
         hyperparams = dict(config.hyperparams, policy_kwargs=dict(config.hyperparams.get("policy_kwargs", {})))
@@ -205,6 +244,21 @@ class ReincarnationSuite(Suite):
         recipe = method.partition(":")[2] or None
         return DistillDQN(teacher=teacher, recipe=recipe, reference_returns=tuple(spec["teacher_returns"]), **common)
 
+    def after_training(self, method: str, env_id: str, model: Any, teacher: Any, spec: dict[str, Any]) -> dict[str, Any]:
+        """The :defaults students: what their defaults chose, and their mean λ_t between two evaluations."""
+        trace = getattr(model, "_distill_coef_trace", None)
+        if trace is None:
+            return {}
+        return dict(
+            distill_coef_by_eval=[
+                float(np.mean(trace[i])) if trace.get(i) else None for i in range(max(trace, default=-1) + 1)
+            ],
+            choice=getattr(model, "recipe_choice", None) or getattr(model, "distill_coef_choice", None),
+        )
+
+    def report_sections(self, results: dict[str, Any]) -> list[str]:
+        return paired_sections(results)
+
     @staticmethod
     def _build_with_defaults(method: str, env: Any, teacher: Any, seed: int) -> Any:
         """Issue 20: the student as a user builds it (``teacher=`` and ``seed=``), or PPO from scratch with SB3's defaults."""
@@ -219,6 +273,101 @@ class ReincarnationSuite(Suite):
         from sb3_distill import DistillDQN
 
         return DistillDQN("MlpPolicy", env, teacher=teacher, seed=seed, device="cpu")
+
+
+def _trace_distill_coef(model: Any, every: int) -> None:
+    """
+    Record the student's λ_t (``current_distill_coef``, called once per update) by evaluation interval, in
+    ``model._distill_coef_trace`` (interval index → values); what the student computes is unchanged.
+    """
+    trace: dict[int, list[float]] = {}
+    compute = model.current_distill_coef
+
+    def traced() -> float:
+        value = compute()
+        trace.setdefault(max(model.num_timesteps - 1, 0) // every, []).append(float(value))
+        return value
+
+    model._distill_coef_trace = trace
+    model.current_distill_coef = traced
+
+
+def _steps_label(step: int) -> str:
+    return f"{step / 1000:g}k"
+
+
+def _first(curve: list[dict[str, Any]], level: float) -> str:
+    reached = first_reaching(curve, level)
+    return _steps_label(reached["step"]) if reached else "never"
+
+
+def paired_sections(results: dict[str, Any]) -> list[str]:
+    """
+    Issue 20's comparison: every ``:defaults`` student against its algorithm from scratch at the same seeds.
+
+    :param results: the content of ``results.json``
+    :return: per env and pair, the mean curves, student − scratch per seed (mean ± standard error), the seeds more than
+        :data:`PAIRED_NOISE` below, and per seed the finals, the first evaluations at the strong level (1.0), at the
+        teacher's and at 0.9, and the runs' seconds
+    """
+    lines: list[str] = []
+    for env_id, teacher in results["teachers"].items():
+        rows = {(row["method"], row["seed"]): row for row in results["rows"] if row["env"] == env_id}
+        for student, (student_label, scratch, scratch_label) in PAIRS.items():
+            seeds = sorted(seed for method, seed in rows if method == student and (scratch, seed) in rows)
+            if not seeds:
+                continue
+            pairs = [(rows[student, seed], rows[scratch, seed]) for seed in seeds]
+            steps = [record["step"] for record in pairs[0][0]["curve"]]
+            if any([record["step"] for record in row["curve"]] != steps for pair in pairs for row in pair):
+                lines += ["", f"{env_id}, {student_label} vs {scratch_label}: the runs' evaluation grids differ, not paired."]
+                continue
+            ours = np.array([[record["mean_return"] for record in s["curve"]] for s, _ in pairs])
+            theirs = np.array([[record["mean_return"] for record in b["curve"]] for _, b in pairs])
+            difference = ours - theirs
+            error = difference.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else np.zeros(len(steps))
+            zoo_id = teacher["teacher"]
+            kind = "bundled weak teacher" if zoo_id.endswith("@weak") else (
+                "the strong teacher" if zoo_id == teacher.get("reference") else "teacher"
+            )  # fmt: skip
+            lines += [
+                "",
+                f"**{env_id}, {kind}** (`{zoo_id}`): {student_label} vs {scratch_label} from scratch, seeds "
+                f"{', '.join(map(str, seeds))} (teacher {teacher['teacher_return']:.0f}, random "
+                f"{teacher['random_return']:.0f}, strong {teacher['reference_return']:.0f})",
+                "",
+                "| | " + " | ".join(map(_steps_label, steps)) + " |",
+                "|---|" + "---|" * len(steps),
+                f"| {student_label}, mean | " + " | ".join(f"{value:.0f}" for value in ours.mean(axis=0)) + " |",
+                f"| {scratch_label}, mean | " + " | ".join(f"{value:.0f}" for value in theirs.mean(axis=0)) + " |",
+                "| student − scratch, mean ± SE | "
+                + " | ".join(f"{d:+.0f} ± {e:.0f}" for d, e in zip(difference.mean(axis=0), error, strict=True))
+                + " |",
+                f"| seeds > {PAIRED_NOISE} below | "
+                + " | ".join(f"{int((column < -PAIRED_NOISE).sum())}/{len(seeds)}" for column in difference.T)
+                + " |",
+                "",
+                f"per seed, {student_label} / {scratch_label}: final "
+                + "; ".join(f"{s['final_return']:.0f} / {b['final_return']:.0f}" for s, b in pairs)
+                + "; steps to the strong level (1.0) "
+                + "; ".join(f"{_first(s['curve'], 1.0)} / {_first(b['curve'], 1.0)}" for s, b in pairs)
+                + "; to the weak teacher's "
+                + "; ".join(
+                    f"{_first(s['curve'], s['levels']['weak'])} / {_first(b['curve'], b['levels']['weak'])}" for s, b in pairs
+                ),
+                "steps to 0.9 of the strong level: "
+                + "; ".join(f"{_first(s['curve'], 0.9)} / {_first(b['curve'], 0.9)}" for s, b in pairs),
+                f"seconds per run (training and evaluations), {student_label} / {scratch_label}: "
+                + "; ".join(f"{s['total_seconds']:.0f} / {b['total_seconds']:.0f}" for s, b in pairs),
+            ]
+            traced = [(seed, s) for seed, (s, _) in zip(seeds, pairs, strict=True) if s.get("distill_coef_by_eval")]
+            for seed, s in traced:
+                values = " / ".join("–" if v is None else f"{v:.2g}" for v in s["distill_coef_by_eval"])
+                lines.append(
+                    f"{student_label} seed {seed}, mean λ_t of the updates before each evaluation (since the previous "
+                    f"one): {values}; {s.get('choice')}"
+                )
+    return ["", "### Students' defaults against their algorithm from scratch (paired by seed)", *lines] if lines else []
 
 
 SUITE = ReincarnationSuite()
