@@ -5,7 +5,9 @@ folder, then redraw it with ``--report-only``::
     python -m scripts.merge_benchmark_runs DIR RUN1 RUN2 ...
     python scripts/benchmark.py --suite mujoco --out DIR --report-only
 
-Rows are concatenated; each env keeps the teacher record of the first run that measured it (envs in the suite's
+Rows are concatenated, except a run's row that another run already holds (same env, method, seed and budget): an
+identical one (a re-run, e.g. a from-scratch baseline run again beside each student) is kept once, a different one
+stops the merge. Each env keeps the teacher record of the first run that measured it (envs in the suite's
 order); probes (latency, memory, gradient profile) and the other record lists (:data:`SECTIONS`) are concatenated;
 the commands are kept.
 """
@@ -24,10 +26,15 @@ SECTIONS = (
 )  # fmt: skip
 
 
+def _curve(row: dict) -> list:
+    return [(record["step"], record["mean_return"]) for record in row.get("curve", [])]
+
+
 def main(out: Path, runs: list[Path]) -> None:
     from scripts.benchmark.suite import get_suite
 
     merged: dict = {}
+    held: dict[tuple, dict] = {}
     for run in runs:
         results = json.loads((run / "results.json").read_text())
         if not merged:
@@ -39,7 +46,13 @@ def main(out: Path, runs: list[Path]) -> None:
         merged["commands"].append(results["command"])
         merged["failed"] += results["failed"]
         merged["wall_seconds"] += results["wall_seconds"]
-        merged["rows"] += results["rows"]
+        for row in results["rows"]:
+            key = (row["env"], row["method"], row["seed"], row.get("budget"))
+            if key not in held:
+                held[key] = row
+                merged["rows"].append(row)
+            elif _curve(held[key]) != _curve(row):
+                raise SystemExit(f"{run}: {key} has another curve than the same row of an earlier run; merge one.")
         for section in SECTIONS:
             merged[section] += results.get(section, [])
         for env_id, teacher in results["teachers"].items():

@@ -444,7 +444,9 @@ def test_reincarnation_defaults_eval_grid_option_and_paired_report(tmp_path: Pat
         curve = [
             dict(step=step, mean_return=r, normalized_score=r / 100) for step, r in zip((5_000, 10_000), returns, strict=True)
         ]
-        return dict(env="CartPole-v1", method=method, seed=seed, curve=curve, final_return=returns[-1],
+        for record in curve:
+            record["std_return"] = 0.0
+        return dict(env="CartPole-v1", method=method, seed=seed, curve=curve, final_return=returns[-1], budget=10_000,
                     levels={"weak": 0.5, "1.0": 1.0}, total_seconds=1.0)  # fmt: skip
 
     teacher = dict(teacher="dqn/CartPole-v1@weak", teacher_return=50.0, random_return=0.0, reference_return=100.0)
@@ -455,11 +457,42 @@ def test_reincarnation_defaults_eval_grid_option_and_paired_report(tmp_path: Pat
     assert "DistillDQN vs DQN (zoo) from scratch, seeds 0, 1 (teacher 50, random 0, strong 100)" in text
     assert "| student − scratch, mean ± SE | -35 ± 85 | +5 ± 5 |" in text and "| seeds > 100 below | 1/2 | 0/2 |" in text
     assert "final 100 / 100; 90 / 80; steps to the strong level (1.0) 10k / 10k; never / 5k" in text
+    assert "| seed 0, student / scratch | 60 / 10 | 100 / 100 |" in text
+    assert "after the first 10% of the budget: +25 / -55; over seeds -15 ± 40" in text
+    assert "DistillDQN's own noise: |change| between consecutive evaluations 55 on the mean (largest per seed 40 / 70)" in text
+    assert "DQN (zoo)'s own noise: |change| between consecutive evaluations 75 on the mean" in text
+    assert "evaluations at 10 on every episode: 1 of 4" in text
     assert (
         "DistillDQN seed 1, mean λ_t of the updates before each evaluation (since the previous one): 0.5 / –; "
         "recipe='auto' chose 'outgrow'" in text
     )
     assert "DistillPPO" not in text  # no student run to pair with PPO from scratch
+
+
+def test_merging_runs_keeps_a_re_run_row_once_and_refuses_a_different_one(tmp_path: Path) -> None:
+    from scripts.merge_benchmark_runs import main as merge
+
+    def run(name: str, rows: list[dict]) -> Path:
+        (tmp_path / name).mkdir()
+        results = dict(suite="reincarnation", command=name, failed=[], wall_seconds=1.0, rows=rows, teachers={})
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+        return tmp_path / name
+
+    def row(method: str, seed: int, final: float) -> dict:
+        curve = [dict(step=10_000, mean_return=final)]
+        return dict(env="CartPole-v1", method=method, seed=seed, budget=10_000, curve=curve)
+
+    first = run("a", [row("distill_dqn:defaults", 0, 500.0), row("dqn:defaults", 0, 100.0)])
+    merge(tmp_path / "merged", [first, run("b", [row("dqn:defaults", 0, 100.0), row("dqn:defaults", 1, 80.0)])])
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert [(r["method"], r["seed"]) for r in merged["rows"]] == [
+        ("distill_dqn:defaults", 0),
+        ("dqn:defaults", 0),
+        ("dqn:defaults", 1),
+    ]
+    with pytest.raises(SystemExit, match="another curve than the same row"):
+        merge(tmp_path / "other", [first, run("c", [row("dqn:defaults", 0, 90.0)])])
+    assert not (tmp_path / "other").exists()  # refused before anything is written
 
 
 def test_robustness_suite_grids_teachers_and_report(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ the zoo's DQN at the students' budget); they run :data:`DEFAULTS_BUDGETS` env st
 40 evaluations of up to 1,000-step episodes cost as much as the training); ``--budget-scale`` shortens their budget.
 The report pairs every ``:defaults`` student with its algorithm from scratch at the same seeds (:func:`paired_sections`:
 the mean curves, student − scratch per seed as mean ± standard error, the seeds more than :data:`PAIRED_NOISE`
-below, finals and first crossings per seed). The students' rows also hold what their defaults chose (``choice``:
-DistillDQN's ``recipe_choice``, DistillPPO's ``distill_coef_choice``) and their mean λ_t over the updates between two
-evaluations (``distill_coef_by_eval``), printed under the pair's table.
+below, every seed's returns, the noise of both methods, finals and first crossings per seed). The students' rows also
+hold what their defaults chose (``choice``: DistillDQN's ``recipe_choice``, DistillPPO's ``distill_coef_choice``) and
+their mean λ_t over the updates between two evaluations (``distill_coef_by_eval``), printed under the pair's table.
 
 ``--strong-teacher`` (issue 20's strong half) gives every env its bundled *strong* teacher (``dqn/ENV``, the reference)
 instead of the weak one: the same as ``--teacher ENV=dqn/ENV`` for every env. The ``weak`` level of the report is then
@@ -301,13 +301,52 @@ def _first(curve: list[dict[str, Any]], level: float) -> str:
     return _steps_label(reached["step"]) if reached else "never"
 
 
+def _noise_lines(
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+    difference: np.ndarray,
+    steps: list[int],
+    student_label: str,
+    scratch_label: str,
+) -> list[str]:
+    """
+    "Within evaluation noise" in numbers: each seed's difference averaged over its evaluations after the first 10% of
+    the budget (one number a seed, so one run's evaluations are not counted as independent), and each method's own
+    noise: its |change| between consecutive evaluations of one seed, and its evaluations stuck at its lowest return on
+    every episode (std 0, e.g. Acrobot's greedy −500).
+    """
+    after = np.array([step > 0.1 * pairs[0][0]["budget"] for step in steps])
+    lines: list[str] = []
+    if after.any():
+        per_seed = difference[:, after].mean(axis=1)
+        error = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
+        lines.append(
+            "student − scratch averaged over each seed's evaluations after the first 10% of the budget: "
+            + " / ".join(f"{value:+.0f}" for value in per_seed)
+            + f"; over seeds {per_seed.mean():+.0f} ± {error:.0f}"
+        )
+    for label, index in ((student_label, 0), (scratch_label, 1)):
+        curves = np.array([[record["mean_return"] for record in pair[index]["curve"]] for pair in pairs])
+        stds = np.array([[record["std_return"] for record in pair[index]["curve"]] for pair in pairs])
+        changes = np.abs(np.diff(curves, axis=1))
+        stuck = (stds == 0) & (curves <= curves.min())
+        lines.append(
+            f"{label}'s own noise: |change| between consecutive evaluations {changes.mean():.0f} on the mean "
+            f"(largest per seed {' / '.join(f'{row.max():.0f}' for row in changes)}); evaluations at "
+            f"{curves.min():.0f} on every episode: {int(stuck.sum())} of {stuck.size}"
+            if changes.size
+            else f"{label}: one evaluation per seed"
+        )
+    return lines
+
+
 def paired_sections(results: dict[str, Any]) -> list[str]:
     """
     Issue 20's comparison: every ``:defaults`` student against its algorithm from scratch at the same seeds.
 
     :param results: the content of ``results.json``
     :return: per env and pair, the mean curves, student − scratch per seed (mean ± standard error), the seeds more than
-        :data:`PAIRED_NOISE` below, and per seed the finals, the first evaluations at the strong level (1.0), at the
+        :data:`PAIRED_NOISE` below, every seed's pair of returns, the noise of both (:func:`_noise_lines`), and per
+        seed the finals, the first evaluations at the strong level (1.0), at the
         teacher's and at 0.9, and the runs' seconds
     """
     lines: list[str] = []
@@ -346,7 +385,14 @@ def paired_sections(results: dict[str, Any]) -> list[str]:
                 f"| seeds > {PAIRED_NOISE} below | "
                 + " | ".join(f"{int((column < -PAIRED_NOISE).sum())}/{len(seeds)}" for column in difference.T)
                 + " |",
+                *(
+                    f"| seed {seed}, student / scratch | "
+                    + " | ".join(f"{a:.0f} / {b:.0f}" for a, b in zip(mine, base, strict=True))
+                    + " |"
+                    for seed, mine, base in zip(seeds, ours, theirs, strict=True)
+                ),
                 "",
+                *_noise_lines(pairs, difference, steps, student_label, scratch_label),
                 f"per seed, {student_label} / {scratch_label}: final "
                 + "; ".join(f"{s['final_return']:.0f} / {b['final_return']:.0f}" for s, b in pairs)
                 + "; steps to the strong level (1.0) "
