@@ -6,7 +6,7 @@ grid: the same returns as the suite's command) and records, at every PPO update,
 the stall gate's state (best score, scores without a new best) and the mean return of the student's last 10 training
 episodes, beside the teacher's measured return. Prints one JSON line per update, then the evaluation curve;
 ``--out DIR`` also writes ``DIR/results.json``, the run's ``results.json`` with these rows in place of its own (each
-with its ``gate_trace``), which the suite's report and ``scripts/paired_defaults_table.py`` read like any suite run's.
+with its ``gate_trace``), which ``scripts/merge_benchmark_runs.py`` and the suite's report read like any suite run's.
 
     python scripts/probe_distill_ppo_gate.py RUN_DIR --env Acrobot-v1 --seeds 2 3 [--out DIR]
 
