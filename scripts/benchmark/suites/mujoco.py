@@ -474,7 +474,8 @@ class MujocoSuite(Suite):
                           label=f"{steps}: mean of the last 3 evaluations")  # fmt: skip
                 for p in cell:
                     axis.annotate(f"{p['share']:.0%}, {len(p['seeds'])} s.", (p["params"], p["final"]), fontsize=7,
-                                  textcoords="offset points", xytext=(4, -10), color=color)  # fmt: skip
+                                  textcoords="offset points", xytext=(4, -10 if budget == budgets[0] else 6),
+                                  color=color)  # fmt: skip
             teacher_params = results["teachers"][env_id]["params"]
             axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
             axis.axvline(
