@@ -92,6 +92,17 @@ def test_summary_uses_the_mean_curve_and_the_reference_method() -> None:
     assert qdagger["median_seed_steps_ratio_vs_reference"] == pytest.approx(1000 / 1500)
 
 
+def test_runs_of_one_student_at_two_budgets_are_two_cells() -> None:
+    # e.g. the MuJoCo frontier's 20k and 50k (--budget-scale 2.5) runs: their grids differ, so are their summaries
+    rows = [_row("policy_distill", seed, [0.5, 0.9, 0.9]) for seed in range(2)]
+    longer = _row("policy_distill", 0, [0.4, 0.8, 1.0])
+    longer["curve"] += [dict(longer["curve"][-1], step=step) for step in (2000, 2500)]
+    longer.update(budget=2500)
+    summaries = stats.summarize([*rows, longer], TEACHERS)
+    assert [(s["budget"], s["n_seeds"], len(s["steps"])) for s in summaries] == [(1500, 2, 3), (2500, 1, 5)]
+    assert summaries[1]["final_score_mean"] == pytest.approx(1.0)
+
+
 def test_reference_that_never_gets_there_gives_an_upper_bound() -> None:
     from scripts.benchmark.report import bounded
 

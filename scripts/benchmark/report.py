@@ -171,7 +171,11 @@ def latency_table(results: dict[str, Any], suite: Suite) -> list[str]:
     largest = max(suite.latency_batch_sizes)
     header.append(f"ONNX obs/s ×{largest}")
     agents = [(env_id, "teacher", t["latency_s"]) for env_id, t in results["teachers"].items()]
-    agents += [(s["env"], suite.methods.get(s["method"], s["method"]), _summary_latency(s)) for s in results["summary"]]
+    # one row per env × method: the same network at every budget
+    firsts: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in results["summary"]:
+        firsts.setdefault((s["env"], s["method"]), s)
+    agents += [(s["env"], suite.methods.get(s["method"], s["method"]), _summary_latency(s)) for s in firsts.values()]
     for env_id, name, latency in sorted(agents, key=lambda agent: list(results["teachers"]).index(agent[0])):
         cells = [env_id, name]
         for size in suite.latency_batch_sizes:
@@ -232,12 +236,16 @@ def plot_curves(results: dict[str, Any], suite: Suite, path: Path) -> None:
     colors = dict(zip(suite.methods, plt.get_cmap("tab10").colors, strict=False))
     for axis, env_id in zip(axes.flat, envs, strict=False):
         for summary in (s for s in results["summary"] if s["env"] == env_id):
-            method = summary["method"]
-            rows = [row for row in results["rows"] if row["env"] == env_id and row["method"] == method]
+            method, budget = summary["method"], summary["budget"]
+            rows = [r for r in results["rows"] if r["env"] == env_id and r["method"] == method and r["budget"] == budget]
             scores = np.array([[record["normalized_score"] for record in row["curve"]] for row in rows])
             steps = summary["steps"]
+            # a student run at several budgets: one curve per budget, the larger ones dashed
+            budgets = sorted({s["budget"] for s in results["summary"] if s["env"] == env_id and s["method"] == method})
             label = f"{suite.methods.get(method, method)} ({summary['n_seeds']} seeds)"
-            axis.plot(steps, scores.mean(axis=0), color=colors.get(method), label=label, linewidth=1.8)
+            label += f", {budget:,} steps" if len(budgets) > 1 else ""
+            style = "-" if budget == budgets[0] else "--"
+            axis.plot(steps, scores.mean(axis=0), style, color=colors.get(method), label=label, linewidth=1.8)
             axis.fill_between(steps, scores.min(axis=0), scores.max(axis=0), color=colors.get(method), alpha=0.15)
         axis.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher level (1.0)")
         if suite.plot_log_x:

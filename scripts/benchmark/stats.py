@@ -160,13 +160,14 @@ def summarize(
     :param levels: teacher record → name → normalized score whose first crossing is reported (default: the rows'
         own ``levels``, else 0.9 and 1.0)
     :param reference_method: the baseline the step and wall-time ratios are taken against, if any
-    :return: one summary per env × method, in the order of ``rows``
+    :return: one summary per env × method × budget (runs of one student at two budgets, e.g. ``--budget-scale``,
+        are two cells: their evaluation grids differ), in the order of ``rows``
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["env"], row["method"]), []).append(row)
+        groups.setdefault((row["env"], row["method"], row["budget"]), []).append(row)
     summaries = []
-    for (env_id, _), group in groups.items():
+    for (env_id, _, _), group in groups.items():
         default = levels(teachers[env_id]) if levels is not None else {"0.9": 0.9, "1.0": 1.0}
         summaries.append(summarize_group(group, teachers[env_id], group[0].get("levels", default)))
     if reference_method is not None:

@@ -257,8 +257,9 @@ class MujocoSuite(Suite):
     grad_steps = (300, 100)
     latency_batch_sizes = (1, 1024)
     learning_columns = (
-        "acting_params", "critic_params", "seeds", "steps_to_0.9_anchor", "steps_to_1.0_anchor", "seeds_at_0.9",
-        "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "supervised_grad_step_ratio", "peak_rss",
+        "acting_params", "critic_params", "seeds", "budget_anchor", "steps_to_0.9_anchor", "steps_to_1.0_anchor",
+        "seeds_at_0.9", "seeds_at_1.0", "final", "final_iqm", "return_ratio", "grad_step", "supervised_grad_step_ratio",
+        "peak_rss",
     )  # fmt: skip
     plot_file = "mujoco.png"
     plot_log_x = False
@@ -394,13 +395,14 @@ class MujocoSuite(Suite):
     def frontier_points(self, results: dict[str, Any]) -> list[dict[str, Any]]:
         """
         :param results: the content of ``results.json``
-        :return: one point per env × student: acting parameters, share of the teacher's, final and last-3 scores
+        :return: one point per env × student × budget: acting parameters, share of the teacher's, final and last-3
+            scores
         """
         import numpy as np
 
         points = []
         for s in results["summary"]:
-            runs = [r for r in results["rows"] if r["env"] == s["env"] and r["method"] == s["method"]]
+            runs = [r for r in results["rows"] if (r["env"], r["method"], r["budget"]) == (s["env"], s["method"], s["budget"])]
             finals, last3 = zip(*(self.last_scores(r) for r in runs), strict=True)
             points.append(
                 dict(
@@ -417,7 +419,7 @@ class MujocoSuite(Suite):
                     last3=float(np.mean(last3)),
                 )
             )
-        return sorted(points, key=lambda p: (list(results["teachers"]).index(p["env"]), p["params"]))
+        return sorted(points, key=lambda p: (list(results["teachers"]).index(p["env"]), p["params"], p["budget"]))
 
     def frontier_table(self, results: dict[str, Any]) -> list[str]:
         """
@@ -456,16 +458,24 @@ class MujocoSuite(Suite):
         columns = min(2, len(envs))
         rows_count = math.ceil(len(envs) / columns)
         figure, axes = plt.subplots(rows_count, columns, figsize=(6 * columns, 3.8 * rows_count), squeeze=False)
+        budgets = sorted({p["budget"] for p in points})
+        colors = {budget: plt.get_cmap("tab10")(i) for i, budget in enumerate(budgets)}
         for axis, env_id in zip(axes.flat, envs, strict=False):
             mine = [p for p in points if p["env"] == env_id]
-            x = [p["params"] for p in mine]
-            y = [p["final"] for p in mine]
-            error = [[p["final"] - p["final_min"] for p in mine], [p["final_max"] - p["final"] for p in mine]]
-            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, label="final (mean, min–max over seeds)")
-            axis.plot(x, [p["last3"] for p in mine], marker="x", linestyle=":", label="mean of the last 3 evaluations")
-            for p in mine:
-                axis.annotate(f"{p['share']:.0%}, {len(p['seeds'])} s.", (p["params"], p["final"]), fontsize=7,
-                              textcoords="offset points", xytext=(4, -10))  # fmt: skip
+            for budget in budgets:  # one series per budget (env steps of the runs)
+                cell = [p for p in mine if p["budget"] == budget]
+                if not cell:
+                    continue
+                x, y, color = [p["params"] for p in cell], [p["final"] for p in cell], colors[budget]
+                error = [[p["final"] - p["final_min"] for p in cell], [p["final_max"] - p["final"] for p in cell]]
+                steps = f"{budget:,} env steps"
+                axis.errorbar(x, y, yerr=error, marker="o", capsize=3, color=color, label=f"{steps}: final (mean, min–max)")
+                axis.plot(x, [p["last3"] for p in cell], marker="x", linestyle=":", color=color,
+                          label=f"{steps}: mean of the last 3 evaluations")  # fmt: skip
+                for p in cell:
+                    axis.annotate(f"{p['share']:.0%}, {len(p['seeds'])} s.", (p["params"], p["final"]), fontsize=7,
+                                  textcoords="offset points", xytext=(4, -10 if budget == budgets[0] else 6),
+                                  color=color)  # fmt: skip
             teacher_params = results["teachers"][env_id]["params"]
             axis.axhline(TARGET_RETURN, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_RETURN}")
             axis.axvline(
@@ -480,10 +490,14 @@ class MujocoSuite(Suite):
             axis.grid(alpha=0.3, which="both")
         for axis in list(axes.flat)[len(envs) :]:
             axis.axis("off")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        legend: dict[str, Any] = {}  # every panel's entries once (a budget may be run on some envs only)
+        for axis in axes.flat:
+            for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+                legend.setdefault(label, handle)
+        handles, labels = list(legend.values()), list(legend)
+        figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
         figure.suptitle("Size/return frontier at the budget (s. = seeds)", fontsize=10)
-        figure.tight_layout(rect=(0, 0.05, 1, 0.97))
+        figure.tight_layout(rect=(0, 0.03 + 0.03 * math.ceil(len(labels) / 3), 1, 0.97))
         figure.savefig(out / FRONTIER_PLOT, dpi=110)
         plt.close(figure)
 
@@ -564,7 +578,9 @@ class MujocoSuite(Suite):
             teacher = results["teachers"][s["env"]]
             anchor = teacher.get("training_steps") or 0
             at = int(TARGET_STEPS * anchor)
-            runs = [r for r in results["rows"] if r["env"] == s["env"] and r["method"] == s["method"]]
+            if s["budget"] > at:
+                continue  # beyond the target's budget (e.g. --budget-scale 2.5): in the frontier table, not judged here
+            runs = [r for r in results["rows"] if (r["env"], r["method"], r["budget"]) == (s["env"], s["method"], s["budget"])]
             returns = [next((c["mean_return"] for c in r["curve"] if c["step"] >= at), None) for r in runs]
             ratio = sum(returns) / len(returns) / teacher["teacher_return"] if runs and None not in returns else None
             last3 = [self.last_scores(r, "mean_return")[1] for r in runs if r["budget"] == at]
