@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("suite") != "reincarnation" or args.env not in results.get("teachers", {}):
         parser.error(f"{results_path} is not a reincarnation run that measured {args.env}'s teacher.")
 
+    from scripts.benchmark.cli import training_spec
     from scripts.benchmark.runners import training_job
     from scripts.benchmark.suite import get_suite
     from sb3_distill.distill_ppo import DistillPPO
@@ -73,22 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for seed in args.seeds:
-        spec: dict[str, Any] = dict(
-            suite="reincarnation",
-            env=args.env,
-            method=args.method,
-            seed=seed,
-            budget=budget,
-            reference_returns=(teacher["random_return"], teacher.get("reference_return", teacher["teacher_return"])),
-            teacher_returns=(teacher["random_return"], teacher["teacher_return"]),
-            levels=suite.levels_for(teacher),
-            teacher_params=teacher["params"],
-            eval_episodes=settings["eval_episodes"],
-            grad_steps=0,
-            measure_latency=False,
-            zoo_dir=str(args.run_dir / "teachers"),
-            settings=settings,
-        )
+        spec = training_spec(suite, args.env, args.method, seed, budget, teacher, settings, str(args.run_dir / "teachers"))
         trace = []
         DistillPPO.current_distill_coef = recorded  # type: ignore[method-assign]
         try:

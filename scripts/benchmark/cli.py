@@ -114,6 +114,38 @@ def measure_teachers(suite: Suite, envs: list[str], zoo_dir: str, n_workers: int
     return {env_id: teachers[env_id] for env_id in envs}
 
 
+def training_spec(
+    suite: Suite,
+    env_id: str,
+    method: str,
+    seed: int,
+    budget: int,
+    teacher: dict[str, Any],
+    settings: dict[str, Any],
+    zoo_dir: str,
+) -> dict[str, Any]:
+    """
+    :return: what :func:`~scripts.benchmark.runners.training_job` needs to train and evaluate one env × method × seed
+        (no gradient-step profile, no latency measurement: :func:`training_jobs` sets those for its first seed)
+    """
+    return dict(
+        suite=suite.name,
+        env=env_id,
+        method=method,
+        seed=seed,
+        budget=budget,
+        reference_returns=(teacher["random_return"], teacher.get("reference_return", teacher["teacher_return"])),
+        teacher_returns=(teacher["random_return"], teacher["teacher_return"]),
+        levels=suite.levels_for(teacher),
+        teacher_params=teacher["params"],
+        eval_episodes=settings["eval_episodes"],
+        grad_steps=0,
+        measure_latency=False,
+        zoo_dir=zoo_dir,
+        settings=settings,
+    )
+
+
 def training_jobs(
     suite: Suite, args: argparse.Namespace, settings: dict[str, Any], teachers: dict[str, Any], zoo_dir: str
 ) -> list[Job]:
@@ -133,22 +165,8 @@ def training_jobs(
                 continue
             budget = settings["budgets"][env_id][method]
             for seed in range(args.first_seed, args.first_seed + settings["seeds"][method]):
-                spec = dict(
-                    suite=suite.name,
-                    env=env_id,
-                    method=method,
-                    seed=seed,
-                    budget=budget,
-                    reference_returns=(teacher["random_return"], teacher.get("reference_return", teacher["teacher_return"])),
-                    teacher_returns=(teacher["random_return"], teacher["teacher_return"]),
-                    levels=suite.levels_for(teacher),
-                    teacher_params=teacher["params"],
-                    eval_episodes=settings["eval_episodes"],
-                    grad_steps=settings["grad_steps"],
-                    measure_latency=seed == args.first_seed,
-                    zoo_dir=zoo_dir,
-                    settings=settings,
-                )
+                spec = training_spec(suite, env_id, method, seed, budget, teacher, settings, zoo_dir)
+                spec.update(grad_steps=settings["grad_steps"], measure_latency=seed == args.first_seed)
                 jobs.append(Job(training_job, (spec,), f"{env_id} {method} seed {seed}", weight=budget, seed=seed))
     return jobs
 
