@@ -208,10 +208,9 @@ class TeacherPhaseMixin:
         rollout_targets = self._rollout_teacher_targets()  # type: ignore[attr-defined]
         self.policy.set_training_mode(True)
         steps, losses, agreements = 0, [], []
+        value_term = self.distill_value_coef > 0  # the critic's values enter the teacher term only through its value part
         while steps < self._pretrain_steps:
             for rollout_data in self.rollout_buffer.get(self.batch_size):
-                # The critic's values enter the teacher term only through its value part
-                value_term = self.distill_value_coef > 0
                 values = self.policy.predict_values(rollout_data.observations).flatten() if value_term else None
                 loss, batch_agreements, _ = distill_term(rollout_data, values, rollout_targets)
                 self.policy.optimizer.zero_grad()

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .stats import summary_rows
 from .suite import Suite
 
 
@@ -237,8 +238,8 @@ def plot_curves(results: dict[str, Any], suite: Suite, path: Path) -> None:
     for axis, env_id in zip(axes.flat, envs, strict=False):
         for summary in (s for s in results["summary"] if s["env"] == env_id):
             method, budget = summary["method"], summary["budget"]
-            rows = [r for r in results["rows"] if r["env"] == env_id and r["method"] == method and r["budget"] == budget]
-            scores = np.array([[record["normalized_score"] for record in row["curve"]] for row in rows])
+            runs = summary_rows(results, summary)
+            scores = np.array([[record["normalized_score"] for record in row["curve"]] for row in runs])
             steps = summary["steps"]
             # a student run at several budgets: one curve per budget, the larger ones dashed
             budgets = sorted({s["budget"] for s in results["summary"] if s["env"] == env_id and s["method"] == method})

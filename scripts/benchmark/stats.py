@@ -148,6 +148,16 @@ def add_reference_ratios(summaries: list[dict[str, Any]], reference_method: str)
             summary[f"{key}_is_upper_bound"] = bound
 
 
+def summary_rows(results: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    :param results: the content of ``results.json``
+    :param summary: one of its summaries
+    :return: the runs that summary is made of (its env × method × budget)
+    """
+    cell = (summary["env"], summary["method"], summary["budget"])
+    return [row for row in results["rows"] if (row["env"], row["method"], row["budget"]) == cell]
+
+
 def summarize(
     rows: list[dict[str, Any]],
     teachers: dict[str, dict[str, Any]],

@@ -18,6 +18,7 @@ from typing import Any
 from ..measure import copy_replay_data, interleaved_latencies, latency_calls, policy_distill_step_times
 from ..report import fmt, table, us
 from ..runners import setup_worker
+from ..stats import summary_rows
 from ..suite import Job, Suite, get_suite
 
 #: Students as a share of the teacher's acting parameters (method name → share); 5% is the size the target allows.
@@ -402,7 +403,7 @@ class MujocoSuite(Suite):
 
         points = []
         for s in results["summary"]:
-            runs = [r for r in results["rows"] if (r["env"], r["method"], r["budget"]) == (s["env"], s["method"], s["budget"])]
+            runs = summary_rows(results, s)
             finals, last3 = zip(*(self.last_scores(r) for r in runs), strict=True)
             points.append(
                 dict(
@@ -580,7 +581,7 @@ class MujocoSuite(Suite):
             at = int(TARGET_STEPS * anchor)
             if s["budget"] > at:
                 continue  # beyond the target's budget (e.g. --budget-scale 2.5): in the frontier table, not judged here
-            runs = [r for r in results["rows"] if (r["env"], r["method"], r["budget"]) == (s["env"], s["method"], s["budget"])]
+            runs = summary_rows(results, s)
             returns = [next((c["mean_return"] for c in r["curve"] if c["step"] >= at), None) for r in runs]
             ratio = sum(returns) / len(returns) / teacher["teacher_return"] if runs and None not in returns else None
             last3 = [self.last_scores(r, "mean_return")[1] for r in runs if r["budget"] == at]
