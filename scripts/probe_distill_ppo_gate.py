@@ -4,7 +4,9 @@ PPO from scratch in the reincarnation suite. Re-runs ``distill_ppo:defaults`` jo
 the suite does (:func:`scripts.benchmark.runners.training_job`: same teacher record, env, model, evaluation env and
 grid: the same returns as the suite's command) and records, at every PPO update, λ_t, the student's QDagger score s,
 the stall gate's state (best score, scores without a new best) and the mean return of the student's last 10 training
-episodes, beside the teacher's measured return. Prints one JSON line per update, then the evaluation curve;
+episodes, beside the teacher's measured return (``--method ppo:defaults``: PPO from scratch, the mean return of its
+last 10 training episodes at every update, what the gate would score). Prints one JSON line per update, then the
+evaluation curve;
 ``--out DIR`` also writes ``DIR/results.json``, the run's ``results.json`` with these rows in place of its own (each
 with its ``gate_trace``), which ``scripts/merge_benchmark_runs.py`` and the suite's report read like any suite run's.
 
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from scripts.benchmark.cli import training_spec
     from scripts.benchmark.runners import training_job
     from scripts.benchmark.suite import get_suite
+    from stable_baselines3 import PPO
+
+    from sb3_distill.common.distill_coef import SCORE_EPISODES
     from sb3_distill.distill_ppo import DistillPPO
 
     from scripts.benchmark.suites.reincarnation import DEFAULTS_BUDGETS
@@ -51,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     suite = get_suite("reincarnation", settings["teachers"])
     budget = settings["budgets"][args.env].get(args.method, DEFAULTS_BUDGETS[args.env])
     trace: list[dict[str, Any]] = []
-    original = DistillPPO.current_distill_coef
+    owner, hooked = (PPO, "train") if args.method.startswith("ppo") else (DistillPPO, "current_distill_coef")
+    original = getattr(owner, hooked)
+
+    def recorded_update(self: Any) -> None:
+        returns = [info["r"] for info in list(self.ep_info_buffer)[-SCORE_EPISODES:]]
+        train_return = float(sum(returns) / len(returns)) if returns else None
+        trace.append(dict(update=len(trace) + 1, num_timesteps=int(self.num_timesteps), train_return=train_return))
+        print(json.dumps(trace[-1]), flush=True)
+        original(self)
 
     def recorded(self: Any) -> float:
         coef = original(self)
@@ -76,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         spec = training_spec(suite, args.env, args.method, seed, budget, teacher, settings, str(args.run_dir / "teachers"))
         trace = []
-        DistillPPO.current_distill_coef = recorded  # type: ignore[method-assign]
+        setattr(owner, hooked, recorded_update if owner is PPO else recorded)
         try:
             row = training_job(spec)
         finally:
-            DistillPPO.current_distill_coef = original  # type: ignore[method-assign]
+            setattr(owner, hooked, original)
         row["gate_trace"] = trace
         rows.append(row)
         curve = [(record["step"], round(record["mean_return"], 1)) for record in row["curve"]]

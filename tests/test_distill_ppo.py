@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_distill import DistillPPO, load_teacher
 from sb3_distill.common.distill_coef import qdagger_coef, student_score
-from sb3_distill.common.distill_coef import AUTO_COEF_CHOICES, StallGate
+from sb3_distill.common.distill_coef import AUTO_COEF_CHOICES, STALL_PATIENCE, StallGate
 from sb3_distill.distill_ppo import TeacherRolloutBuffer, parse_distill_coef
 from sb3_distill.distill_ppo.teacher_phase import AUTO_PRETRAIN_EPOCHS
 from sb3_distill.errors import IncompatibleTeacherError, TeacherError
@@ -425,8 +425,8 @@ def weak_teacher():
     return load_teacher(model)
 
 
-def _score(model, n_episodes: int = 20) -> float:
-    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=123), n_eval_episodes=n_episodes)
+def _score(model, n_episodes: int = 20, env_id: str = "CartPole-v1") -> float:
+    mean, _ = evaluate_policy(model, make_vec_env(env_id, n_envs=1, seed=123), n_eval_episodes=n_episodes)
     return float(mean)
 
 
@@ -489,6 +489,39 @@ def test_defaults_from_a_weak_teacher_keep_up_with_ppo_from_scratch(weak_teacher
     assert student_score >= teacher_return + 100, f"student {student_score} vs its teacher {teacher_return}"
 
 
+#: Env steps of the stuck-student test: PPO's first 8 rollouts. On Acrobot-v1 with SB3's PPO defaults, seed 0 is one of
+#: the two seeds of 0-9 whose training episodes all end at −500 for 20k steps (docs/guide/distill_ppo.md "Which default").
+STUCK_BUDGET = 8 * 2048
+
+
+@pytest.mark.learning
+def test_defaults_pull_a_stuck_student_of_a_weak_teacher_past_ppo_from_scratch():
+    """
+    Issue 20, the other side of the stall gate: a student that does not learn on its own gets its weak teacher's pull.
+    On Acrobot-v1 (seed 0) PPO from scratch, the control (same defaults, seed and budget), never leaves −500; the
+    student is PPO for its first STALL_PATIENCE updates, then stalls (its score sets no new best), is pulled towards
+    the bundled weak teacher (about −370, below Acrobot's threshold −100) and leaves −500: above PPO from scratch and
+    above its teacher. Measured: the pull at updates 5 and 6 (λ = 0.1), the student's greedy return −119 after 8.
+    """
+    student = DistillPPO("MlpPolicy", "Acrobot-v1", teacher="dqn/Acrobot-v1@weak", seed=0)
+    coefs: list[float] = []
+    original = student.current_distill_coef
+
+    def recorded() -> float:
+        coefs.append(original())
+        return coefs[-1]
+
+    student.current_distill_coef = recorded  # type: ignore[method-assign]
+    student.learn(STUCK_BUDGET)
+    assert student.distill_coef_choice is not None and "is below Acrobot-v1's reward threshold" in student.distill_coef_choice
+    assert coefs[:STALL_PATIENCE] == [0.0] * STALL_PATIENCE and max(coefs) > 0, coefs  # waited, then pulled
+    teacher_return = student.teacher_reference_returns()[1]
+    scratch_score = _score(PPO("MlpPolicy", "Acrobot-v1", seed=0).learn(STUCK_BUDGET), 10, "Acrobot-v1")
+    student_score = _score(student, 10, "Acrobot-v1")
+    assert student_score >= scratch_score + SCRATCH_NOISE, f"student {student_score} vs PPO from scratch {scratch_score}"
+    assert student_score > teacher_return, f"student {student_score} vs its teacher {teacher_return}"
+
+
 def test_default_coef_chooses_from_the_teachers_return(teachers):
     """The default distill_coef takes λ_0 = 1 for a teacher at its env's reward threshold, 0.1 below it, and says so."""
     weak = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 100.0), **TINY)
@@ -542,7 +575,9 @@ def test_default_coef_waits_for_a_stall_of_a_weak_teachers_student(teachers):
     assert weak._auto_waits_for_a_stall and "only once the student's score has set no new best" in weak.distill_coef_choice
     weak._auto_stall_gate = None  # as before the first rollout
     stalled = 0.1 * (1 - 30 / 80)  # λ_0 · (1 − s), s = (50 − 20) / (100 − 20)
-    for returns, expected in (([40.0] * 10, 0.0), ([60.0] * 10, 0.0), ([45.0] * 10, 0.0), ([50.0] * 10, stalled)):
+    scores = [(40.0, 0.0), (60.0, 0.0)] + [(value, 0.0) for value in (45.0, 55.0, 60.0)] + [(50.0, stalled)]
+    assert len(scores) == 2 + STALL_PATIENCE  # the bar, a new best, then STALL_PATIENCE scores without a new best
+    for returns, expected in (([value] * 10, coef) for value, coef in scores):
         _set_student_returns(weak, returns)
         assert weak.current_distill_coef() == pytest.approx(expected)
     assert weak.current_distill_coef() == pytest.approx(stalled)  # no new episode: the same answer
@@ -573,15 +608,16 @@ def test_stall_gate_is_saved_with_the_model(teachers, tmp_path):
     """A resumed run goes on counting the scores without a new best (the gate is saved, without its last episode)."""
     weak = DistillPPO("MlpPolicy", "CartPole-v1", teacher=teachers["dqn"], reference_returns=(20.0, 100.0), **TINY)
     weak.learn(64)
-    for returns in ([40.0] * 10, [60.0] * 10, [45.0] * 10):
-        _set_student_returns(weak, returns)
-        weak.current_distill_coef()
+    without_new_best = [45.0, 55.0, 60.0][: STALL_PATIENCE - 1]  # one score short of a stall
+    for value in [40.0, 60.0, *without_new_best]:
+        _set_student_returns(weak, [value] * 10)
+        assert weak.current_distill_coef() == 0.0
     weak.save(tmp_path / "student")
     loaded = DistillPPO.load(tmp_path / "student", env=gym.make("CartPole-v1"), teacher=teachers["dqn"])
     gate = loaded._stall_gate()
-    assert (gate.best, gate.without_progress, gate.latest) == (weak._stall_gate().best, 1, None)
+    assert (gate.best, gate.without_progress, gate.latest) == (weak._stall_gate().best, STALL_PATIENCE - 1, None)
     loaded._choose_auto_coef()  # what learn() does first: λ_0 = 0.1 and the gate for this teacher
-    _set_student_returns(loaded, [50.0] * 10)  # the second score in a row without a new best: a stall
+    _set_student_returns(loaded, [50.0] * 10)  # the last score without a new best that makes a stall
     assert loaded.current_distill_coef() == pytest.approx(0.1 * (1 - 30 / 80))
 
 

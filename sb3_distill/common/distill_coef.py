@@ -27,7 +27,7 @@ student to it (CartPole with the push force × 0.25: the bundled teacher 19.7, a
 everywhere in the package: at each ``learn()`` the teacher's measured return is compared with the env's definition of
 solved (gymnasium's ``spec.reward_threshold``). A teacher that reaches it (or an env without one) gets λ_0 = 1 from the
 first update. A weaker one gets λ_0 = 0.1 (:data:`AUTO_COEF_CHOICES`), and only once the student stalls: its score has
-set no new best :data:`STALL_PATIENCE` times in a row (:class:`StallGate`); a student that improves on its own learns
+set no new best :data:`STALL_PATIENCE` (4) times in a row (:class:`StallGate`); a student that improves on its own learns
 alone, so it is never held below its algorithm from scratch, and a student that is stuck (PPO on Acrobot-v1 at −500)
 gets the teacher's pull. Measured in docs/guide/distill_ppo.md "Which default" (issue 20): on a weak CartPole teacher
 (112) that PPO passes after one update, every pull tried from the first update (λ_0 = 0.1, a per-state advantage
@@ -59,10 +59,15 @@ AUTO = "auto"
 AUTO_COEF_CHOICES = (1.0, 0.1)
 #: The student's latest training episodes whose mean return is its score.
 SCORE_EPISODES = 10
-#: Scores in a row without a new best that make a student stall (:class:`StallGate`): with 1, PPO from scratch on
-#: CartPole-v1 (SB3's defaults) stalls by chance after its second rollout on one seed of five, where its greedy policy
-#: was already at 500, and a pull then costs it 200 (issue 20; docs/guide/distill_ppo.md "Which default").
-STALL_PATIENCE = 2
+#: Scores in a row without a new best that make a student stall (:class:`StallGate`), so a stall comes at the 5th update
+#: at the earliest. Measured (issue 20; docs/guide/distill_ppo.md "Which default"): PPO from scratch (SB3's defaults) on
+#: Acrobot-v1, where every early episode ends at −500, leaves −500 in its training episodes at its 2nd / 3rd / 4th / 5th
+#: rollout on 1 / 4 / 2 / 1 of seeds 0–9 and never within 10 rollouts on 2 (whose greedy policy is at −500 at 20k);
+#: with 4 only those two stall, with 2 (the value before) five did, three of them one or two rollouts before leaving
+#: −500 on their own, and one pulled update left one of those (seed 2) 167–422 below PPO from scratch on a teacher
+#: trained apart. With 1, PPO on CartPole-v1 stalls by chance after its second rollout on one seed of five, where its
+#: greedy policy was already at 500, and a pull then costs it 200.
+STALL_PATIENCE = 4
 #: Old spellings of ``distill_coef`` values, old -> new (``"auto_0.5"`` -> ``"qdagger_0.5"``; plain ``"auto"`` is not
 #: renamed: it is the rule with a chosen λ_0), accepted with a ``FutureWarning`` by ``__init__``, ``load()``, saved zips,
 #: rl-zoo3 YAML and Optuna trials.

@@ -51,7 +51,7 @@ class DistillPPO(TeacherPhaseMixin, DistillCoefMixin, ActorCriticStudentMixin, P
     once per rollout; a λ_t of 0 costs nothing (plain PPO). The default, ``"auto"``, is this rule with λ_0 chosen
     from the teacher at each ``learn()``: 1 from the first update for a teacher that solves the env (its measured
     return reaches gymnasium's ``reward_threshold``, or the env has none); 0.1 for a weaker one, and only once the
-    student stalls (its score has set no new best twice in a row,
+    student stalls (its score has set no new best 4 times in a row,
     :class:`~sb3_distill.common.distill_coef.StallGate`), so that a weak teacher never holds back a student that
     improves on its own (measured: docs/guide/distill_ppo.md "Which default"); what it chose and why:
     ``distill_coef_choice``. For a teacher it judges strong on a discrete action space, ``"auto"`` also starts with a

@@ -329,10 +329,10 @@ def _noise_lines(
         stds = np.array([[record["std_return"] for record in pair[index]["curve"]] for pair in pairs])
         changes = np.abs(np.diff(curves, axis=1))
         stuck = (stds == 0) & (curves <= curves.min())
+        floor = f"; evaluations at {curves.min():.0f} on every episode: {int(stuck.sum())} of {stuck.size}"
         lines.append(
             f"{label}'s own noise: |change| between consecutive evaluations {changes.mean():.0f} on the mean "
-            f"(largest per seed {' / '.join(f'{row.max():.0f}' for row in changes)}); evaluations at "
-            f"{curves.min():.0f} on every episode: {int(stuck.sum())} of {stuck.size}"
+            f"(largest per seed {' / '.join(f'{row.max():.0f}' for row in changes)}){floor if stuck.any() else ''}"
             if changes.size
             else f"{label}: one evaluation per seed"
         )
