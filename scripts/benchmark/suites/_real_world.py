@@ -517,7 +517,13 @@ PRIVILEGED = (("CartPole-v1", 2, 5_000), ("LunarLander-v3", 2, 100_000))
 #: between 500 and 109 from one 500-step window to the next (it cannot copy the teacher from its view: it agrees with
 #: it on 0.56-0.76 of its own states, where a full-state student agrees on 0.94-1.0)
 PRIVILEGED_EMA_TAU = 0.01
-ROBUST = (("CartPole-v1", "fixed_0.2", 15_000), ("CartPole-v1", "per_episode", 15_000), ("Acrobot-v1", "per_episode", 15_000))
+ROBUST = (
+    ("CartPole-v1", "fixed_0.2", 15_000),
+    ("CartPole-v1", "per_episode", 15_000),
+    ("Acrobot-v1", "per_episode", 15_000),
+    ("MountainCar-v0", "per_episode", 15_000),
+    ("LunarLander-v3", "per_episode", 100_000),  # the privileged LunarLander students' budget
+)
 MULTI_TEACHER = dict(budget=20_000, frames=2)
 HALFCHEETAH = dict(budget=20_000, frames=4, share=0.1)
 PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise")
