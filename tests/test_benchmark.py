@@ -650,3 +650,28 @@ def test_robustness_suite_privileged_weight_average_and_halfcheetah_student_size
     means = "| CartPole-v1 | {} | 2 | 5,000 | 0, 1 | {} | final / teacher ≥ 0.95: {} |"
     assert means.format("none", "0.68 ± 0.32 | 0.67 ± 0.33", "**missed** (1 of 2 seeds)") in report
     assert means.format("ema_tau=0.01", "0.95 ± 0.05 | 0.95 ± 0.05", "met (1 of 2 seeds)") in report
+
+
+def test_robustness_suite_robust_part_plans_every_classic_env_and_reports_the_mean_over_seeds(tmp_path: Path) -> None:
+    from scripts.benchmark.cli import parse_args
+    from scripts.benchmark.suites import _real_world as real_world
+
+    args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "robust", "--envs",
+                              "MountainCar-v0", "LunarLander-v3", "--seeds", "2"])  # fmt: skip
+    jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+    assert sorted((job.args[0], job.args[2], job.args[3]) for job in jobs) == [
+        ("LunarLander-v3", 100_000, 0), ("LunarLander-v3", 100_000, 1),
+        ("MountainCar-v0", 15_000, 0), ("MountainCar-v0", 15_000, 1),
+    ]  # fmt: skip
+
+    def run(env_id: str, seed: int, student: float) -> dict:
+        rows = lambda value: [dict(level=level, mean=value) for level in real_world.NOISE_LEVELS]  # noqa: E731
+        return dict(env=env_id, noise="per_episode", seed=seed, budget=15_000, rows=rows(student), teacher_rows=rows(-150.0))
+
+    teachers = {"MountainCar-v0": dict(random_return=-200.0, teacher_return=-100.0)}
+    runs = [run("MountainCar-v0", 1, -110.0), run("MountainCar-v0", 0, -160.0), run("Acrobot-v1", 0, -100.0)]
+    report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
+    # per seed, in seed order (Acrobot has no teacher record here: left out), then the mean over seeds
+    assert report.index("| MountainCar-v0 | per_episode | 0 |") < report.index("| MountainCar-v0 | per_episode | 1 |")
+    assert "| 0.40 | 0.50 | **no** |" in report and "| 0.90 | 0.50 | yes |" in report and "Acrobot" not in report
+    assert "| MountainCar-v0 | per_episode | 15,000 | 0, 1 | 0.65 ± 0.25 | 0.50 | met (1 of 2 seeds) |" in report

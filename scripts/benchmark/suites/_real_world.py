@@ -517,7 +517,13 @@ PRIVILEGED = (("CartPole-v1", 2, 5_000), ("LunarLander-v3", 2, 100_000))
 #: between 500 and 109 from one 500-step window to the next (it cannot copy the teacher from its view: it agrees with
 #: it on 0.56-0.76 of its own states, where a full-state student agrees on 0.94-1.0)
 PRIVILEGED_EMA_TAU = 0.01
-ROBUST = (("CartPole-v1", "fixed_0.2", 15_000), ("CartPole-v1", "per_episode", 15_000), ("Acrobot-v1", "per_episode", 15_000))
+ROBUST = (
+    ("CartPole-v1", "fixed_0.2", 15_000),
+    ("CartPole-v1", "per_episode", 15_000),
+    ("Acrobot-v1", "per_episode", 15_000),
+    ("MountainCar-v0", "per_episode", 15_000),
+    ("LunarLander-v3", "per_episode", 100_000),  # the privileged LunarLander students' budget
+)
 MULTI_TEACHER = dict(budget=20_000, frames=2)
 HALFCHEETAH = dict(budget=20_000, frames=4, share=0.1)
 PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise")
@@ -678,7 +684,8 @@ def report(results: dict[str, Any]) -> list[str]:
             "same grid, episodes and seeds in the same job."
         ]
         rows = []
-        for run in results["robust_students"]:
+        groups: dict[tuple[str, str, int], list[tuple[float, float | None, int]]] = {}
+        for run in sorted(results["robust_students"], key=_robust_order):
             record = results.get("teachers", {}).get(run["env"])
             if record is None:
                 continue
@@ -688,6 +695,10 @@ def report(results: dict[str, Any]) -> list[str]:
             teacher_cell = f"{np.mean(teacher_noise):.2f}" if teacher_noise else "–"
             per_level = ", ".join(f"{row['level']:g}: {score:.2f}" for row, score in zip(run["rows"], scores, strict=True))
             verdict = "–" if not teacher_noise else ("yes" if np.mean(scores) >= np.mean(teacher_noise) else "**no**")
+            teacher_mean = float(np.mean(teacher_noise)) if teacher_noise else None
+            groups.setdefault((run["env"], run["noise"], run["budget"]), []).append(
+                (float(np.mean(scores)), teacher_mean, run["seed"])
+            )
             rows.append(
                 [
                     run["env"],
@@ -704,6 +715,7 @@ def report(results: dict[str, Any]) -> list[str]:
             "",
             *_table(["env", "training noise", "seed", "env steps", "score per σ", "grid mean", "teacher", "≥ teacher"], rows),
         ]
+        lines += _robust_summary(groups)
     if results.get("multi_teacher"):
         lines += ["", "### Several dynamics-teachers into one student (CartPole, push force grid)", ""]
         lines += _multi_teacher_report(results["multi_teacher"])
@@ -740,6 +752,43 @@ def report(results: dict[str, Any]) -> list[str]:
         ]
         lines += _table(header, rows)
     return lines
+
+
+def _robust_order(run: dict[str, Any]) -> tuple[int, str, int, int]:
+    """The robust students' rows in :data:`ROBUST`'s order of envs, then by training noise, budget and seed."""
+    envs = list(dict.fromkeys(entry[0] for entry in ROBUST))
+    return (envs.index(run["env"]) if run["env"] in envs else len(envs), run["noise"], run["budget"], run["seed"])
+
+
+def _robust_summary(groups: dict[tuple[str, str, int], list[tuple[float, float | None, int]]]) -> list[str]:
+    """
+    :param groups: (env, training noise, env steps) → per seed (student's grid mean, teacher's grid mean, seed)
+    :return: the mean over seeds of each group of more than one seed, against the teacher's grid mean
+    """
+    summary = []
+    for (env_id, noise, budget), runs in groups.items():
+        teachers = [teacher for _, teacher, _ in runs if teacher is not None]
+        if len(runs) < 2 or len(teachers) != len(runs):
+            continue
+        students = [student for student, _, _ in runs]
+        teacher = float(np.mean(teachers))
+        above = sum(1 for student, own, _ in runs if own is not None and student >= own)
+        verdict = "met" if np.mean(students) >= teacher else "**missed**"
+        summary.append(
+            [
+                env_id,
+                noise,
+                f"{budget:,}",
+                ", ".join(str(seed) for _, _, seed in runs),
+                f"{np.mean(students):.2f} ± {np.std(students):.2f}",
+                f"{teacher:.2f}",
+                f"{verdict} ({above} of {len(runs)} seeds)",
+            ]
+        )
+    if not summary:
+        return []
+    header = ["env", "training noise", "env steps", "seeds", "grid mean", "teacher", "student ≥ teacher (mean)"]
+    return ["", "Mean over seeds (± std):", "", *_table(header, summary)]
 
 
 def _first_halfcheetah_size(frames: int, teachers: dict[str, Any]) -> dict[str, Any] | None:
