@@ -478,6 +478,11 @@ def test_reincarnation_defaults_eval_grid_option_and_paired_report(tmp_path: Pat
         "recipe='auto' chose 'outgrow'" in text
     )
     assert "DistillPPO" not in text  # no student run to pair with PPO from scratch
+    # the reference's id from a --zoo-dir (a teacher trained apart) is not the strong teacher: its returns tell them apart
+    for teacher_return, kind in ((50.0, "teacher"), (100.0, "the strong teacher")):
+        other = dict(teacher, teacher="dqn/CartPole-v1", reference="dqn/CartPole-v1", teacher_return=teacher_return)
+        text = "\n".join(paired_sections(dict(teachers={"CartPole-v1": other}, rows=rows)))
+        assert f"**CartPole-v1, {kind}** (`dqn/CartPole-v1`)" in text
 
 
 def test_merging_runs_keeps_a_re_run_row_once_and_refuses_a_different_one(tmp_path: Path) -> None:

@@ -366,9 +366,10 @@ def paired_sections(results: dict[str, Any]) -> list[str]:
             difference = ours - theirs
             error = difference.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else np.zeros(len(steps))
             zoo_id = teacher["teacher"]
-            kind = "bundled weak teacher" if zoo_id.endswith("@weak") else (
-                "the strong teacher" if zoo_id == teacher.get("reference") else "teacher"
-            )  # fmt: skip
+            # The reference's id names a file of --zoo-dir too (a teacher trained apart): the strong teacher is the one
+            # that plays the reference's returns (both are measured on the same episodes)
+            strong = zoo_id == teacher.get("reference") and teacher["teacher_return"] == teacher["reference_return"]
+            kind = "bundled weak teacher" if zoo_id.endswith("@weak") else ("the strong teacher" if strong else "teacher")
             lines += [
                 "",
                 f"**{env_id}, {kind}** (`{zoo_id}`): {student_label} vs {scratch_label} from scratch, seeds "
