@@ -664,19 +664,39 @@ def test_robustness_suite_robust_part_plans_every_classic_env_and_reports_the_me
     args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "robust", "--envs",
                               "MountainCar-v0", "LunarLander-v3", "--seeds", "2"])  # fmt: skip
     jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
-    assert sorted((job.args[0], job.args[2], job.args[3]) for job in jobs) == [
-        ("LunarLander-v3", 100_000, 0), ("LunarLander-v3", 100_000, 1),
-        ("MountainCar-v0", 15_000, 0), ("MountainCar-v0", 15_000, 1),
+    assert sorted((job.args[0], job.args[1], job.args[2], job.args[3]) for job in jobs) == [
+        ("LunarLander-v3", "per_episode", 100_000, 0), ("LunarLander-v3", "per_episode", 100_000, 1),
+        ("MountainCar-v0", "per_episode", 15_000, 0), ("MountainCar-v0", "per_episode", 15_000, 1),
+        ("MountainCar-v0", "per_episode+dynamics", 15_000, 0), ("MountainCar-v0", "per_episode+dynamics", 15_000, 1),
     ]  # fmt: skip
+    args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "robust", "--envs",
+                              "MountainCar-v0", "--robust-noise", "per_episode+dynamics"])  # fmt: skip
+    jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+    assert [job.args[:2] for job in jobs] == [("MountainCar-v0", "per_episode+dynamics")]
+    # domain randomization covers the dynamics grid, one parameter changed at a time; LunarLander's is gym.make's
+    assert real_world.dynamics_variants("MountainCar-v0") == [
+        {}, {"force": 0.8}, {"force": 0.9}, {"force": 1.25}, {"gravity": 0.8}, {"gravity": 1.1}, {"gravity": 1.25}
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"argument of gymnasium\.make"):
+        real_world.dynamics_variants("LunarLander-v3")
 
-    def run(env_id: str, seed: int, student: float) -> dict:
+    def run(env_id: str, seed: int, student: float, dynamics: float | None = None) -> dict:
         rows = lambda value: [dict(level=level, mean=value) for level in real_world.NOISE_LEVELS]  # noqa: E731
-        return dict(env=env_id, noise="per_episode", seed=seed, budget=15_000, rows=rows(student), teacher_rows=rows(-150.0))
+        found = dict(env=env_id, noise="per_episode", seed=seed, budget=15_000, rows=rows(student), teacher_rows=rows(-150.0))
+        if dynamics is not None:
+            found.update(dynamics_rows=rows(dynamics), teacher_dynamics_rows=rows(-120.0))
+        return found
 
     teachers = {"MountainCar-v0": dict(random_return=-200.0, teacher_return=-100.0)}
     runs = [run("MountainCar-v0", 1, -110.0), run("MountainCar-v0", 0, -160.0), run("Acrobot-v1", 0, -100.0)]
     report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
     # per seed, in seed order (Acrobot has no teacher record here: left out), then the mean over seeds
     assert report.index("| MountainCar-v0 | per_episode | 0 |") < report.index("| MountainCar-v0 | per_episode | 1 |")
-    assert "| 0.40 | 0.50 | **no** |" in report and "| 0.90 | 0.50 | yes |" in report and "Acrobot" not in report
-    assert "| MountainCar-v0 | per_episode | 15,000 | 0, 1 | 0.65 ± 0.25 | 0.50 | met (1 of 2 seeds) |" in report
+    assert "| 0.40 | 0.50 | **no** | – | – | – |" in report and "| 0.90 | 0.50 | yes |" in report
+    assert "Acrobot" not in report
+    assert "| MountainCar-v0 | per_episode | noise | 15,000 | 0, 1 | 0.65 ± 0.25 | 0.50 | met (1 of 2 seeds) |" in report
+    # a student measured on the dynamics grid too: its own columns and its own mean over seeds
+    runs = [run("MountainCar-v0", 0, -110.0, -130.0), run("MountainCar-v0", 1, -110.0, -100.0)]
+    report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
+    assert "| 0.90 | 0.50 | yes | 0.70 | 0.80 | **no** |" in report
+    assert "| MountainCar-v0 | per_episode | dynamics | 15,000 | 0, 1 | 0.85 ± 0.15 | 0.80 | met (1 of 2 seeds) |" in report

@@ -65,8 +65,13 @@ SIM_FIRST = ("sim_student", "sim_student_dqn", "sim_student_ppo")
 SIM_TO_REAL_BUDGETS = {"CartPole-v1": (20_000, 60_000), "LunarLander-v3": (100_000, 300_000)}
 #: sim (nominal env) steps of the students distilled there first: DistillDQN / DistillPPO, per env
 SIM_BUDGETS = {"CartPole-v1": (10_000, 20_000), "LunarLander-v3": (50_000, 100_000)}
-#: relative observation noise of the robust students' training: a fixed σ, or one drawn per episode
-ROBUST_NOISE = {"fixed_0.2": (0.2,), "per_episode": (0.0, 0.1, 0.2, 0.3)}
+#: relative observation noise of the robust students' training: a fixed σ, or one drawn per episode; with
+#: ``+dynamics`` the env's dynamics are drawn per episode too (:func:`dynamics_variants`: domain randomization)
+ROBUST_NOISE = {
+    "fixed_0.2": (0.2,),
+    "per_episode": (0.0, 0.1, 0.2, 0.3),
+    "per_episode+dynamics": (0.0, 0.1, 0.2, 0.3),
+}
 #: the noise grid the robust students are measured on (the robustness suite's)
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 #: CartPole's push-force grid of the multi-teacher students, and the variants that get a teacher of their own (the
@@ -310,36 +315,62 @@ def noise_levels(levels: tuple[float, ...], scale: Any, space: Any, seed: int) -
     return NoiseLevels(max(levels), scale, space, seed=seed)
 
 
+def dynamics_variants(env_id: str) -> list[dict[str, float]]:
+    """
+    :param env_id: gymnasium id (a key of the robustness suite's ``GRIDS``)
+    :return: the variants of :class:`~sb3_distill.robustness.RandomDynamics` that cover the env's dynamics grid: the
+        nominal dynamics and every level ≠ 1 of each of the grid's parameters, one parameter changed at a time
+    """
+    from .robustness import GRIDS
+
+    variants: list[dict[str, float]] = [{}]
+    for perturbation, levels, _ in GRIDS[env_id].get("dynamics", []):
+        kind, _, parameter = perturbation.partition(":")
+        if kind != "dynamics":
+            raise ValueError(
+                f"{env_id}'s dynamics grid changes {perturbation!r}, an argument of gymnasium.make: RandomDynamics "
+                "changes physical constants in place (classic control, MuJoCo); train this env's students on noise."
+            )
+        variants += [{parameter: level} for level in levels if level != 1.0]
+    return variants
+
+
 def robust_student_job(env_id: str, noise: str, budget: int, seed: int, episodes: int) -> dict[str, Any]:
     """
-    A DistillDQN student (defaults, ``[64, 64]``) trained on noisy observations (:data:`ROBUST_NOISE`), the teacher
-    labelling the clean state; then its noise grid (``evaluate_robustness``, the suite's scale).
+    A DistillDQN student (defaults, ``[64, 64]``) trained on noisy observations (:data:`ROBUST_NOISE`; with
+    ``+dynamics`` in shifted dynamics too, drawn per episode from :func:`dynamics_variants`), the teacher labelling the
+    clean state; then its noise grid (``evaluate_robustness``, the suite's scale) and the env's dynamics grid (the
+    robustness suite's ``GRIDS``), the teacher measured on both.
 
     :param env_id: gymnasium id
     :param noise: a key of :data:`ROBUST_NOISE`
     :param budget: env steps
     :param seed: seed
     :param episodes: episodes per noise level
-    :return: the student's rows and the teacher's (same grid, episodes and seeds)
+    :return: the student's rows and the teacher's (same grids, episodes and seeds)
     """
     import gymnasium as gym
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_distill import DistillDQN, load_teacher
-    from sb3_distill.robustness import StudentObservation, evaluate_robustness, observation_scale
+    from sb3_distill.robustness import RandomDynamics, StudentObservation, evaluate_robustness, observation_scale
 
     from ..runners import setup_worker
+    from .robustness import robustness_rows
 
     setup_worker()
     teacher = load_teacher(f"dqn/{env_id}", device="cpu")
     scale = observation_scale(lambda: gym.make(env_id))
+    variants = dynamics_variants(env_id) if noise.endswith("+dynamics") else None
 
-    def noisy(env: Any) -> Any:
+    def perturbed(env: Any) -> Any:
+        if variants:  # the teacher reads the state of whatever dynamics the episode has: a non-expert teacher
+            env = RandomDynamics(env, variants, seed=seed, tell_teacher=False)
         return StudentObservation(env, noise_levels(ROBUST_NOISE[noise], scale, env.observation_space, seed))
 
     model = DistillDQN(
         "MlpPolicy",
-        make_vec_env(env_id, seed=seed, wrapper_class=noisy),
+        make_vec_env(env_id, seed=seed, wrapper_class=perturbed),
         teacher=teacher,
         policy_kwargs=dict(net_arch=NET_ARCH),
         seed=seed,
@@ -350,7 +381,17 @@ def robust_student_job(env_id: str, noise: str, budget: int, seed: int, episodes
         grids[name] = evaluate_robustness(agent, env_id, "obs_noise", list(NOISE_LEVELS), episodes, 0)
         for row in grids[name]:
             row.pop("returns")
-    return dict(env=env_id, noise=noise, seed=seed, budget=budget, rows=grids["student"], teacher_rows=grids["teacher"])
+        grids[f"{name} dynamics"] = robustness_rows(agent, env_id, episodes, grids=("dynamics",))
+    return dict(
+        env=env_id,
+        noise=noise,
+        seed=seed,
+        budget=budget,
+        rows=grids["student"],
+        teacher_rows=grids["teacher"],
+        dynamics_rows=grids["student dynamics"],
+        teacher_dynamics_rows=grids["teacher dynamics"],
+    )
 
 
 # ----------------------------------------------------------------------------------------------- several teachers
@@ -523,6 +564,11 @@ ROBUST = (
     ("Acrobot-v1", "per_episode", 15_000),
     ("MountainCar-v0", "per_episode", 15_000),
     ("LunarLander-v3", "per_episode", 100_000),  # the privileged LunarLander students' budget
+    # domain randomization: noise and dynamics drawn per episode (LunarLander's dynamics are arguments of
+    # gymnasium.make, which RandomDynamics does not change)
+    ("CartPole-v1", "per_episode+dynamics", 15_000),
+    ("Acrobot-v1", "per_episode+dynamics", 15_000),
+    ("MountainCar-v0", "per_episode+dynamics", 15_000),
 )
 MULTI_TEACHER = dict(budget=20_000, frames=2)
 HALFCHEETAH = dict(budget=20_000, frames=4, share=0.1)
@@ -542,6 +588,7 @@ def jobs(
     methods: list[str] | None = None,
     student_share: float | None = None,
     ema_tau: float | None = PRIVILEGED_EMA_TAU,
+    robust_noise: list[str] | None = None,
 ) -> list[Any]:
     """
     :param parts: the parts to run (:data:`PARTS` but ``"grids"``)
@@ -557,6 +604,7 @@ def jobs(
     :param student_share: the ``halfcheetah_noise`` student's acting parameters as a share of the teacher's (default:
         the part's own)
     :param ema_tau: the privileged students' ``ema_tau`` (``None``: no average)
+    :param robust_noise: the robust students' training perturbations (keys of :data:`ROBUST_NOISE`; default: all)
     :return: the jobs, one process each
     """
     from ..suite import Job
@@ -576,7 +624,9 @@ def jobs(
                 args = (env_id, frames, steps(budget), seed, episodes, ema_tau)
                 found.append(Job(privileged_job, args, f"privileged {env_id} seed {seed}", "privileged", budget, seed))
         if "robust" in parts:
-            for env_id, noise, budget in (entry for entry in ROBUST if entry[0] in envs):
+            for env_id, noise, budget in ROBUST:
+                if env_id not in envs or noise not in (robust_noise or ROBUST_NOISE):
+                    continue
                 args = (env_id, noise, steps(budget), seed, episodes)
                 name = f"robust {env_id} {noise} seed {seed}"
                 found.append(Job(robust_student_job, args, name, "robust_students", budget, seed))
@@ -677,45 +727,14 @@ def report(results: dict[str, Any]) -> list[str]:
         lines += ["", "### Privileged teachers: students without velocities", ""]
         lines += _privileged_report(results["privileged"], results.get("teachers", {}))
     if results.get("robust_students"):
-        lines += ["", "### Robust students: trained on noisy observations, the teacher on the clean state", ""]
+        lines += ["", "### Robust students: trained on perturbed experience, the teacher on the clean state", ""]
         lines += [
             "Mean normalized score over the noise grid σ ∈ {0, 0.05, 0.1, 0.2, 0.3} (relative to each observation's "
-            "scale), normalized by the teacher's nominal return (the suite's teacher record); the teacher measured on the "
-            "same grid, episodes and seeds in the same job."
+            "scale) and over the env's dynamics grid (the robustness suite's, where measured), normalized by the "
+            "teacher's nominal return (the suite's teacher record); the teacher measured on the same grids, episodes "
+            "and seeds in the same job."
         ]
-        rows = []
-        groups: dict[tuple[str, str, int], list[tuple[float, float | None, int]]] = {}
-        for run in sorted(results["robust_students"], key=_robust_order):
-            record = results.get("teachers", {}).get(run["env"])
-            if record is None:
-                continue
-            random_return, teacher_return = record["random_return"], record["teacher_return"]
-            scores = [(row["mean"] - random_return) / (teacher_return - random_return) for row in run["rows"]]
-            teacher_noise = [(row["mean"] - random_return) / (teacher_return - random_return) for row in run["teacher_rows"]]
-            teacher_cell = f"{np.mean(teacher_noise):.2f}" if teacher_noise else "–"
-            per_level = ", ".join(f"{row['level']:g}: {score:.2f}" for row, score in zip(run["rows"], scores, strict=True))
-            verdict = "–" if not teacher_noise else ("yes" if np.mean(scores) >= np.mean(teacher_noise) else "**no**")
-            teacher_mean = float(np.mean(teacher_noise)) if teacher_noise else None
-            groups.setdefault((run["env"], run["noise"], run["budget"]), []).append(
-                (float(np.mean(scores)), teacher_mean, run["seed"])
-            )
-            rows.append(
-                [
-                    run["env"],
-                    run["noise"],
-                    str(run["seed"]),
-                    f"{run['budget']:,}",
-                    per_level,
-                    f"{np.mean(scores):.2f}",
-                    teacher_cell,
-                    verdict,
-                ]
-            )
-        lines += [
-            "",
-            *_table(["env", "training noise", "seed", "env steps", "score per σ", "grid mean", "teacher", "≥ teacher"], rows),
-        ]
-        lines += _robust_summary(groups)
+        lines += _robust_report(results["robust_students"], results.get("teachers", {}))
     if results.get("multi_teacher"):
         lines += ["", "### Several dynamics-teachers into one student (CartPole, push force grid)", ""]
         lines += _multi_teacher_report(results["multi_teacher"])
@@ -754,19 +773,64 @@ def report(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _scores(rows: list[dict[str, Any]], record: dict[str, Any]) -> list[float]:
+    """:return: the rows' mean returns normalized by the teacher record's random and nominal returns"""
+    random_return, teacher_return = record["random_return"], record["teacher_return"]
+    return [(row["mean"] - random_return) / (teacher_return - random_return) for row in rows]
+
+
+def _robust_report(runs: list[dict[str, Any]], teachers: dict[str, Any]) -> list[str]:
+    """
+    :param runs: the robust students' records
+    :param teachers: the suite's teacher records (their nominal and random returns normalize the grids)
+    :return: per seed the student's and the teacher's grid means (noise; dynamics where measured), then the means
+        over seeds
+    """
+    rows = []
+    groups: dict[tuple[str, str, str, int], list[tuple[float, float | None, int]]] = {}
+    for run in sorted(runs, key=_robust_order):
+        record = teachers.get(run["env"])
+        if record is None:
+            continue
+        row = [run["env"], run["noise"], str(run["seed"]), f"{run['budget']:,}"]
+        for grid, student_key, teacher_key in (
+            ("noise", "rows", "teacher_rows"),
+            ("dynamics", "dynamics_rows", "teacher_dynamics_rows"),
+        ):
+            student, teacher = _scores(run.get(student_key, []), record), _scores(run.get(teacher_key, []), record)
+            if grid == "noise":
+                row.append(
+                    ", ".join(f"{point['level']:g}: {score:.2f}" for point, score in zip(run["rows"], student, strict=True))
+                )
+            if not student:
+                row += ["–", "–", "–"]
+                continue
+            teacher_mean = float(np.mean(teacher)) if teacher else None
+            groups.setdefault((run["env"], run["noise"], grid, run["budget"]), []).append(
+                (float(np.mean(student)), teacher_mean, run["seed"])
+            )
+            verdict = "–" if teacher_mean is None else ("yes" if np.mean(student) >= teacher_mean else "**no**")
+            row += [f"{np.mean(student):.2f}", "–" if teacher_mean is None else f"{teacher_mean:.2f}", verdict]
+        rows.append(row)
+    header = ["env", "training", "seed", "env steps", "score per σ", "noise grid", "teacher", "≥ teacher"]
+    lines = ["", *_table([*header, "dynamics grid", "teacher", "≥ teacher"], rows)]
+    return lines + _robust_summary(groups)
+
+
 def _robust_order(run: dict[str, Any]) -> tuple[int, str, int, int]:
     """The robust students' rows in :data:`ROBUST`'s order of envs, then by training noise, budget and seed."""
     envs = list(dict.fromkeys(entry[0] for entry in ROBUST))
     return (envs.index(run["env"]) if run["env"] in envs else len(envs), run["noise"], run["budget"], run["seed"])
 
 
-def _robust_summary(groups: dict[tuple[str, str, int], list[tuple[float, float | None, int]]]) -> list[str]:
+def _robust_summary(groups: dict[tuple[str, str, str, int], list[tuple[float, float | None, int]]]) -> list[str]:
     """
-    :param groups: (env, training noise, env steps) → per seed (student's grid mean, teacher's grid mean, seed)
+    :param groups: (env, training perturbation, grid, env steps) → per seed (student's grid mean, teacher's grid mean,
+        seed)
     :return: the mean over seeds of each group of more than one seed, against the teacher's grid mean
     """
     summary = []
-    for (env_id, noise, budget), runs in groups.items():
+    for (env_id, noise, grid, budget), runs in groups.items():
         teachers = [teacher for _, teacher, _ in runs if teacher is not None]
         if len(runs) < 2 or len(teachers) != len(runs):
             continue
@@ -778,6 +842,7 @@ def _robust_summary(groups: dict[tuple[str, str, int], list[tuple[float, float |
             [
                 env_id,
                 noise,
+                grid,
                 f"{budget:,}",
                 ", ".join(str(seed) for _, _, seed in runs),
                 f"{np.mean(students):.2f} ± {np.std(students):.2f}",
@@ -787,7 +852,7 @@ def _robust_summary(groups: dict[tuple[str, str, int], list[tuple[float, float |
         )
     if not summary:
         return []
-    header = ["env", "training noise", "env steps", "seeds", "grid mean", "teacher", "student ≥ teacher (mean)"]
+    header = ["env", "training", "grid", "env steps", "seeds", "grid mean", "teacher", "student ≥ teacher (mean)"]
     return ["", "Mean over seeds (± std):", "", *_table(header, summary)]
 
 

@@ -107,18 +107,23 @@ def probe_name(perturbation: str, options: dict[str, Any]) -> str:
     return perturbation + (" (absolute)" if options.get("scale") == 1.0 else "")
 
 
-def robustness_rows(agent: Any, env_id: str, n_episodes: int, seed: int = 0) -> list[dict[str, Any]]:
+def robustness_rows(
+    agent: Any, env_id: str, n_episodes: int, seed: int = 0, grids: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """
     :param agent: a model or a teacher
     :param env_id: gymnasium id (a key of :data:`GRIDS`)
     :param n_episodes: episodes per level
     :param seed: seed of the envs and perturbations
+    :param grids: the grids to measure (default: all of the env's)
     :return: every (grid, perturbation, level) row of ``evaluate_robustness``, without the per-episode returns
     """
     from sb3_distill.robustness import evaluate_robustness
 
     rows = []
     for grid, probes in GRIDS[env_id].items():
+        if grids is not None and grid not in grids:
+            continue
         for perturbation, levels, options in probes:
             for row in evaluate_robustness(agent, env_id, perturbation, list(levels), n_episodes, seed, **options):
                 row.pop("returns")
@@ -195,6 +200,13 @@ class RobustnessSuite(Suite):
             default=list(real_world.SIM_TO_REAL_METHODS),
             choices=list(real_world.SIM_TO_REAL_METHODS),
             help="sim_to_real's methods (default: all; e.g. to add a method's seeds to an earlier run's)",
+        )
+        parser.add_argument(
+            "--robust-noise",
+            nargs="+",
+            default=list(real_world.ROBUST_NOISE),
+            choices=list(real_world.ROBUST_NOISE),
+            help="the robust students' training perturbations (default: all)",
         )
         parser.add_argument(
             "--frames",
@@ -296,6 +308,7 @@ class RobustnessSuite(Suite):
             list(getattr(args, "s2r_methods", real_world.SIM_TO_REAL_METHODS)),
             student_share=args.student_share,
             ema_tau=args.ema_tau or None,
+            robust_noise=list(getattr(args, "robust_noise", real_world.ROBUST_NOISE)),
         )
         if "grids" not in args.parts:
             return extra
