@@ -71,6 +71,8 @@ ROBUST_NOISE = {
     "fixed_0.2": (0.2,),
     "per_episode": (0.0, 0.1, 0.2, 0.3),
     "per_episode+dynamics": (0.0, 0.1, 0.2, 0.3),
+    # smaller noise, for envs whose "auto" scale is wide (LunarLander's velocity bounds ±10: σ = 0.1 is 1 m/s there)
+    "per_episode_low": (0.0, 0.025, 0.05, 0.1),
 }
 #: the noise grid the robust students are measured on (the robustness suite's)
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -564,6 +566,7 @@ ROBUST = (
     ("Acrobot-v1", "per_episode", 15_000),
     ("MountainCar-v0", "per_episode", 15_000),
     ("LunarLander-v3", "per_episode", 100_000),  # the privileged LunarLander students' budget
+    ("LunarLander-v3", "per_episode_low", 100_000),
     # domain randomization: noise and dynamics drawn per episode (LunarLander's dynamics are arguments of
     # gymnasium.make, which RandomDynamics does not change)
     ("CartPole-v1", "per_episode+dynamics", 15_000),
