@@ -664,15 +664,18 @@ def test_robustness_suite_robust_part_plans_every_classic_env_and_reports_the_me
     args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "robust", "--envs",
                               "MountainCar-v0", "LunarLander-v3", "--seeds", "2"])  # fmt: skip
     jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
-    assert sorted((job.args[0], job.args[1], job.args[2], job.args[3]) for job in jobs) == [
-        ("LunarLander-v3", "per_episode", 100_000, 0), ("LunarLander-v3", "per_episode", 100_000, 1),
-        ("MountainCar-v0", "per_episode", 15_000, 0), ("MountainCar-v0", "per_episode", 15_000, 1),
-        ("MountainCar-v0", "per_episode+dynamics", 15_000, 0), ("MountainCar-v0", "per_episode+dynamics", 15_000, 1),
+    assert sorted((job.args[0], job.args[1], job.args[2]) for job in jobs if job.args[3] == 1) == [
+        ("LunarLander-v3", "per_episode", 100_000), ("LunarLander-v3", "per_episode_low", 100_000),
+        ("MountainCar-v0", "per_episode", 15_000), ("MountainCar-v0", "per_episode+dynamics", 15_000),
+        ("MountainCar-v0", "per_episode+dynamics", 15_000),  # with "auto", and with imitation chosen
     ]  # fmt: skip
+    assert len(jobs) == 2 * 5
     args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "robust", "--envs",
                               "MountainCar-v0", "--robust-noise", "per_episode+dynamics"])  # fmt: skip
     jobs = suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
-    assert [job.args[:2] for job in jobs] == [("MountainCar-v0", "per_episode+dynamics")]
+    assert [job.args[:2] + job.args[5:] for job in jobs] == [
+        ("MountainCar-v0", "per_episode+dynamics"), ("MountainCar-v0", "per_episode+dynamics", "policy_distillation")
+    ]  # fmt: skip
     # domain randomization covers the dynamics grid, one parameter changed at a time; LunarLander's is gym.make's
     assert real_world.dynamics_variants("MountainCar-v0") == [
         {}, {"force": 0.8}, {"force": 0.9}, {"force": 1.25}, {"gravity": 0.8}, {"gravity": 1.1}, {"gravity": 1.25}
@@ -699,4 +702,8 @@ def test_robustness_suite_robust_part_plans_every_classic_env_and_reports_the_me
     runs = [run("MountainCar-v0", 0, -110.0, -130.0), run("MountainCar-v0", 1, -110.0, -100.0)]
     report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
     assert "| 0.90 | 0.50 | yes | 0.70 | 0.80 | **no** |" in report
+    # a recipe chosen by hand is part of the training's label (its own mean over seeds)
+    runs = [dict(run, recipe="policy_distillation") for run in runs]
+    report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
+    assert "| MountainCar-v0 | per_episode, policy_distillation | dynamics | 15,000 | 0, 1 | 0.85 ± 0.15 |" in report
     assert "| MountainCar-v0 | per_episode | dynamics | 15,000 | 0, 1 | 0.85 ± 0.15 | 0.80 | met (1 of 2 seeds) |" in report
