@@ -22,7 +22,7 @@ from pathlib import Path
 SECTIONS = (
     "latency", "gradient_profile", "memory", "robustness",
     # the robustness suite's --parts
-    "sim_to_real", "privileged", "robust_students", "multi_teacher", "halfcheetah_noise",
+    "sim_to_real", "privileged", "robust_students", "multi_teacher", "halfcheetah_noise", "halfcheetah_robust",
 )  # fmt: skip
 
 

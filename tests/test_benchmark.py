@@ -707,3 +707,61 @@ def test_robustness_suite_robust_part_plans_every_classic_env_and_reports_the_me
     runs = [dict(run, recipe="policy_distillation") for run in runs]
     report = "\n".join(real_world.report(dict(robust_students=runs, teachers=teachers)))
     assert "| MountainCar-v0 | per_episode, policy_distillation | dynamics | 15,000 | 0, 1 | 0.85 ± 0.15 |" in report
+
+
+def test_robustness_suite_halfcheetah_robust_part_plans_both_variants_and_reports_student_vs_teacher(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from scripts.benchmark.cli import parse_args
+    from scripts.benchmark.suites import _real_world as real_world
+    from scripts.merge_benchmark_runs import main as merge
+
+    def planned(*extra: str) -> list:
+        args, suite = parse_args(["--suite", "robustness", "--out", str(tmp_path), "--parts", "halfcheetah_robust",
+                                  "--envs", "HalfCheetah-v5", "--seeds", "2", *extra])  # fmt: skip
+        return suite.extra_jobs(dict(suite.plan(args), teachers={}), str(tmp_path), args)
+
+    jobs = planned()
+    assert {job.section for job in jobs} == {"halfcheetah_robust"}
+    assert sorted((job.args[1], job.args[3]) for job in jobs) == [
+        ("noise", 0), ("noise", 1), ("noise_dynamics", 0), ("noise_dynamics", 1),
+    ]  # fmt: skip
+    assert {job.args[2] for job in jobs} == {real_world.HALFCHEETAH_ROBUST["budget"]}
+    jobs = planned("--hc-robust-variants", "noise_dynamics", "--frames", "2", "--student-share", "0.5")
+    assert [(job.args[1], job.args[-2], job.args[-1]) for job in jobs] == [("noise_dynamics", 2, 0.5)] * 2
+    # The dynamics variants: the grid's points, the nominal dynamics once per probe
+    variants = real_world.grid_dynamics_variants("HalfCheetah-v5")
+    assert len(variants) == 12 and variants.count({}) == 3 and {"mass:torso": 3.0} in variants
+
+    # The report: per seed and grid the student's and the teacher's mean normalized score, then the mean over seeds
+    def rows(noise: float, dynamics: float) -> list:
+        return [dict(grid="noise", probe="obs_noise", level=0.0, mean=noise, std=0.0),
+                dict(grid="noise", probe="obs_noise (absolute)", level=0.1, mean=noise, std=0.0),
+                dict(grid="dynamics", probe="dynamics:friction", level=2.0, mean=dynamics, std=0.0)]  # fmt: skip
+
+    def run(seed: int, noise: float, dynamics: float) -> dict:
+        return dict(env="HalfCheetah-v5", variant="noise", seed=seed, budget=20_000, frames=4, noise=[0.0, 0.1],
+                    dynamics=[], episodes=5, rows=rows(noise, dynamics), teacher_rows=rows(500.0, 800.0),
+                    student=dict(share=0.1, params=12_000, params_ratio=0.16))  # fmt: skip
+
+    teachers = {"HalfCheetah-v5": dict(random_return=0.0, teacher_return=1000.0)}
+    runs = [run(1, 700.0, 700.0), run(0, 300.0, 900.0)]
+    report = "\n".join(real_world.report(dict(halfcheetah_robust=runs, teachers=teachers)))
+    assert "### HalfCheetah: robust students on the noise and dynamics grids" in report
+    assert "| noise | 0 | 20,000 | 4 | 12,000 (16%) | noise | 0.30 | 0.50 | **no** |" in report
+    assert "| noise | 1 | 20,000 | 4 | 12,000 (16%) | dynamics | 0.70 | 0.80 | **no** |" in report
+    assert "| noise | 20,000 | 4 | 0, 1 | noise | 0.50 ± 0.20 | 0.50 | met (1 of 2 seeds) |" in report
+    assert "| noise | 20,000 | 4 | 0, 1 | dynamics | 0.80 ± 0.10 | 0.80 | met (1 of 2 seeds) |" in report
+    assert "| dynamics:friction | 2 | 800 (0.80) | 800 (0.80) |" in report
+    assert "No HalfCheetah-v5 teacher record" in "\n".join(real_world.report(dict(halfcheetah_robust=runs, teachers={})))
+    # merge_benchmark_runs concatenates the part's records
+    for name, part in (("a", runs[:1]), ("b", runs[1:])):
+        (tmp_path / name).mkdir()
+        results = dict(suite="robustness", command=name, failed=[], wall_seconds=1.0, rows=[], teachers=teachers,
+                       halfcheetah_robust=part)  # fmt: skip
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+    merge(tmp_path / "merged", [tmp_path / "a", tmp_path / "b"])
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert [run["seed"] for run in merged["halfcheetah_robust"]] == [1, 0]

@@ -518,13 +518,9 @@ def halfcheetah_noise_job(
 
     from sb3_distill.robustness import GaussianNoise, StudentObservation
 
-    from ..measure import acting_and_critic_parameters
     from ..runners import setup_worker
-    from ..suite import get_suite
 
     setup_worker()
-    mujoco = get_suite("mujoco")
-    teacher = mujoco.load_teacher("HalfCheetah-v5", zoo_dir)
 
     def noisy(env: Any) -> Any:
         return StudentObservation(env, GaussianNoise(sigma, 1.0, env.observation_space, seed=seed))
@@ -532,13 +528,7 @@ def halfcheetah_noise_job(
     def student_view(env: Any) -> Any:
         return _stacked(noisy(env), frames)
 
-    def env(env_seed: int, wrapper: Any = None) -> Any:
-        return make_vec_env("HalfCheetah-v5", seed=env_seed, wrapper_class=wrapper)
-
-    # The MuJoCo suite's student keeps its own VecNormalize statistics (observations only), above the noise; the
-    # teacher gets the clean raw state through StudentObservation's channel and normalizes it itself
-    train_env = VecNormalize(env(seed, student_view), norm_reward=False)
-    model = mujoco.build_model(f"policy_distill:{share * 100:g}%", "HalfCheetah-v5", train_env, teacher, seed, {})
+    teacher, train_env, model = _halfcheetah_student(zoo_dir, seed, share, student_view)
     model.learn(budget)
     results = {}
     for name, agent, wrapper in (
@@ -546,15 +536,182 @@ def halfcheetah_noise_job(
         ("teacher noisy", teacher, noisy),
         ("student noisy", model, student_view),
     ):
-        eval_env = env(1000 + seed, wrapper)
+        eval_env = make_vec_env("HalfCheetah-v5", seed=1000 + seed, wrapper_class=wrapper)
         if agent is model:
             eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
             sync_envs_normalization(train_env, eval_env)
         returns, _ = evaluate_policy(agent, eval_env, n_eval_episodes=episodes, return_episode_rewards=True)
         results[name] = dict(mean=float(np.mean(returns)), std=float(np.std(returns)))
-    params = acting_and_critic_parameters(model)[0]
-    size = dict(share=share, net_arch=model.policy.net_arch, params=params, params_ratio=params / teacher.num_parameters)
+    size = _student_size(model, teacher, share)
     return dict(seed=seed, budget=budget, sigma=sigma, frames=frames, returns=results, student=size)
+
+
+def _halfcheetah_student(zoo_dir: str, seed: int, share: float, student_view: Any) -> tuple[Any, Any, Any]:
+    """
+    The MuJoCo suite's SAC HalfCheetah teacher and its PolicyDistill student (the suite's settings; ``share`` of the
+    teacher's acting parameters, sized on the student's flattened, possibly stacked, input), not trained yet.
+
+    :param zoo_dir: the folder holding ``sac/HalfCheetah-v3_1``
+    :param seed: seed (of the student and of its env)
+    :param share: the student's acting parameters as a share of the teacher's, in (0, 1]
+    :param student_view: the gym wrapper making the student's view (noise, stacked frames...; the teacher gets the clean
+        state through ``StudentObservation``'s channel)
+    :return: the teacher, the student's training env (its own ``VecNormalize``) and the student
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from ..suite import get_suite
+
+    mujoco = get_suite("mujoco")
+    teacher = mujoco.load_teacher("HalfCheetah-v5", zoo_dir)
+    # The MuJoCo suite's student keeps its own VecNormalize statistics (observations only), above its view; the
+    # teacher gets the clean raw state through StudentObservation's channel and normalizes it itself
+    train_env = VecNormalize(make_vec_env("HalfCheetah-v5", seed=seed, wrapper_class=student_view), norm_reward=False)
+    model = mujoco.build_model(f"policy_distill:{share * 100:g}%", "HalfCheetah-v5", train_env, teacher, seed, {})
+    return teacher, train_env, model
+
+
+def _student_size(model: Any, teacher: Any, share: float) -> dict[str, Any]:
+    from ..measure import acting_and_critic_parameters
+
+    params = acting_and_critic_parameters(model)[0]
+    return dict(share=share, net_arch=model.policy.net_arch, params=params, params_ratio=params / teacher.num_parameters)
+
+
+def grid_dynamics_variants(env_id: str) -> list[dict[str, float]]:
+    """
+    :param env_id: a key of the robustness suite's ``GRIDS`` with a dynamics grid
+    :return: the dynamics grid's points as ``RandomDynamics`` variants, one per point (each probe's nominal level
+        ``{}``: the nominal dynamics come as often as the grid has them)
+    """
+    from sb3_distill.robustness.evaluation import DYNAMICS_PREFIX
+
+    from .robustness import GRIDS
+
+    variants: list[dict[str, float]] = []
+    for perturbation, levels, _ in GRIDS[env_id]["dynamics"]:
+        parameter = perturbation[len(DYNAMICS_PREFIX) :]
+        variants += [{parameter: float(level)} if level != 1.0 else {} for level in levels]
+    return variants
+
+
+def stacked_robustness_rows(agent: Any, env_id: str, frames: int, n_episodes: int, seed: int = 0) -> list[dict[str, Any]]:
+    """
+    The robustness suite's ``robustness_rows`` for an agent that acts on its last ``frames`` frames (a model trained
+    under ``VecNormalize``: ``evaluate_robustness`` applies its frozen statistics to what it sees), the perturbation
+    applied *under* the frame stack, as in training: each frame gets its noise once, when it is observed.
+
+    ``evaluate_robustness`` adds its ``obs_noise`` on top of the env it is given, so on a stacked env it would draw
+    new noise for every stacked frame at every step; the noise probes therefore run as a perturbation of their own
+    (``Perturbation(wrap=...)``: ``GaussianNoise`` of the grid's σ and scale on the plain env, the frames stacked above
+    it, seeded as the named ``obs_noise``: the same draws as the teacher's grid). The dynamics probes run the named
+    perturbation on a stacked env (the change is made on ``env.unwrapped``).
+
+    :param agent: the model
+    :param env_id: gymnasium id (a key of ``GRIDS``)
+    :param frames: frames the agent stacks
+    :param n_episodes: episodes per level
+    :param seed: seed of the envs and perturbations (``robustness_rows``'s)
+    :return: rows as ``robustness_rows``'s (``grid``, ``probe``, ``perturbation``, ``level``, ``mean``, ``std``...)
+    """
+    import gymnasium as gym
+
+    from sb3_distill.robustness import (
+        GaussianNoise,
+        Perturbation,
+        StudentObservation,
+        evaluate_robustness,
+        get_perturbation,
+        observation_scale,
+    )
+
+    from .robustness import GRIDS, probe_name
+
+    def plain(**kwargs: Any) -> Any:
+        return gym.make(env_id, **kwargs)
+
+    def stacked(**kwargs: Any) -> Any:
+        return _stacked(gym.make(env_id, **kwargs), frames)
+
+    rows = []
+    for grid, probes in GRIDS[env_id].items():
+        for name, levels, options in probes:
+            perturbation, env = get_perturbation(name), stacked
+            if name == "obs_noise":
+                # evaluate_robustness's scale for obs_noise: observation_scale(env, scale or "auto", seed=seed)
+                scale = observation_scale(plain, options.get("scale", "auto"), seed=seed)
+
+                def wrap(inner: Any, level: float, noise_seed: int, scale: Any = scale) -> Any:
+                    noise = GaussianNoise(level, scale, inner.observation_space, noise_seed)
+                    return _stacked(StudentObservation(inner, noise), frames)
+
+                perturbation = Perturbation("obs_noise under the frame stack", perturbation.description, wrap=wrap)
+                env = plain
+            elif perturbation.needs_scale or perturbation.make_kwargs is not None:
+                raise ValueError(f"{name}: not measured under a frame stack here (noise and dynamics grids only).")
+            for row in evaluate_robustness(agent, env, perturbation, list(levels), n_episodes, seed):
+                row.pop("returns")
+                rows.append(dict(row, perturbation=name, grid=grid, probe=probe_name(name, options)))
+    return rows
+
+
+def halfcheetah_robust_job(
+    zoo_dir: str, variant: str, budget: int, seed: int, episodes: int, frames: int = 4, share: float = 0.1
+) -> dict[str, Any]:
+    """
+    A robust HalfCheetah student: the MuJoCo suite's PolicyDistill student (``share`` of the teacher's acting
+    parameters, its own ``VecNormalize``, its last ``frames`` frames) trained on perturbed experience, the SAC teacher
+    labelling the clean state (``StudentObservation``): per episode a Gaussian observation noise σ drawn from
+    :data:`HALFCHEETAH_ROBUST`'s levels (relative to the scale of the suite's noise grid), and with ``variant``
+    ``"noise_dynamics"`` also the dynamics drawn among the points of the suite's dynamics grid (``RandomDynamics``,
+    the teacher not told). Then the student and the teacher on the suite's noise and dynamics grids of HalfCheetah
+    (same points, episodes and env seeds; the student's perturbation under its frame stack and VecNormalize).
+
+    :param zoo_dir: the folder holding ``sac/HalfCheetah-v3_1``
+    :param variant: a key of :data:`HALFCHEETAH_ROBUST_VARIANTS`
+    :param budget: env steps
+    :param seed: seed
+    :param episodes: evaluation episodes per grid point
+    :param frames: frames the student stacks
+    :param share: the student's acting parameters as a share of the teacher's, in (0, 1]
+    :return: the student's and the teacher's grid rows, the training's noise levels and dynamics variants, its size
+    """
+    import gymnasium as gym
+
+    from sb3_distill.robustness import RandomDynamics, StudentObservation, observation_scale
+
+    from ..runners import setup_worker
+    from .robustness import robustness_rows
+
+    if variant not in HALFCHEETAH_ROBUST_VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}: use one of {', '.join(HALFCHEETAH_ROBUST_VARIANTS)}.")
+    setup_worker()
+    env_id = "HalfCheetah-v5"
+    levels = tuple(HALFCHEETAH_ROBUST["noise"])
+    scale = observation_scale(lambda: gym.make(env_id))  # the noise grid's: "auto", seed 0 (evaluate_robustness's)
+    variants = grid_dynamics_variants(env_id) if variant == "noise_dynamics" else []
+
+    def student_view(env: Any) -> Any:
+        if variants:
+            env = RandomDynamics(env, variants, seed=seed, tell_teacher=False)
+        return _stacked(StudentObservation(env, noise_levels(levels, scale, env.observation_space, seed)), frames)
+
+    teacher, _, model = _halfcheetah_student(zoo_dir, seed, share, student_view)
+    model.learn(budget)
+    return dict(
+        env=env_id,
+        variant=variant,
+        seed=seed,
+        budget=budget,
+        frames=frames,
+        noise=list(levels),
+        dynamics=variants,
+        episodes=episodes,
+        rows=stacked_robustness_rows(model, env_id, frames, episodes),
+        teacher_rows=robustness_rows(teacher, env_id, episodes),
+        student=_student_size(model, teacher, share),
+    )
 
 
 # ----------------------------------------------------------------------------------------------- plan and report
@@ -583,7 +740,15 @@ ROBUST: tuple[tuple[Any, ...], ...] = (
 )
 MULTI_TEACHER = dict(budget=20_000, frames=2)
 HALFCHEETAH = dict(budget=20_000, frames=4, share=0.1)
-PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise")
+#: halfcheetah_robust: the student's training (σ relative to the noise grid's scale, drawn per episode: the noise grid's
+#: relative levels), frames and size as halfcheetah_noise's
+HALFCHEETAH_ROBUST = dict(budget=20_000, frames=4, share=0.1, noise=NOISE_LEVELS)
+#: halfcheetah_robust's variants → what the student trains on
+HALFCHEETAH_ROBUST_VARIANTS = {
+    "noise": "noise σ drawn per episode",
+    "noise_dynamics": "noise σ and the dynamics grid's point drawn per episode",
+}
+PARTS = ("grids", "sim_to_real", "privileged", "robust", "multi_teacher", "halfcheetah_noise", "halfcheetah_robust")
 
 
 def jobs(
@@ -600,6 +765,7 @@ def jobs(
     student_share: float | None = None,
     ema_tau: float | None = PRIVILEGED_EMA_TAU,
     robust_noise: list[str] | None = None,
+    hc_robust_variants: list[str] | None = None,
 ) -> list[Any]:
     """
     :param parts: the parts to run (:data:`PARTS` but ``"grids"``)
@@ -616,6 +782,8 @@ def jobs(
         the part's own)
     :param ema_tau: the privileged students' ``ema_tau`` (``None``: no average)
     :param robust_noise: the robust students' training perturbations (keys of :data:`ROBUST_NOISE`; default: all)
+    :param hc_robust_variants: ``halfcheetah_robust``'s variants (keys of :data:`HALFCHEETAH_ROBUST_VARIANTS`; default:
+        all); ``frames`` and ``student_share`` apply to it too
     :return: the jobs, one process each
     """
     from ..suite import Job
@@ -650,6 +818,26 @@ def jobs(
             args = (zoo_dir, steps(HALFCHEETAH["budget"]), seed, min(episodes, 5), 0.1, frames or HALFCHEETAH["frames"], share)
             name = f"HalfCheetah noise seed {seed}"
             found.append(Job(halfcheetah_noise_job, args, name, "halfcheetah_noise", 40_000, seed))
+        if "halfcheetah_robust" in parts:
+            found += _halfcheetah_robust_jobs(zoo_dir, hc_robust_variants, steps, seed, episodes, frames, student_share)
+    return found
+
+
+def _halfcheetah_robust_jobs(
+    zoo_dir: str, variants: list[str] | None, steps: Any, seed: int, episodes: int, frames: int | None, share: float | None
+) -> list[Any]:
+    from ..suite import Job
+
+    found = []
+    for variant in variants or HALFCHEETAH_ROBUST_VARIANTS:
+        budget = steps(HALFCHEETAH_ROBUST["budget"])
+        args = (zoo_dir, variant, budget, seed, episodes, frames or HALFCHEETAH_ROBUST["frames"])
+        name = f"HalfCheetah robust {variant} seed {seed}"
+        found.append(
+            Job(
+                halfcheetah_robust_job, (*args, share or HALFCHEETAH_ROBUST["share"]), name, "halfcheetah_robust", 60_000, seed
+            )
+        )
     return found
 
 
@@ -781,6 +969,9 @@ def report(results: dict[str, Any]) -> list[str]:
             "≥ 0.9",
         ]
         lines += _table(header, rows)
+    if results.get("halfcheetah_robust"):
+        lines += ["", "### HalfCheetah: robust students on the noise and dynamics grids", ""]
+        lines += _halfcheetah_robust_report(results["halfcheetah_robust"], results.get("teachers", {}))
     return lines
 
 
@@ -1057,3 +1248,102 @@ def _sim_to_real_verdicts(by_method: dict[str, list[dict[str, Any]]]) -> list[st
                 parts.append(f"vs {name}: {mine / reference:.0%} of its {reference:,.0f} ({verdict}, ≤ {share:.0%})")
         verdicts.append(f"- {SIM_TO_REAL_METHODS[student][0]}: " + "; ".join(parts) + ".")
     return verdicts
+
+
+def _halfcheetah_robust_report(runs: list[dict[str, Any]], teachers: dict[str, Any]) -> list[str]:
+    """
+    The ``halfcheetah_robust`` tables: per run and per grid, the student's and the teacher's mean normalized score
+    (the teacher record's random and nominal returns, as the grids part's); the mean over seeds against the teacher;
+    every grid point, mean of seeds.
+    """
+    record = teachers.get("HalfCheetah-v5")
+    if not record:
+        return ["No HalfCheetah-v5 teacher record: the scores need its random and nominal returns."]
+    low, high = record["random_return"], record["teacher_return"]
+
+    def score(value: float) -> float:
+        return (value - low) / (high - low)
+
+    def grid_means(rows: list[dict[str, Any]]) -> dict[str, float]:
+        grids = dict.fromkeys(row["grid"] for row in rows)
+        return {grid: float(np.mean([score(row["mean"]) for row in rows if row["grid"] == grid])) for grid in grids}
+
+    first = runs[0]
+    lines = [
+        "The MuJoCo suite's PolicyDistill student (its settings and own `VecNormalize`, the last frames stacked, its size "
+        "a share of the teacher's acting parameters) trained on perturbed experience, the SAC teacher labelling the clean "
+        "state (`StudentObservation`): per episode a Gaussian observation noise σ drawn from {"
+        + ", ".join(f"{level:g}" for level in first["noise"])
+        + "} relative to the noise grid's scale (`noise`), and also the point of the dynamics grid drawn per episode "
+        "(`RandomDynamics(tell_teacher=False)`, the nominal dynamics as often as the grid has them: `noise_dynamics`). "
+        "Student and teacher on the same grid points, episodes and env seeds (the student's perturbation under its frame "
+        "stack and frozen `VecNormalize`); score (G − G_random) / (G_teacher − G_random) with the teacher record's "
+        f"G_random = {low:.1f} and G_teacher = {high:.1f}; a grid's score is the mean over its points.",
+        "",
+    ]
+    order = sorted(runs, key=lambda run: (run["variant"], run["budget"], run["frames"], run["seed"]))
+    rows, groups = [], {}
+    for run in order:
+        student, teacher = grid_means(run["rows"]), grid_means(run["teacher_rows"])
+        size = run.get("student") or {}
+        key = (run["variant"], run["budget"], run["frames"], size.get("params"))
+        for grid in student:
+            groups.setdefault((*key, grid), []).append((student[grid], teacher[grid], run["seed"]))
+            rows.append(
+                [
+                    run["variant"],
+                    str(run["seed"]),
+                    f"{run['budget']:,}",
+                    str(run["frames"]),
+                    f"{size['params']:,} ({size['params_ratio']:.0%})" if size else "–",
+                    grid,
+                    f"{student[grid]:.2f}",
+                    f"{teacher[grid]:.2f}",
+                    "yes" if student[grid] >= teacher[grid] else "**no**",
+                ]
+            )
+    header = ["training", "seed", "env steps", "frames", "student's acting params (of teacher's)", "grid", "student"]
+    lines += _table([*header, "teacher", "student ≥ teacher"], rows)
+    summary = []
+    for (variant, budget, frames, _, grid), values in groups.items():
+        students, teacher_means = [v[0] for v in values], [v[1] for v in values]
+        above = sum(1 for student, teacher, _ in values if student >= teacher)
+        verdict = "met" if np.mean(students) >= np.mean(teacher_means) else "**missed**"
+        summary.append(
+            [
+                variant,
+                f"{budget:,}",
+                str(frames),
+                ", ".join(str(seed) for _, _, seed in values),
+                grid,
+                f"{np.mean(students):.2f} ± {np.std(students):.2f}",
+                f"{np.mean(teacher_means):.2f}",
+                f"{verdict} ({above} of {len(values)} seeds)",
+            ]
+        )
+    header = ["training", "env steps", "frames", "seeds", "grid", "student (mean ± std)", "teacher", "student ≥ teacher"]
+    lines += ["", "Mean over seeds (± std of the seeds' grid means):", "", *_table(header, summary)]
+    points: dict[tuple[str, int, int], dict[tuple[str, float], list[float]]] = {}
+    teacher_points: dict[tuple[str, float], list[float]] = {}
+    for run in order:
+        per_point = points.setdefault((run["variant"], run["budget"], run["frames"]), {})
+        for row in run["rows"]:
+            per_point.setdefault((row["probe"], row["level"]), []).append(row["mean"])
+        for row in run["teacher_rows"]:
+            teacher_points.setdefault((row["probe"], row["level"]), []).append(row["mean"])
+    labels = [f"{variant} ({budget:,}, {frames} frames)" for variant, budget, frames in points]
+    cells = []
+    for probe, level in teacher_points:
+        teacher = float(np.mean(teacher_points[probe, level]))
+        cells.append(
+            [probe, f"{level:g}", f"{teacher:.0f} ({score(teacher):.2f})"]
+            + [
+                f"{np.mean(means[probe, level]):.0f} ({score(float(np.mean(means[probe, level]))):.2f})"
+                if (probe, level) in means
+                else "–"
+                for means in points.values()
+            ]
+        )
+    lines += ["", "Every point: return, mean of seeds (score):", ""]
+    lines += _table(["perturbation", "level", "teacher", *labels], cells)
+    return lines

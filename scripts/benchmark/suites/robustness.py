@@ -184,8 +184,8 @@ class RobustnessSuite(Suite):
             default=["grids"],
             choices=real_world.PARTS,
             help="what to measure (default: grids, the teachers' and plain students' perturbation grids); sim_to_real, "
-            "privileged, robust, multi_teacher, halfcheetah_noise: the students for the real world (their own seeds: "
-            "--seeds, default 1)",
+            "privileged, robust, multi_teacher, halfcheetah_noise, halfcheetah_robust: the students for the real world "
+            "(their own seeds: --seeds, default 1)",
         )
         parser.add_argument(
             "--shifts",
@@ -228,6 +228,14 @@ class RobustnessSuite(Suite):
             default=real_world.PRIVILEGED_EMA_TAU,
             help="the privileged students' weight average, DistillDQN's ema_tau in (0, 1]; 0: none (default "
             f"{real_world.PRIVILEGED_EMA_TAU:g})",
+        )
+
+        parser.add_argument(
+            "--hc-robust-variants",
+            nargs="+",
+            default=list(real_world.HALFCHEETAH_ROBUST_VARIANTS),
+            choices=list(real_world.HALFCHEETAH_ROBUST_VARIANTS),
+            help="halfcheetah_robust's students: trained on noise, or on noise and the dynamics grid (default: both)",
         )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
@@ -309,6 +317,7 @@ class RobustnessSuite(Suite):
             student_share=args.student_share,
             ema_tau=args.ema_tau or None,
             robust_noise=list(getattr(args, "robust_noise", real_world.ROBUST_NOISE)),
+            hc_robust_variants=list(args.hc_robust_variants),
         )
         if "grids" not in args.parts:
             return extra
