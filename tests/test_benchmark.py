@@ -732,7 +732,7 @@ def test_robustness_suite_halfcheetah_robust_part_plans_both_variants_and_report
     jobs = planned("--hc-robust-variants", "noise_dynamics", "--frames", "2", "--student-share", "0.5")
     assert [(job.args[1], job.args[-2], job.args[-1]) for job in jobs] == [("noise_dynamics", 2, 0.5)] * 2
     # The dynamics variants: the grid's points, the nominal dynamics once per probe
-    variants = real_world.grid_dynamics_variants("HalfCheetah-v5")
+    variants = real_world.dynamics_variants("HalfCheetah-v5", every_point=True)
     assert len(variants) == 12 and variants.count({}) == 3 and {"mass:torso": 3.0} in variants
 
     # The report: per seed and grid the student's and the teacher's mean normalized score, then the mean over seeds

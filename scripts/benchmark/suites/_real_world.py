@@ -317,15 +317,17 @@ def noise_levels(levels: tuple[float, ...], scale: Any, space: Any, seed: int) -
     return NoiseLevels(max(levels), scale, space, seed=seed)
 
 
-def dynamics_variants(env_id: str) -> list[dict[str, float]]:
+def dynamics_variants(env_id: str, every_point: bool = False) -> list[dict[str, float]]:
     """
     :param env_id: gymnasium id (a key of the robustness suite's ``GRIDS``)
+    :param every_point: one variant per point of the grid, the nominal dynamics (``{}``) as often as the grid has them
+        (the HalfCheetah students'), instead of once
     :return: the variants of :class:`~sb3_distill.robustness.RandomDynamics` that cover the env's dynamics grid: the
         nominal dynamics and every level ≠ 1 of each of the grid's parameters, one parameter changed at a time
     """
     from .robustness import GRIDS
 
-    variants: list[dict[str, float]] = [{}]
+    variants: list[dict[str, float]] = [] if every_point else [{}]
     for perturbation, levels, _ in GRIDS[env_id].get("dynamics", []):
         kind, _, parameter = perturbation.partition(":")
         if kind != "dynamics":
@@ -333,7 +335,7 @@ def dynamics_variants(env_id: str) -> list[dict[str, float]]:
                 f"{env_id}'s dynamics grid changes {perturbation!r}, an argument of gymnasium.make: RandomDynamics "
                 "changes physical constants in place (classic control, MuJoCo); train this env's students on noise."
             )
-        variants += [{parameter: level} for level in levels if level != 1.0]
+        variants += [{parameter: float(level)} if level != 1.0 else {} for level in levels if every_point or level != 1.0]
     return variants
 
 
@@ -579,23 +581,6 @@ def _student_size(model: Any, teacher: Any, share: float) -> dict[str, Any]:
     return dict(share=share, net_arch=model.policy.net_arch, params=params, params_ratio=params / teacher.num_parameters)
 
 
-def grid_dynamics_variants(env_id: str) -> list[dict[str, float]]:
-    """
-    :param env_id: a key of the robustness suite's ``GRIDS`` with a dynamics grid
-    :return: the dynamics grid's points as ``RandomDynamics`` variants, one per point (each probe's nominal level
-        ``{}``: the nominal dynamics come as often as the grid has them)
-    """
-    from sb3_distill.robustness.evaluation import DYNAMICS_PREFIX
-
-    from .robustness import GRIDS
-
-    variants: list[dict[str, float]] = []
-    for perturbation, levels, _ in GRIDS[env_id]["dynamics"]:
-        parameter = perturbation[len(DYNAMICS_PREFIX) :]
-        variants += [{parameter: float(level)} if level != 1.0 else {} for level in levels]
-    return variants
-
-
 def stacked_robustness_rows(agent: Any, env_id: str, frames: int, n_episodes: int, seed: int = 0) -> list[dict[str, Any]]:
     """
     The robustness suite's ``robustness_rows`` for an agent that acts on its last ``frames`` frames (a model trained
@@ -690,7 +675,7 @@ def halfcheetah_robust_job(
     env_id = "HalfCheetah-v5"
     levels = tuple(HALFCHEETAH_ROBUST["noise"])
     scale = observation_scale(lambda: gym.make(env_id))  # the noise grid's: "auto", seed 0 (evaluate_robustness's)
-    variants = grid_dynamics_variants(env_id) if variant == "noise_dynamics" else []
+    variants = dynamics_variants(env_id, every_point=True) if variant == "noise_dynamics" else []
 
     def student_view(env: Any) -> Any:
         if variants:
