@@ -98,6 +98,11 @@ def _ema_tau(text: str) -> float:
     return tau
 
 
+def _subset(parser: argparse.ArgumentParser, flag: str, choices: Any, help: str) -> None:
+    """An option taking some of ``choices`` (default: all of them)."""
+    parser.add_argument(flag, nargs="+", default=list(choices), choices=list(choices), help=help)
+
+
 def probe_name(perturbation: str, options: dict[str, Any]) -> str:
     """
     :param perturbation: a perturbation name
@@ -194,19 +199,14 @@ class RobustnessSuite(Suite):
             choices=list(real_world.SHIFTS),
             help="sim_to_real's shifted envs",
         )
-        parser.add_argument(
+        _subset(
+            parser,
             "--s2r-methods",
-            nargs="+",
-            default=list(real_world.SIM_TO_REAL_METHODS),
-            choices=list(real_world.SIM_TO_REAL_METHODS),
-            help="sim_to_real's methods (default: all; e.g. to add a method's seeds to an earlier run's)",
+            real_world.SIM_TO_REAL_METHODS,
+            "sim_to_real's methods (default: all; e.g. to add a method's seeds to an earlier run's)",
         )
-        parser.add_argument(
-            "--robust-noise",
-            nargs="+",
-            default=list(real_world.ROBUST_NOISE),
-            choices=list(real_world.ROBUST_NOISE),
-            help="the robust students' training perturbations (default: all)",
+        _subset(
+            parser, "--robust-noise", real_world.ROBUST_NOISE, "the robust students' training perturbations (default: all)"
         )
         parser.add_argument(
             "--frames",
@@ -230,12 +230,11 @@ class RobustnessSuite(Suite):
             f"{real_world.PRIVILEGED_EMA_TAU:g})",
         )
 
-        parser.add_argument(
+        _subset(
+            parser,
             "--hc-robust-variants",
-            nargs="+",
-            default=list(real_world.HALFCHEETAH_ROBUST_VARIANTS),
-            choices=list(real_world.HALFCHEETAH_ROBUST_VARIANTS),
-            help="halfcheetah_robust's students: trained on noise, or on noise and the dynamics grid (default: both)",
+            real_world.HALFCHEETAH_ROBUST_VARIANTS,
+            "halfcheetah_robust's students: trained on noise, or on noise and the dynamics grid (default: both)",
         )
 
     def plan(self, args: argparse.Namespace) -> dict[str, Any]:
